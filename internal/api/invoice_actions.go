@@ -1,0 +1,208 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// merchant authenticates a request carrying a merchant token in its query.
+func (s *Server) merchant(w http.ResponseWriter, r *http.Request) (caller, bool) {
+	c, err := s.authenticate(r, r.URL.Query().Get("token"), nil)
+	if errors.Is(err, errNoToken) {
+		err = MissingParam("token")
+	}
+	if err == nil {
+		err = requireFacade(c, auth.FacadeMerchant)
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return caller{}, false
+	}
+	return c, true
+}
+
+// listInvoices serves GET /invoices for merchant tokens, filtered by
+// dateStart, dateEnd (inclusive), status, orderId, itemCode, limit and
+// offset.
+func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.merchant(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	var f store.InvoiceFilter
+	var err error
+	if v := q.Get("dateStart"); v != "" {
+		if f.From, err = ParseDate(v); err != nil {
+			WriteError(w, r, FieldError("dateStart", err.Error()))
+			return
+		}
+	}
+	if v := q.Get("dateEnd"); v != "" {
+		if f.To, err = ParseDate(v); err != nil {
+			WriteError(w, r, FieldError("dateEnd", err.Error()))
+			return
+		}
+		if f.To.Equal(f.To.Truncate(24 * time.Hour)) {
+			f.To = f.To.Add(24 * time.Hour) // a date: the whole day is included
+		}
+	}
+	if v := q.Get("status"); v != "" {
+		if f.Status = invoice.Status(strings.ToLower(v)); !f.Status.Valid() {
+			WriteError(w, r, FieldError("status", "unknown status "+strconv.Quote(v)))
+			return
+		}
+	}
+	f.OrderID, f.ItemCode = q.Get("orderId"), q.Get("itemCode")
+	for name, dst := range map[string]*int{"limit": &f.Limit, "offset": &f.Offset} {
+		if v := q.Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				WriteError(w, r, FieldError(name, name+" must be a whole number"))
+				return
+			}
+			*dst = n
+		}
+	}
+	invs, err := s.cfg.Store.FindInvoices(r.Context(), c.token.StoreID, f)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]InvoiceJSON, 0, len(invs))
+	tip, now := s.cfg.Tip(), s.cfg.Clock()
+	for i := range invs {
+		out = append(out, RenderInvoice(&invs[i], ViewMerchant, s.cfg.PublicURL, tip, now))
+	}
+	WriteData(w, http.StatusOK, "merchant/invoice", out)
+}
+
+// cancelInvoice serves DELETE /invoices/:id and /invoices/guid/:guid: an
+// unpaid invoice becomes expired with isCancelled; anything else is
+// BitPay's 040107.
+func (s *Server) cancelInvoice(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.merchant(w, r)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if guid := r.PathValue("guid"); guid != "" {
+		inv, err := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, guid)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		id = inv.ID
+	} else if inv, err := s.cfg.Store.GetInvoice(r.Context(), id); err != nil || inv.StoreID != c.token.StoreID {
+		WriteError(w, r, NotFound())
+		return
+	}
+	inv, err := s.cfg.Invoices.Act(r.Context(), id, invoice.Cancel{})
+	if errors.Is(err, invoice.ErrNotCancellable) {
+		WriteError(w, r, InvoiceNotCancellable())
+		return
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.writeInvoice(w, auth.FacadeMerchant, inv, ViewMerchant)
+}
+
+// resendNotification serves POST /invoices/:id/notifications with the
+// invoice's resource token or a merchant token: the latest status goes out
+// again as event 1012 through the outbox.
+func (s *Server) resendNotification(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, 16<<10)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	token, err := bodyToken(body)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	inv, err := s.cfg.Store.GetInvoice(r.Context(), r.PathValue("id"))
+	if err != nil {
+		WriteError(w, r, NotFound())
+		return
+	}
+	if !(auth.Token{Value: inv.Token}).Matches(token) {
+		c, err := s.authenticate(r, token, body)
+		if err == nil {
+			err = requireFacade(c, auth.FacadeMerchant)
+		}
+		if err == nil && c.token.StoreID != inv.StoreID {
+			err = NotFound()
+		}
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+	}
+	if _, err := s.cfg.Invoices.Act(r.Context(), inv.ID, invoice.Resend{}); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	WriteData(w, http.StatusOK, "", "Success")
+}
+
+// eventToken serves GET /invoices/:id/events: the pass to the invoice's
+// event stream (spec §3.1).
+func (s *Server) eventToken(w http.ResponseWriter, r *http.Request, id string) {
+	c, ok := s.merchant(w, r)
+	if !ok {
+		return
+	}
+	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
+	if err != nil || inv.StoreID != c.token.StoreID {
+		WriteError(w, r, NotFound())
+		return
+	}
+	WriteData(w, http.StatusOK, "", map[string]any{
+		"url":     s.cfg.PublicURL + "/events",
+		"token":   inv.Token,
+		"events":  []string{"payment", "confirmation"},
+		"actions": []string{"subscribe", "unsubscribe"},
+	})
+}
+
+// supportedWallets serves GET /supportedWallets: any wallet that pays a
+// BIP21 URI works with kassa.
+func (s *Server) supportedWallets(w http.ResponseWriter, r *http.Request) {
+	WriteData(w, http.StatusOK, "", []map[string]any{{
+		"key": "bip21", "displayName": "Any Bitcoin wallet", "avatar": "", "payPro": false,
+		"currencies": []map[string]any{{"code": "BTC", "payPro": false, "qr": map[string]string{"type": "BIP21"}, "image": ""}},
+	}})
+}
+
+// bodyToken reads the token of a small JSON body ({"token": …}).
+func bodyToken(body []byte) (string, error) {
+	var token string
+	err := eachMember(body, func(key string, val json.RawMessage) error {
+		if key != "token" {
+			return nil
+		}
+		var err error
+		if token, err = stringish(val); err != nil {
+			return FieldError("token", "token must be a string")
+		}
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if token == "" {
+		return "", MissingParam("token")
+	}
+	return token, nil
+}

@@ -1,0 +1,223 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"net/mail"
+	"strings"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/invoice"
+)
+
+// invoiceAuth authorizes an action on one invoice: its own resource token,
+// or a token of the given facades for the invoice's store.
+func (s *Server) invoiceAuth(r *http.Request, id, token string, body []byte, facades ...auth.Facade) (invoice.Invoice, error) {
+	if token == "" {
+		return invoice.Invoice{}, MissingParam("token")
+	}
+	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
+	if err != nil {
+		return invoice.Invoice{}, NotFound()
+	}
+	if (auth.Token{Value: inv.Token}).Matches(token) {
+		return inv, nil
+	}
+	c, err := s.authenticate(r, token, body)
+	if err != nil {
+		return invoice.Invoice{}, err
+	}
+	if err := requireFacade(c, facades...); err != nil {
+		return invoice.Invoice{}, err
+	}
+	if c.token.StoreID != inv.StoreID {
+		return invoice.Invoice{}, NotFound()
+	}
+	return inv, nil
+}
+
+// invoiceAction serves seed 002's invoice-resource actions:
+// POST /invoices/:id/creditPartialPayment and /creditOverpayment with
+// {commit} (false previews), and refunds, which kassa does not make yet.
+func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, 16<<10)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var req struct {
+		Token  string          `json:"token"`
+		Commit json.RawMessage `json:"commit"`
+	}
+	if len(body) > 0 && json.Unmarshal(body, &req) != nil {
+		WriteError(w, r, BadRequest("request body is not a JSON object"))
+		return
+	}
+	if req.Token == "" {
+		req.Token = r.URL.Query().Get("token")
+	}
+	var ev invoice.Event
+	var what string
+	switch r.PathValue("action") {
+	case "creditPartialPayment", "acceptPartialPayment":
+		ev, what = invoice.AcceptPartial{}, "partial payment"
+	case "creditOverpayment", "acceptOverpayment":
+		ev, what = invoice.AcceptOverpayment{}, "over payment"
+	case "refunds":
+		WriteError(w, r, &Error{Status: http.StatusBadRequest, Code: CodeRefundGeneric,
+			Msg: "refunds are not yet supported by this kassa: refund the buyer from your wallet"})
+		return
+	default:
+		WriteError(w, r, NotFound())
+		return
+	}
+	inv, err := s.invoiceAuth(r, r.PathValue("id"), req.Token, body, auth.FacadeMerchant)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if len(req.Commit) == 0 {
+		WriteError(w, r, MissingParam("commit"))
+		return
+	}
+	commit, err := boolish(req.Commit)
+	if err != nil {
+		WriteError(w, r, FieldError("commit", "commit must be true or false"))
+		return
+	}
+	var out *invoice.Invoice
+	if commit {
+		out, err = s.cfg.Invoices.Act(r.Context(), inv.ID, ev)
+	} else {
+		out, err = s.cfg.Invoices.Preview(r.Context(), inv.ID, ev)
+	}
+	if errors.Is(err, invoice.ErrNotConfirmed) {
+		WriteError(w, r, Conflict(CodeInvoiceInvalidState, "the payment needs six confirmations first"))
+		return
+	}
+	if errors.Is(err, invoice.ErrIllegalTransition) {
+		WriteError(w, r, Conflict(CodeInvoiceInvalidState, "the invoice has no "+what+" to accept"))
+		return
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.writeInvoice(w, "invoice", out, ViewMerchant)
+}
+
+// listRefunds serves GET /invoices/:id/refunds: kassa makes no refunds yet,
+// so the list is empty.
+func (s *Server) listRefunds(w http.ResponseWriter, r *http.Request, id string) {
+	if _, err := s.invoiceAuth(r, id, r.URL.Query().Get("token"), nil, auth.FacadeMerchant); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	WriteData(w, http.StatusOK, "", []struct{}{})
+}
+
+// updateInvoice serves PUT /invoices/:id: the buyer's contact for exception
+// handling ({buyerEmail} or {buyerSms}).
+func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, 16<<10)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var req struct {
+		Token      string `json:"token"`
+		BuyerEmail string `json:"buyerEmail"`
+		BuyerSms   string `json:"buyerSms"`
+	}
+	if json.Unmarshal(body, &req) != nil {
+		WriteError(w, r, BadRequest("request body is not a JSON object"))
+		return
+	}
+	inv, err := s.invoiceAuth(r, r.PathValue("id"), req.Token, body, auth.FacadePOS, auth.FacadeMerchant)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	switch {
+	case req.BuyerEmail != "":
+		if _, err := mail.ParseAddress(req.BuyerEmail); err != nil || len(req.BuyerEmail) > 254 {
+			WriteError(w, r, FieldError("buyerEmail", "buyerEmail is not an email address"))
+			return
+		}
+	case req.BuyerSms != "":
+		if len(req.BuyerSms) > 20 || strings.Trim(req.BuyerSms, "+0123456789 -") != "" {
+			WriteError(w, r, FieldError("buyerSms", "buyerSms is not a phone number"))
+			return
+		}
+	default:
+		WriteError(w, r, MissingParam("buyerEmail"))
+		return
+	}
+	out, err := s.cfg.Invoices.UpdateFields(r.Context(), inv.ID, func(f *invoice.Fields) error {
+		if req.BuyerEmail != "" {
+			f.Buyer.Email = req.BuyerEmail
+		}
+		if req.BuyerSms != "" {
+			f.Buyer.Phone = req.BuyerSms
+		}
+		return nil
+	})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.writeInvoice(w, "invoice", out, ViewPOS)
+}
+
+// accessRequest serves GET /api-access-request?pairingCode=: the link a
+// client gives the merchant to approve its pairing code. The dashboard's
+// approval page comes later; until then this page says how to approve.
+func (s *Server) accessRequest(w http.ResponseWriter, r *http.Request) {
+	code := r.URL.Query().Get("pairingCode")
+	if len(code) != 7 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
+		WriteError(w, r, FieldError("pairingCode", "pairingCode must be 7 letters and digits"))
+		return
+	}
+	t, err := s.cfg.Store.GetTokenByPairingCode(r.Context(), code)
+	if err != nil || t.SIN == "" {
+		WriteError(w, r, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Msg: auth.ErrPairingNotFound.Error(), Param: "pairingCode"})
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Approve API access</title></head>
+<body><h1>Approve API access</h1><p>A client (%s) asks for <strong>%s</strong> access with pairing code <code>%s</code>.</p>
+<p>To approve it, run on the kassa server:</p><pre>kassa pairing approve %s</pre></body></html>
+`, html.EscapeString(t.SIN), html.EscapeString(string(t.Facade)), html.EscapeString(code), html.EscapeString(code))
+}
+
+// invoiceData serves the calls old WooCommerce plugins make while the buyer
+// picks a currency or gives an email (spec §3.1): accepted, nothing to do.
+func (s *Server) invoiceData(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, 16<<10)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var req struct {
+		Token     string `json:"token"`
+		InvoiceID string `json:"invoiceId"`
+	}
+	if json.Unmarshal(body, &req) != nil || req.InvoiceID == "" {
+		WriteError(w, r, MissingParam("invoiceId"))
+		return
+	}
+	switch r.PathValue("action") {
+	case "setBuyerSelectedTransactionCurrency", "setBuyerProvidedEmail":
+	default:
+		WriteError(w, r, NotFound())
+		return
+	}
+	if _, err := s.invoiceAuth(r, req.InvoiceID, req.Token, body, auth.FacadePOS, auth.FacadeMerchant); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	WriteData(w, http.StatusOK, "", "Success")
+}

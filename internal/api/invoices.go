@@ -1,0 +1,167 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// facadeView maps a token's facade to the invoice view it may see.
+func facadeView(f auth.Facade) View {
+	if f == auth.FacadeMerchant {
+		return ViewMerchant
+	}
+	return ViewPOS
+}
+
+// createInvoice serves POST /invoices for pos and merchant tokens. A guid
+// the token already used returns the invoice it created (idempotency).
+func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
+	body, err := ReadBody(w, r, 0)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	req, err := DecodeInvoiceRequest(body)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	c, err := s.authenticate(r, req.Token, body)
+	if errors.Is(err, errNoToken) {
+		WriteError(w, r, MissingParam("token"))
+		return
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := requireFacade(c, auth.FacadePOS, auth.FacadeMerchant); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	w, endSession, ok := s.beginSession(w, r, c, req.SessionID, req.RequestNumber)
+	if !ok {
+		return
+	}
+	defer endSession()
+	if !s.allowInvoice(w, r, c.token.StoreID) {
+		return
+	}
+	ni, err := req.ToNewInvoice()
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if ni.Fields.GUID != "" {
+		if inv, err := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, ni.Fields.GUID); err == nil {
+			s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+			return
+		}
+	}
+	inv, err := s.cfg.Invoices.CreateInvoice(r.Context(), c.token.StoreID, ni)
+	if errors.Is(err, store.ErrDuplicate) && ni.Fields.GUID != "" {
+		// A concurrent request with the same guid won the race.
+		existing, gerr := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, ni.Fields.GUID)
+		if gerr == nil {
+			inv, err = &existing, nil
+		}
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.writeInvoice(w, c.token.Facade, inv, facadeView(c.token.Facade))
+}
+
+// getInvoice serves GET /invoices/:id: unauthenticated (the public view),
+// with a pos or merchant token of the invoice's store, or with the
+// invoice's own resource token.
+func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	token := r.URL.Query().Get("token")
+	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		WriteError(w, r, err)
+		return
+	}
+	found := err == nil
+	if token == "" {
+		if !found {
+			WriteError(w, r, NotFound())
+			return
+		}
+		s.writeInvoice(w, "public", &inv, ViewPublic)
+		return
+	}
+	if found && inv.Token != "" && (auth.Token{Value: inv.Token}).Matches(token) {
+		s.writeInvoice(w, "invoice", &inv, ViewPOS)
+		return
+	}
+	c, err := s.authenticate(r, token, nil)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := requireFacade(c, auth.FacadePOS, auth.FacadeMerchant); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if !found || inv.StoreID != c.token.StoreID {
+		WriteError(w, r, NotFound())
+		return
+	}
+	s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+}
+
+// getInvoiceSub serves GET /invoices/guid/:guid and GET /invoices/:id/events.
+func (s *Server) getInvoiceSub(w http.ResponseWriter, r *http.Request) {
+	a, b := r.PathValue("a"), r.PathValue("b")
+	switch {
+	case a == "guid":
+		s.getInvoiceByGUID(w, r, b)
+	case b == "events":
+		s.eventToken(w, r, a)
+	case b == "refunds":
+		s.listRefunds(w, r, a)
+	default:
+		WriteError(w, r, NotFound())
+	}
+}
+
+// getInvoiceByGUID serves GET /invoices/guid/:guid for pos and merchant
+// tokens.
+func (s *Server) getInvoiceByGUID(w http.ResponseWriter, r *http.Request, guid string) {
+	c, err := s.authenticate(r, r.URL.Query().Get("token"), nil)
+	if errors.Is(err, errNoToken) {
+		WriteError(w, r, MissingParam("token"))
+		return
+	}
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if err := requireFacade(c, auth.FacadePOS, auth.FacadeMerchant); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	inv, err := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, guid)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+}
+
+// writeInvoice answers with one invoice in the envelope ("pos/invoice").
+func (s *Server) writeInvoice(w http.ResponseWriter, facade auth.Facade, inv *invoice.Invoice, view View) {
+	f := string(facade)
+	if !strings.Contains(f, "/") {
+		f += "/invoice"
+	}
+	WriteData(w, http.StatusOK, f, RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
+}

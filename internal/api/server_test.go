@@ -1,0 +1,317 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitauth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// env is a kassa API on loopback over a real SQLite store and the real
+// gateway (no chain: these tests stop before payment).
+type env struct {
+	t       *testing.T
+	url     string
+	db      *store.DB
+	storeID string
+	pos     string // a bearer pos token
+	tip     int32  // the chain tip the API sees
+	gw      *gateway.Gateway
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "kassa.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{7}, 32), &chaincfg.RegressionNetParams)
+	pub, _ := k.Neuter()
+	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: "wpkh(" + pub.String() + "/0/*)",
+		Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 20, DefaultCurrency: "USD", CreatedAt: time.Now()}
+	if err := db.CreateStore(context.Background(), st); err != nil {
+		t.Fatal(err)
+	}
+	pos := auth.Token{Value: auth.NewTokenValue(), StoreID: st.ID, Facade: auth.FacadePOS, Active: true, CreatedAt: time.Now()}
+	if err := db.CreateToken(context.Background(), pos); err != nil {
+		t.Fatal(err)
+	}
+	fixed, _ := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
+	_ = rs.Refresh(context.Background())
+	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
+	t.Cleanup(g.Close)
+	srv := httptest.NewUnstartedServer(nil)
+	url := "http://" + srv.Listener.Addr().String()
+	e := &env{t: t, url: url, db: db, storeID: st.ID, pos: pos.Value, gw: g}
+	a, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: url, Tip: func() int32 { return e.tip }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = a
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return e
+}
+
+// client is a BitAuth identity.
+type client struct {
+	key *btcec.PrivateKey
+	sin string
+}
+
+func newClient(t *testing.T) client {
+	k, err := btcec.NewPrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sin, err := bitauth.SIN(k.PubKey().SerializeCompressed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return client{key: k, sin: sin}
+}
+
+// do sends a request, signed by c when c is not nil, and decodes the JSON
+// answer.
+func (e *env) do(c *client, method, path string, body any) (int, map[string]any) {
+	e.t.Helper()
+	var raw []byte
+	if body != nil {
+		raw, _ = json.Marshal(body)
+	}
+	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(raw))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Accept-Version", "2.0.0")
+	if c != nil {
+		sum := sha256.Sum256(append([]byte(e.url+path), raw...))
+		req.Header.Set("X-Identity", hex.EncodeToString(c.key.PubKey().SerializeCompressed()))
+		req.Header.Set("X-Signature", hex.EncodeToString(ecdsa.Sign(c.key, sum[:]).Serialize()))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		e.t.Fatalf("%s %s: answer is not a JSON object: %s", method, path, b)
+	}
+	return resp.StatusCode, m
+}
+
+func data(t *testing.T, m map[string]any) map[string]any {
+	t.Helper()
+	d, ok := m["data"].(map[string]any)
+	if !ok {
+		t.Fatalf("no data object in %v", m)
+	}
+	return d
+}
+
+func TestPOSBearerTokenCreatesAndReadsInvoices(t *testing.T) {
+	e := newEnv(t)
+	status, m := e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD",
+		"orderID": "A-1", "posData": `{"ref":7}`, "guid": "g-1", "buyer": map[string]any{"email": "jo@example.com"}})
+	if status != 200 || m["facade"] != "pos/invoice" {
+		t.Fatalf("create: %d %v", status, m)
+	}
+	inv := data(t, m)
+	id := inv["id"].(string)
+	if inv["status"] != "new" || inv["orderId"] != "A-1" || inv["posData"] != `{"ref":7}` || inv["guid"] != "g-1" ||
+		inv["url"] != e.url+"/invoice?id="+id || inv["exceptionStatus"] != false || inv["token"] == "" {
+		t.Fatalf("invoice fields: %v", inv)
+	}
+	// The same guid returns the same invoice.
+	_, m = e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": 10, "currency": "USD", "guid": "g-1"})
+	if data(t, m)["id"] != id {
+		t.Fatalf("guid must be idempotent: %v", m)
+	}
+	// pos read, public read, resource-token read.
+	if status, m = e.do(nil, "GET", "/invoices/"+id+"?token="+e.pos, nil); status != 200 || data(t, m)["id"] != id {
+		t.Fatalf("pos get: %d %v", status, m)
+	}
+	status, m = e.do(nil, "GET", "/invoices/"+id, nil)
+	if status != 200 || data(t, m)["token"] != nil || data(t, m)["status"] != "new" {
+		t.Fatalf("public get must work without the token field: %d %v", status, m)
+	}
+	if status, m = e.do(nil, "GET", "/invoices/"+id+"?token="+inv["token"].(string), nil); status != 200 {
+		t.Fatalf("invoice token get: %d %v", status, m)
+	}
+	if status, m = e.do(nil, "GET", "/invoices/guid/g-1?token="+e.pos, nil); status != 200 || data(t, m)["id"] != id {
+		t.Fatalf("guid get: %d %v", status, m)
+	}
+	// The WooCommerce token probe.
+	status, m = e.do(nil, "GET", "/invoices/1?token="+e.pos, nil)
+	if status != 404 || m["error"] != "Object not found" || m["status"] != "error" || m["message"] == nil || m["code"] == nil {
+		t.Fatalf("GET /invoices/1 with a valid token: %d %v", status, m)
+	}
+}
+
+func TestBadRequestsChangeNothing(t *testing.T) {
+	e := newEnv(t)
+	cases := []struct {
+		name   string
+		body   any
+		status int
+	}{
+		{"no token", map[string]any{"price": 10, "currency": "USD"}, 400},
+		{"unknown token", map[string]any{"token": "nope", "price": 10, "currency": "USD"}, 401},
+		{"negative price", map[string]any{"token": e.pos, "price": -1, "currency": "USD"}, 400},
+		{"price not a number", map[string]any{"token": e.pos, "price": "ten", "currency": "USD"}, 400},
+		{"unknown currency", map[string]any{"token": e.pos, "price": 1, "currency": "XYZ"}, 400},
+		{"wrong type", map[string]any{"token": e.pos, "price": 1, "currency": "USD", "fullNotifications": []int{1}}, 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			status, m := e.do(nil, "POST", "/invoices", tc.body)
+			if status != tc.status || m["status"] != "error" || m["error"] == "" {
+				t.Fatalf("want %d in the error envelope, have %d %v", tc.status, status, m)
+			}
+		})
+	}
+	invs, err := e.db.ListInvoices(context.Background(), e.storeID, 10)
+	if err != nil || len(invs) != 0 {
+		t.Fatalf("bad requests created %d invoices (%v)", len(invs), err)
+	}
+}
+
+// TestClientInitiatedPairing walks seed 001's flow: the client asks for a
+// merchant token, the merchant approves the code, the client lists its
+// tokens and signs requests with them.
+func TestClientInitiatedPairing(t *testing.T) {
+	e := newEnv(t)
+	c := newClient(t)
+	status, m := e.do(nil, "POST", "/tokens", map[string]any{"id": c.sin, "facade": "merchant", "label": "shop"})
+	if status != 200 {
+		t.Fatalf("request token: %d %v", status, m)
+	}
+	list := m["data"].([]any)
+	tok := list[0].(map[string]any)
+	code := tok["pairingCode"].(string)
+	if len(code) != 7 || tok["facade"] != "merchant" {
+		t.Fatalf("token answer: %v", tok)
+	}
+	// Until approved, the token does not work.
+	if status, _ := e.do(&c, "POST", "/invoices", map[string]any{"token": tok["token"], "price": 1, "currency": "USD"}); status != 401 {
+		t.Fatalf("an unapproved token must not work: %d", status)
+	}
+	// The merchant approves (what kassa pairing approve does).
+	pending, err := e.db.GetTokenByPairingCode(context.Background(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pending.CanApprove(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	pending.Active = true
+	if err := e.db.UpdateToken(context.Background(), pending); err != nil {
+		t.Fatal(err)
+	}
+	status, m = e.do(&c, "GET", "/tokens", nil)
+	if status != 200 {
+		t.Fatalf("GET /tokens: %d %v", status, m)
+	}
+	if got := m["data"].([]any)[0].(map[string]any)["merchant"]; got != tok["token"] {
+		t.Fatalf("GET /tokens: %v", m)
+	}
+	merchantTok := tok["token"].(string)
+	status, m = e.do(&c, "POST", "/invoices", map[string]any{"token": merchantTok, "price": "12.50", "currency": "EUR"})
+	if status != 200 || m["facade"] != "merchant/invoice" || data(t, m)["transactionSpeed"] != "medium" {
+		t.Fatalf("signed merchant create: %d %v", status, m)
+	}
+	// Unsigned, or signed by someone else: refused.
+	if status, _ := e.do(nil, "POST", "/invoices", map[string]any{"token": merchantTok, "price": 1, "currency": "USD"}); status != 401 {
+		t.Fatalf("a SIN-bound token needs a signature: %d", status)
+	}
+	other := newClient(t)
+	if status, _ := e.do(&other, "POST", "/invoices", map[string]any{"token": merchantTok, "price": 1, "currency": "USD"}); status != 401 {
+		t.Fatalf("another client's signature must be refused: %d", status)
+	}
+}
+
+func TestClaimMerchantCreatedPairingCode(t *testing.T) {
+	e := newEnv(t)
+	c := newClient(t)
+	now := time.Now().UTC()
+	tok := auth.Token{Value: auth.NewTokenValue(), StoreID: e.storeID, Facade: auth.FacadeMerchant,
+		PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
+	if err := e.db.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	status, m := e.do(nil, "POST", "/tokens", map[string]any{"id": c.sin, "pairingCode": tok.PairingCode})
+	if status != 200 {
+		t.Fatalf("claim: %d %v", status, m)
+	}
+	got := m["data"].([]any)[0].(map[string]any)
+	if got["token"] != tok.Value || got["facade"] != "merchant" {
+		t.Fatalf("claim answer: %v", got)
+	}
+	// A second claim of the same code fails; an unknown code is not found.
+	if status, _ := e.do(nil, "POST", "/tokens", map[string]any{"id": c.sin, "pairingCode": tok.PairingCode}); status == 200 {
+		t.Fatal("a code is claimed once")
+	}
+	if status, m := e.do(nil, "POST", "/tokens", map[string]any{"id": c.sin, "pairingCode": "zzzzzzz"}); status != 404 {
+		t.Fatalf("unknown code: %d %v", status, m)
+	}
+	if status, _ := e.do(nil, "POST", "/tokens", map[string]any{"id": "not-a-sin", "facade": "pos"}); status != 400 {
+		t.Fatal("a malformed client id must be refused")
+	}
+}
+
+func TestRatesAndCurrencies(t *testing.T) {
+	e := newEnv(t)
+	status, m := e.do(nil, "GET", "/rates/BTC/USD", nil)
+	if status != 200 || data(t, m)["rate"] != 50000.0 || data(t, m)["code"] != "USD" {
+		t.Fatalf("rate: %d %v", status, m)
+	}
+	status, m = e.do(nil, "GET", "/rates/", nil)
+	list, _ := m["data"].([]any)
+	if status != 200 || len(list) != 3 || list[0].(map[string]any)["code"] != "BTC" {
+		t.Fatalf("rates: %d %v", status, m)
+	}
+	status, m = e.do(nil, "GET", "/currencies", nil)
+	if status != 200 || !strings.Contains(toJSON(m), `"code":"JPY"`) || !strings.Contains(toJSON(m), `"precision":0`) {
+		t.Fatalf("currencies: %d", status)
+	}
+	resp, err := http.Get(e.url + "/api/rates/usd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(b), `{"code":"USD"`) {
+		t.Fatalf("legacy rates have no envelope: %s", b)
+	}
+}
+
+func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }

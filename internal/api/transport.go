@@ -1,0 +1,291 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"reflect"
+	"runtime/debug"
+	"strings"
+)
+
+// DefaultMaxBody bounds a request body when no other limit is configured.
+// The largest real bodies (invoices with itemized details) are a few KiB.
+const DefaultMaxBody = 256 << 10
+
+// TransportConfig configures Transport.
+type TransportConfig struct {
+	// Log receives the per-request logger's records; nil means slog.Default().
+	Log *slog.Logger
+	// MaxBody is the hard ceiling on any request body in bytes; zero means
+	// DefaultMaxBody. ReadBody may lower it per route, never raise it.
+	MaxBody int64
+}
+
+// Transport wraps the API's router with what every endpoint shares: a
+// request id and request logger in the context, BitPay's CORS headers and
+// OPTIONS preflight answers (spec §0.3), panic recovery into a 500
+// envelope, trailing-slash equivalence (spec §0.4) and a body size bound.
+func Transport(cfg TransportConfig, next http.Handler) http.Handler {
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	h := limitBody(cfg.MaxBody, trimSlash(next))
+	h = recoverPanics(h)
+	h = cors(h)
+	return withRequestID(cfg.Log, h)
+}
+
+// WriteData answers with BitPay's success envelope:
+// {"facade":facade,"data":data}, the facade omitted when empty. A nil
+// slice is sent as [] because clients index lists.
+func WriteData(w http.ResponseWriter, status int, facade string, data any) {
+	if v := reflect.ValueOf(data); v.Kind() == reflect.Slice && v.IsNil() {
+		data = []struct{}{}
+	}
+	b, err := marshal(struct {
+		Facade string `json:"facade,omitempty"`
+		Data   any    `json:"data"`
+	}{facade, data})
+	if err != nil {
+		// An unencodable resource is a bug in kassa, not in the request.
+		slog.Error("encode response", "err", err)
+		writeRaw(w, http.StatusInternalServerError, internalBody)
+		return
+	}
+	writeRaw(w, status, b)
+}
+
+// internalBody is the 500 envelope for when even encoding failed.
+var internalBody = []byte(`{"status":"error","code":"000000","data":null,"error":"internal error","message":"internal error"}` + "\n")
+
+// marshal encodes v without HTML escaping, so URLs and posData read as sent.
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeRaw writes an encoded JSON body with status.
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// ReadBody reads the whole request body, up to limit bytes (zero: the
+// transport's ceiling or DefaultMaxBody). The bytes are returned raw
+// because BitAuth signs them verbatim. A body over the limit fails with
+// TooLarge, an unreadable one with a 400; both are *Error for WriteError.
+func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if limit <= 0 {
+		limit = DefaultMaxBody
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	if r.ContentLength > limit {
+		return nil, TooLarge()
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var big *http.MaxBytesError
+		if errors.As(err, &big) {
+			return nil, TooLarge()
+		}
+		return nil, BadRequest("could not read request body")
+	}
+	return b, nil
+}
+
+type ctxKey int
+
+const (
+	requestIDKey ctxKey = iota
+	loggerKey
+)
+
+// RequestID returns the id Transport gave the request, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey).(string)
+	return id
+}
+
+// Logger returns the request's logger (carrying its request id), or
+// slog.Default() outside Transport.
+func Logger(ctx context.Context) *slog.Logger {
+	if l, ok := ctx.Value(loggerKey).(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// withRequestID takes a sane X-Request-Id from the client (a proxy's) or
+// makes one, echoes it, and puts it and a logger carrying it in the context.
+func withRequestID(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-Id")
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-Id", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		ctx = context.WithValue(ctx, loggerKey, log.With("request_id", id))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// validRequestID accepts up to 128 visible ASCII characters, so a client
+// cannot inject line breaks or bulk into the logs.
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// The CORS answer BitPay gave (spec §0.3), extended with the headers the
+// SDKs send today.
+const (
+	corsMethods = "HEAD,GET,POST,PUT,DELETE,OPTIONS"
+	corsHeaders = "Content-Type,Authorization,Content-Length,X-Requested-With,Cache-Control," +
+		"X-Accept-Version,X-Signature,X-Identity,x-pubkey,X-BitPay-Plugin-Info," +
+		"x-bitpay-api-frame,x-bitpay-api-frame-version,x-bitpay-platform-info,X-Request-Id,cf-connecting-ip"
+)
+
+// cors allows every origin (the API authenticates by signature or token,
+// never by cookie) and answers every OPTIONS request itself with 204,
+// echoing the headers a preflight asks for.
+func cors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Methods", corsMethods)
+		h.Set("Access-Control-Expose-Headers", "X-Request-Id")
+		if r.Method != http.MethodOptions {
+			h.Set("Access-Control-Allow-Headers", corsHeaders)
+			next.ServeHTTP(w, r)
+			return
+		}
+		if asked := r.Header.Get("Access-Control-Request-Headers"); asked != "" {
+			h.Set("Access-Control-Allow-Headers", asked)
+		} else {
+			h.Set("Access-Control-Allow-Headers", corsHeaders)
+		}
+		h.Set("Access-Control-Max-Age", "86400")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// trimSlash routes /invoices/ as /invoices, without a redirect (clients do
+// not follow one for a POST). Only the routing path changes: RequestURI,
+// which BitAuth verifies byte for byte, and the query stay as sent.
+func trimSlash(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if len(p) <= 1 || p[len(p)-1] != '/' {
+			next.ServeHTTP(w, r)
+			return
+		}
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path = strings.TrimRight(p, "/")
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		if u.RawPath != "" {
+			u.RawPath = strings.TrimRight(u.RawPath, "/")
+			if u.RawPath == "" {
+				u.RawPath = "/"
+			}
+		}
+		r2.URL = &u
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// limitBody rejects a declared oversized body at once and caps every
+// other body at max bytes.
+func limitBody(max int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > max {
+			writeError(w, r, TooLarge())
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, max)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a handler panic into a logged 500 envelope (if the
+// handler had not started its answer) so one bad request never takes the
+// server down. http.ErrAbortHandler keeps its meaning.
+func recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &trackingWriter{ResponseWriter: w}
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			Logger(r.Context()).Error("handler panic", "method", r.Method, "path", r.URL.Path,
+				"panic", v, "stack", string(debug.Stack()))
+			if !rw.wrote {
+				writeError(rw, r, Internal())
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// trackingWriter records whether the answer has started. Unwrap lets
+// http.ResponseController reach the real writer (flushing for SSE).
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -1,0 +1,224 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/regtest"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// run runs the kassa command line in-process with env vars and returns
+// stdout, stderr and the exit code.
+func run(t *testing.T, vars map[string]string, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(context.Background(), args, Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
+	return out.String(), errb.String(), code
+}
+
+func TestScriptableCommands(t *testing.T) {
+	vars := map[string]string{"KASSA_DATA_DIR": t.TempDir(), "KASSA_NETWORK": "regtest", "KASSA_RATES": "fixed:BTC_USD=50000"}
+	key, err := demoMerchantKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, vars, "store", "create", "--name", "Shop", "--xpub", key, "--speed", "high")
+	if code != 0 {
+		t.Fatalf("store create: %d %s", code, errs)
+	}
+	storeID := strings.TrimSpace(out)
+	if !regexp.MustCompile(`^[1-9A-HJ-NP-Za-km-z]{22}$`).MatchString(storeID) {
+		t.Fatalf("stdout must carry only the store id, have %q", out)
+	}
+
+	out, _, code = run(t, vars, "token", "create", "--store", storeID, "--facade", "pos", "--label", "crm")
+	if code != 0 || !regexp.MustCompile(`^[1-9A-HJ-NP-Za-km-z]{44}\n$`).MatchString(out) {
+		t.Fatalf("token create: %d %q", code, out)
+	}
+	out, _, code = run(t, vars, "pairing", "create", "--store", storeID, "--facade", "merchant")
+	if code != 0 || !regexp.MustCompile(`^[A-Za-z0-9]{7}\n$`).MatchString(out) {
+		t.Fatalf("pairing create: %d %q", code, out)
+	}
+	// A merchant-created code is claimed by the client, not approved.
+	if _, errs, code := run(t, vars, "pairing", "approve", strings.TrimSpace(out)); code == 0 || !strings.Contains(errs, "claims it") {
+		t.Fatalf("approving a merchant-created code must fail: %d %s", code, errs)
+	}
+
+	out, errs, code = run(t, vars, "invoice", "create", "--store", storeID, "--price", "10", "--currency", "USD", "--order-id", "A-1")
+	if code != 0 {
+		t.Fatalf("invoice create: %d %s", code, errs)
+	}
+	var inv map[string]any
+	if err := json.Unmarshal([]byte(out), &inv); err != nil {
+		t.Fatalf("invoice create must print JSON only: %v\n%s", err, out)
+	}
+	id, _ := inv["id"].(string)
+	codes := inv["paymentCodes"].(map[string]any)["BTC"].(map[string]any)
+	if bip21, _ := codes["BIP21"].(string); !strings.HasPrefix(bip21, "bitcoin:bcrt1") || !strings.HasSuffix(bip21, "?amount=0.0002") {
+		t.Fatalf("BIP21 with amount: %q", bip21)
+	}
+	if inv["status"] != "new" || inv["exceptionStatus"] != false || inv["orderId"] != "A-1" || inv["url"] != "http://127.0.0.1:8430/invoice?id="+id {
+		t.Fatalf("invoice JSON: %s", out)
+	}
+	out, _, code = run(t, vars, "invoice", "get", id)
+	if code != 0 || !strings.Contains(out, `"id": "`+id+`"`) {
+		t.Fatalf("invoice get: %d %s", code, out)
+	}
+	// The gap-limit governor's unpaid run is visible: one unpaid address.
+	out, _, code = run(t, vars, "store", "list")
+	if code != 0 || !strings.Contains(out, `"unpaidRun": 1`) {
+		t.Fatalf("store list must show the unpaid run: %d %s", code, out)
+	}
+}
+
+func TestPairingApprove(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"KASSA_DATA_DIR": dir, "KASSA_NETWORK": "regtest"}
+	key, _ := demoMerchantKey()
+	out, _, _ := run(t, vars, "store", "create", "--name", "Shop", "--xpub", key)
+	storeID := strings.TrimSpace(out)
+	db, err := store.Open(context.Background(), filepath.Join(dir, "kassa.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	requested := auth.Token{Value: auth.NewTokenValue(), StoreID: storeID, Facade: auth.FacadeMerchant, SIN: "TfG4ScDgysrSpodWD4Re5UtXmcLbY5CiUHA",
+		PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
+	expired := requested
+	expired.Value, expired.PairingCode, expired.PairingExpiresAt = auth.NewTokenValue(), auth.NewPairingCode(), now.Add(-time.Minute)
+	for _, tok := range []auth.Token{requested, expired} {
+		if err := db.CreateToken(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	if _, errs, code := run(t, vars, "pairing", "approve", requested.PairingCode); code != 0 {
+		t.Fatalf("approve: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", requested.PairingCode); code == 0 || !strings.Contains(errs, "already") {
+		t.Fatalf("approving twice must fail: %s", errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", expired.PairingCode); code == 0 || !strings.Contains(errs, "expired") {
+		t.Fatalf("an expired code must fail: %s", errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", "NOPE123"); code == 0 || !strings.Contains(errs, "not found") {
+		t.Fatalf("an unknown code must fail: %s", errs)
+	}
+}
+
+func TestBadInputIsRefusedClearly(t *testing.T) {
+	vars := map[string]string{"KASSA_DATA_DIR": t.TempDir(), "KASSA_NETWORK": "regtest"}
+	mainnetZpub := "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"wrong network key", []string{"store", "create", "--name", "S", "--xpub", mainnetZpub}, "mainnet"},
+		{"malformed descriptor", []string{"store", "create", "--name", "S", "--xpub", "wpkh(nonsense)"}, "receiving key"},
+		{"missing name", []string{"store", "create", "--xpub", mainnetZpub}, "--name"},
+		{"unknown store", []string{"invoice", "create", "--store", "nope", "--price", "1"}, "no store"},
+		{"unknown command", []string{"frobnicate"}, "unknown command"},
+		{"bad network", []string{"migrate", "--network", "moonnet"}, "KASSA_NETWORK"},
+		{"bad listen", []string{"migrate", "--listen", "nowhere"}, "KASSA_LISTEN"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := run(t, vars, tc.args...)
+			if code == 0 || out != "" || !strings.Contains(errs, tc.want) {
+				t.Fatalf("want a failure naming %q on stderr only; code %d stdout %q stderr %q", tc.want, code, out, errs)
+			}
+		})
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "kassa.conf")
+	if err := writeFile(file, "# comment\nlisten = 127.0.0.1:1111\nKASSA_NETWORK=signet\nlog-level=debug\n"); err != nil {
+		t.Fatal(err)
+	}
+	fs, resolve := flagSet(Env{Stderr: &bytes.Buffer{}, Getenv: func(k string) string {
+		return map[string]string{"KASSA_CONFIG": file, "KASSA_NETWORK": "testnet", "KASSA_LISTEN": "127.0.0.1:2222"}[k]
+	}}, "x", "x")
+	if err := fs.Parse([]string{"--listen", "127.0.0.1:3333"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:3333" || cfg.Network != "testnet" || cfg.LogLevel != "debug" {
+		t.Fatalf("flags > env > file: %+v", cfg)
+	}
+}
+
+// TestServeAnswersHealthz starts kassa serve against a real regtest node
+// and checks /healthz answers, then that the watcher is running.
+func TestServeAnswersHealthz(t *testing.T) {
+	node, err := regtest.Start(context.Background(), regtest.Options{RPCPass: "n0t-in-the-logs-please"})
+	if err != nil {
+		t.Fatalf("start btcd (run scripts/install-btcd.sh): %v", err)
+	}
+	defer node.Stop()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	vars := map[string]string{"KASSA_DATA_DIR": t.TempDir(), "KASSA_NETWORK": "regtest", "KASSA_LISTEN": addr,
+		"KASSA_CHAIN": node.RPCURL(), "KASSA_RATES": "fixed:BTC_USD=50000", "KASSA_LOG_FORMAT": "json"}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int)
+	var errb syncBuffer
+	go func() {
+		done <- Run(ctx, []string{"serve"}, Env{Stdout: &bytes.Buffer{}, Stderr: &errb, Getenv: func(k string) string { return vars[k] }})
+	}()
+	var body map[string]any
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if body["chain"] == "watching" {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errb.String())
+	}
+	if body["status"] != "ok" || body["chain"] != "watching" || body["network"] != "regtest" {
+		t.Fatalf("healthz: %v\n%s", body, errb.String())
+	}
+	if strings.Contains(errb.String(), node.RPCPass()) {
+		t.Fatal("the node's RPC password must never be logged")
+	}
+}
+
+func TestServeRefusesWrongNetwork(t *testing.T) {
+	node, err := regtest.Start(context.Background(), regtest.Options{})
+	if err != nil {
+		t.Fatalf("start btcd: %v", err)
+	}
+	defer node.Stop()
+	vars := map[string]string{"KASSA_DATA_DIR": t.TempDir(), "KASSA_NETWORK": "testnet", "KASSA_LISTEN": "127.0.0.1:0",
+		"KASSA_CHAIN": node.RPCURL(), "KASSA_RATES": "fixed:BTC_USD=50000"}
+	_, errs, code := run(t, vars, "serve")
+	if code == 0 || !strings.Contains(errs, "regtest") || !strings.Contains(errs, "testnet") {
+		t.Fatalf("want a clear wrong-network error naming both, have %d %s", code, errs)
+	}
+}

@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/regtest"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// demoDefaults are the settings `kassa demo` uses unless the environment
+// or flags say otherwise.
+var demoDefaults = map[string]string{
+	"KASSA_DATA_DIR":   ".data/demo",
+	"KASSA_NETWORK":    "regtest",
+	"KASSA_RATES":      "fixed:BTC_USD=50000,BTC_EUR=45000,BTC_GBP=40000",
+	"KASSA_CHAIN_POLL": "100ms",
+	"KASSA_LOG_FORMAT": "text",
+}
+
+func runDemo(ctx context.Context, env Env, args []string) error {
+	getenv := env.Getenv
+	env.Getenv = func(k string) string {
+		if v := getenv(k); v != "" {
+			return v
+		}
+		return demoDefaults[k]
+	}
+	if len(args) > 0 && (args[0] == "pay" || args[0] == "mine") {
+		return demoClient(ctx, env, args[0], args[1:])
+	}
+	fs, resolve := flagSet(env, "demo", "demo [flags]   |   kassa demo pay INVOICE [--btc AMOUNT]   |   kassa demo mine [BLOCKS]")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := resolve()
+	if err != nil {
+		return err
+	}
+	if cfg.Network != "regtest" {
+		return fmt.Errorf("%w: the demo runs on regtest only", ErrUsage)
+	}
+	if cfg.IsPostgres() {
+		return fmt.Errorf("%w: the demo uses its own SQLite database; unset KASSA_DATABASE_URL", ErrUsage)
+	}
+	// A fresh demo each time: a new regtest chain and an empty database.
+	if err := os.RemoveAll(cfg.DataDir); err != nil {
+		return fmt.Errorf("reset demo directory: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create demo directory: %w", err)
+	}
+	nodeDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "btcd"))
+	if err == nil {
+		err = os.MkdirAll(nodeDir, 0o700)
+	}
+	if err != nil {
+		return fmt.Errorf("create node directory: %w", err)
+	}
+	fmt.Fprintln(env.Stderr, "starting a btcd regtest node and mining 101 blocks…")
+	node, err := regtest.Start(ctx, regtest.Options{DataDir: nodeDir, Mature: true})
+	if err != nil {
+		return fmt.Errorf("start regtest node (run scripts/install-btcd.sh, or make demo): %w", err)
+	}
+	defer node.Stop()
+	cfg.Chain = node.RPCURL()
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	key, err := demoMerchantKey()
+	if err != nil {
+		db.Close()
+		return err
+	}
+	st, err := newStore(cfg, "Demo Store", key, "medium", "USD", 15*time.Minute, 20)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	tok := auth.Token{Value: auth.NewTokenValue(), StoreID: st.ID, Facade: auth.FacadePOS, Label: "demo", Active: true, CreatedAt: time.Now().UTC()}
+	if err := db.CreateStore(ctx, st); err != nil {
+		db.Close()
+		return err
+	}
+	if err := db.CreateToken(ctx, tok); err != nil {
+		db.Close()
+		return err
+	}
+	db.Close()
+
+	fmt.Fprintf(env.Stderr, `
+kassa demo is running on %s (regtest)
+
+  demo store  %s  (receives to %s)
+  pos token   %s
+
+Try it from another terminal:
+  export KASSA_DATA_DIR=%s KASSA_NETWORK=regtest KASSA_RATES=%s
+  ID=$(./bin/kassa invoice create --store %s --price 10 --currency USD | sed -n 's/.*"id": "\(.*\)".*/\1/p')
+  ./bin/kassa demo pay $ID          # the demo wallet pays it (0 confirmations)
+  ./bin/kassa demo mine 6           # mine blocks: paid → confirmed → complete
+  ./bin/kassa invoice get $ID       # see it move
+  curl -s %s/healthz
+
+Stop with Ctrl-C.
+`, cfg.PublicURL, st.ID, st.Key, tok.Value, cfg.DataDir, cfg.Rates, st.ID, cfg.PublicURL)
+
+	return serve(ctx, env, cfg, func(mux *http.ServeMux, g *gateway.Gateway, db *store.DB) {
+		mux.HandleFunc("POST /demo/pay", func(w http.ResponseWriter, r *http.Request) {
+			inv, err := db.GetInvoice(r.Context(), r.FormValue("invoice"))
+			if errors.Is(err, store.ErrNotFound) {
+				http.Error(w, "no such invoice", http.StatusNotFound)
+				return
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			amount := inv.Remaining()
+			if s := r.FormValue("btc"); s != "" {
+				if amount, err = money.ParseBTC(s); err != nil || amount <= 0 {
+					http.Error(w, "bad amount", http.StatusBadRequest)
+					return
+				}
+			}
+			if amount <= 0 {
+				http.Error(w, "the invoice is already paid in full; pass btc= to pay more", http.StatusConflict)
+				return
+			}
+			txid, err := node.Wallet().Pay(r.Context(), inv.Address, amount)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(w, "%s\n", txid)
+		})
+		mux.HandleFunc("POST /demo/mine", func(w http.ResponseWriter, r *http.Request) {
+			n, err := strconv.Atoi(r.FormValue("blocks"))
+			if err != nil || n < 1 || n > 200 {
+				n = 1
+			}
+			hashes, err := node.Mine(r.Context(), n)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(hashes)
+		})
+	})
+}
+
+// demoClient asks the running demo to pay an invoice or mine blocks.
+func demoClient(ctx context.Context, env Env, what string, args []string) error {
+	fs, resolve := flagSet(env, "demo "+what, "demo pay INVOICE [--btc AMOUNT] | demo mine [BLOCKS]")
+	btc := fs.String("btc", "", "amount to pay in BTC (pay; default: what is still due)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := resolve()
+	if err != nil {
+		return err
+	}
+	form := url.Values{}
+	switch what {
+	case "pay":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: kassa demo pay INVOICE", ErrUsage)
+		}
+		form.Set("invoice", fs.Arg(0))
+		form.Set("btc", *btc)
+	case "mine":
+		form.Set("blocks", "1")
+		if fs.NArg() == 1 {
+			form.Set("blocks", fs.Arg(0))
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+cfg.Listen+"/demo/"+what, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("is the demo running (make demo)? %w", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo %s: %s", what, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprint(env.Stdout, string(body))
+	return nil
+}
+
+// demoMerchantKey returns the demo merchant's receiving descriptor: a BIP84
+// account key derived from a fixed seed, so every demo uses the same wallet.
+func demoMerchantKey() (string, error) {
+	seed := sha256.Sum256([]byte("kassa demo merchant wallet"))
+	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
+	if err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	for _, i := range []uint32{84, 1, 0} {
+		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+			return "", fmt.Errorf("demo key: %w", err)
+		}
+	}
+	pub, err := k.Neuter()
+	if err != nil {
+		return "", fmt.Errorf("demo key: %w", err)
+	}
+	return "wpkh(" + pub.String() + "/0/*)", nil
+}

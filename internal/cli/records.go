@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/config"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/wallet"
+)
+
+func runStore(ctx context.Context, env Env, args []string) error {
+	sub, args, err := subcommand(env, args, "store", map[string]string{
+		"create": "create a store and print its id",
+		"list":   "list stores as JSON",
+	})
+	if err != nil {
+		return err
+	}
+	fs, resolve := flagSet(env, "store "+sub, "store "+sub+" [flags]")
+	name := fs.String("name", "", "store name (required)")
+	key := fs.String("xpub", "", "receiving key: xpub/ypub/zpub/tpub/upub/vpub or a descriptor such as wpkh(xpub…/0/*) (required)")
+	speed := fs.String("speed", "medium", "default transaction speed: high, medium or low")
+	currency := fs.String("currency", "USD", "default invoice currency")
+	expiry := fs.Duration("expiry", merchant.DefaultExpiry, "invoice payment window")
+	gap := fs.Int("gap-limit", merchant.DefaultGapLimit, "most unpaid addresses in a row before addresses are reused")
+	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if sub == "list" {
+		stores, err := db.ListStores(ctx)
+		if err != nil {
+			return err
+		}
+		out := make([]map[string]any, 0, len(stores))
+		for _, s := range stores {
+			run, err := db.GapRun(ctx, s.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, map[string]any{"id": s.ID, "name": s.Name, "network": s.Network, "key": s.Key,
+				"speed": s.Speed, "currency": s.DefaultCurrency, "expiry": s.Expiry.String(), "gapLimit": s.GapLimit,
+				"unpaidRun": run})
+		}
+		return printJSON(env, out)
+	}
+	st, err := newStore(cfg, *name, *key, *speed, *currency, *expiry, *gap)
+	if err != nil {
+		return err
+	}
+	if err := db.CreateStore(ctx, st); err != nil {
+		return fmt.Errorf("create store: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, st.ID)
+	fmt.Fprintf(env.Stderr, "created store %q on %s receiving to %s\n", st.Name, st.Network, st.Key)
+	return nil
+}
+
+// newStore validates a store's settings against the configured network.
+func newStore(cfg *config.Config, name, key, speed, currency string, expiry time.Duration, gap int) (merchant.Store, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return merchant.Store{}, fmt.Errorf("%w: --name is required", ErrUsage)
+	}
+	if strings.TrimSpace(key) == "" {
+		return merchant.Store{}, fmt.Errorf("%w: --xpub is required", ErrUsage)
+	}
+	k, err := wallet.ParseKey(strings.TrimSpace(key), cfg.Network)
+	if err != nil {
+		return merchant.Store{}, fmt.Errorf("receiving key: %w", err)
+	}
+	sp := invoice.Speed(speed)
+	if !sp.Valid() {
+		return merchant.Store{}, fmt.Errorf("%w: --speed %q is not high, medium or low", ErrUsage, speed)
+	}
+	cur, ok := money.LookupCurrency(currency)
+	if !ok {
+		return merchant.Store{}, fmt.Errorf("%w: --currency %q is not a supported currency", ErrUsage, currency)
+	}
+	if expiry < time.Minute || expiry > gateway.MaxWindow {
+		return merchant.Store{}, fmt.Errorf("%w: --expiry must be between 1m and %s", ErrUsage, gateway.MaxWindow)
+	}
+	if gap < 1 || gap > 10000 {
+		return merchant.Store{}, fmt.Errorf("%w: --gap-limit must be between 1 and 10000", ErrUsage)
+	}
+	return merchant.Store{
+		ID: auth.NewID(), Name: name, Network: cfg.Network, Key: k.String(), Speed: sp,
+		Expiry: expiry, GapLimit: gap, DefaultCurrency: cur.Code, CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
+	}, nil
+}
+
+func runToken(ctx context.Context, env Env, args []string) error {
+	sub, args, err := subcommand(env, args, "token", map[string]string{
+		"create": "create a bearer token (no client signature required) and print it",
+		"list":   "list a store's tokens as JSON",
+	})
+	if err != nil {
+		return err
+	}
+	fs, resolve := flagSet(env, "token "+sub, "token "+sub+" --store ID [flags]")
+	storeID := fs.String("store", "", "store id (required)")
+	facade := fs.String("facade", "pos", "facade: pos, merchant or payout")
+	label := fs.String("label", "", "label shown in token lists")
+	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := requireStore(ctx, db, *storeID); err != nil {
+		return err
+	}
+	if sub == "list" {
+		toks, err := db.ListTokens(ctx, *storeID)
+		if err != nil {
+			return err
+		}
+		out := make([]map[string]any, 0, len(toks))
+		for _, t := range toks {
+			out = append(out, map[string]any{"facade": t.Facade, "label": t.Label, "sin": t.SIN, "active": t.Active,
+				"pairingCode": t.PairingCode, "created": t.CreatedAt, "revoked": !t.RevokedAt.IsZero()})
+		}
+		return printJSON(env, out)
+	}
+	f, err := auth.ParseFacade(*facade)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	t := auth.Token{Value: auth.NewTokenValue(), StoreID: *storeID, Facade: f, Label: *label, Active: true,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := db.CreateToken(ctx, t); err != nil {
+		return fmt.Errorf("create token: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, t.Value)
+	fmt.Fprintf(env.Stderr, "created %s token for store %s; it works without a client signature: keep it secret\n", f, *storeID)
+	return nil
+}
+
+func runPairing(ctx context.Context, env Env, args []string) error {
+	sub, args, err := subcommand(env, args, "pairing", map[string]string{
+		"create":  "create a pairing code a client claims with POST /tokens {id, pairingCode}",
+		"approve": "approve a pairing code a client requested (kassa pairing approve CODE)",
+	})
+	if err != nil {
+		return err
+	}
+	fs, resolve := flagSet(env, "pairing "+sub, "pairing "+sub+" [flags]")
+	storeID := fs.String("store", "", "store id (create)")
+	facade := fs.String("facade", "merchant", "facade: pos, merchant or payout (create)")
+	label := fs.String("label", "", "label shown in token lists (create)")
+	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	if sub == "approve" {
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: kassa pairing approve CODE", ErrUsage)
+		}
+		t, err := db.GetTokenByPairingCode(ctx, fs.Arg(0))
+		if errors.Is(err, store.ErrNotFound) {
+			return auth.ErrPairingNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if t.SIN == "" {
+			return fmt.Errorf("pairing code %s was created by the merchant: the client claims it with POST /tokens", fs.Arg(0))
+		}
+		if err := t.CanApprove(now); err != nil {
+			return err
+		}
+		t.Active = true
+		if err := db.UpdateToken(ctx, t); err != nil {
+			return fmt.Errorf("approve pairing: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "approved %s access for client %s on store %s\n", t.Facade, t.SIN, t.StoreID)
+		return nil
+	}
+	if _, err := requireStore(ctx, db, *storeID); err != nil {
+		return err
+	}
+	f, err := auth.ParseFacade(*facade)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUsage, err)
+	}
+	t := auth.Token{Value: auth.NewTokenValue(), StoreID: *storeID, Facade: f, Label: *label,
+		PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
+	if err := db.CreateToken(ctx, t); err != nil {
+		return fmt.Errorf("create pairing code: %w", err)
+	}
+	fmt.Fprintln(env.Stdout, t.PairingCode)
+	fmt.Fprintf(env.Stderr, "pairing code for %s access to store %s; valid until %s\n", f, *storeID, t.PairingExpiresAt.Format(time.RFC3339))
+	return nil
+}
+
+func requireStore(ctx context.Context, db *store.DB, id string) (merchant.Store, error) {
+	if id == "" {
+		return merchant.Store{}, fmt.Errorf("%w: --store is required", ErrUsage)
+	}
+	st, err := db.GetStore(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return st, fmt.Errorf("no store with id %q", id)
+	}
+	return st, err
+}
+
+func runInvoice(ctx context.Context, env Env, args []string) error {
+	sub, args, err := subcommand(env, args, "invoice", map[string]string{
+		"create": "create an invoice and print it as JSON",
+		"get":    "print an invoice as JSON (kassa invoice get ID)",
+		"list":   "list a store's newest invoices as JSON",
+	})
+	if err != nil {
+		return err
+	}
+	fs, resolve := flagSet(env, "invoice "+sub, "invoice "+sub+" [flags]")
+	storeID := fs.String("store", "", "store id (create, list)")
+	price := fs.String("price", "", "price in --currency (create)")
+	currency := fs.String("currency", "", "currency (create; default: the store's)")
+	speed := fs.String("speed", "", "transaction speed (create; default: the store's)")
+	orderID := fs.String("order-id", "", "merchant order id (create)")
+	itemDesc := fs.String("item-desc", "", "item description (create)")
+	notifyURL := fs.String("notification-url", "", "IPN URL (create)")
+	window := fs.Duration("window", 0, "payment window (create; default: the store's expiry)")
+	limit := fs.Int("limit", 50, "how many invoices (list)")
+	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tip := chainTip(ctx, db)
+	now := time.Now()
+	switch sub {
+	case "get":
+		if fs.NArg() != 1 {
+			return fmt.Errorf("%w: kassa invoice get ID", ErrUsage)
+		}
+		inv, err := db.GetInvoice(ctx, fs.Arg(0))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("no invoice with id %q", fs.Arg(0))
+		}
+		if err != nil {
+			return err
+		}
+		return printJSON(env, api.RenderInvoice(&inv, api.ViewMerchant, cfg.PublicURL, tip, now))
+	case "list":
+		if _, err := requireStore(ctx, db, *storeID); err != nil {
+			return err
+		}
+		invs, err := db.ListInvoices(ctx, *storeID, *limit)
+		if err != nil {
+			return err
+		}
+		out := make([]api.InvoiceJSON, 0, len(invs))
+		for i := range invs {
+			out = append(out, api.RenderInvoice(&invs[i], api.ViewMerchant, cfg.PublicURL, tip, now))
+		}
+		return printJSON(env, out)
+	}
+	if _, err := requireStore(ctx, db, *storeID); err != nil {
+		return err
+	}
+	if *price == "" {
+		return fmt.Errorf("%w: --price is required", ErrUsage)
+	}
+	providers, err := rates.Parse(cfg.Rates)
+	if err != nil {
+		return fmt.Errorf("KASSA_RATES: %w", err)
+	}
+	rs, err := rates.New(rates.Config{Providers: providers})
+	if err != nil {
+		return fmt.Errorf("KASSA_RATES: %w", err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := rs.Refresh(rctx); err != nil {
+		return fmt.Errorf("exchange rates: %w", err)
+	}
+	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network})
+	defer g.Close()
+	inv, err := g.CreateInvoice(ctx, *storeID, gateway.NewInvoice{
+		Price: *price, Currency: *currency, Speed: invoice.Speed(*speed), Window: *window,
+		Fields: invoice.Fields{OrderID: *orderID, ItemDesc: *itemDesc, NotificationURL: *notifyURL},
+	})
+	if err != nil {
+		return err
+	}
+	return printJSON(env, api.RenderInvoice(inv, api.ViewMerchant, cfg.PublicURL, tip, now))
+}
+
+// chainTip returns the last processed block height, 0 if none.
+func chainTip(ctx context.Context, db *store.DB) int32 {
+	blocks, err := db.RecentBlocks(ctx)
+	if err != nil || len(blocks) == 0 {
+		return 0
+	}
+	return blocks[len(blocks)-1].Height
+}
+
+func printJSON(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

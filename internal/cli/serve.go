@@ -1,0 +1,163 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/config"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs, resolve := flagSet(env, "serve", "serve [flags]")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := resolve()
+	if err != nil {
+		return err
+	}
+	return serve(ctx, env, cfg, nil)
+}
+
+// health is what /healthz reports; the serve loop updates it.
+type health struct {
+	chainState atomic.Value // string: connecting, watching, failed: …
+	proc       atomic.Pointer[gateway.Processor]
+}
+
+// serve runs the gateway until ctx ends. routes, when set, adds handlers
+// (the demo's pay and mine buttons).
+func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.ServeMux, *gateway.Gateway, *store.DB)) error {
+	log := newLogger(env.Stderr, cfg)
+	if cfg.Chain == "" {
+		return fmt.Errorf("KASSA_CHAIN is not set: give a node (rpc://user:pass@host:port) or an Esplora server (esplora+https://host/api)")
+	}
+	providers, err := rates.Parse(cfg.Rates)
+	if err != nil {
+		return fmt.Errorf("KASSA_RATES: %w", err)
+	}
+	// Listen before anything slow so /healthz answers from the first second.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	h := &health{}
+	h.chainState.Store("starting")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		body := map[string]any{"status": "ok", "version": Version, "network": cfg.Network, "chain": h.chainState.Load()}
+		if p := h.proc.Load(); p != nil {
+			body["tip"] = p.Tip()
+			body["watching"] = p.Watching()
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(body)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	// Background work stops when serve returns, for any reason, before the
+	// wait above.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srvErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			srvErr <- err
+		}
+	})
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Info("kassa listening", "url", cfg.PublicURL, "listen", cfg.Listen, "network", cfg.Network, "version", Version)
+
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	rs, err := rates.New(rates.Config{Providers: providers, Logger: log})
+	if err != nil {
+		return fmt.Errorf("KASSA_RATES: %w", err)
+	}
+	rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := rs.Refresh(rctx); err != nil {
+		log.Warn("no exchange rates yet; invoices in fiat fail until a provider answers", "err", err)
+	}
+	rcancel()
+	wg.Go(func() { _ = rs.Run(ctx) })
+
+	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network, Log: log})
+	defer g.Close()
+	proc := gateway.NewProcessor(g, gateway.ProcessorConfig{Store: db})
+	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
+		ExtraOrigins: cfg.SignatureOrigins(), Tip: proc.Tip, Log: log})
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	apiSrv.Register(mux)
+	if routes != nil {
+		routes(mux, g, db)
+	}
+
+	// Connect to the chain; a node that is down is retried, a node on the
+	// wrong network stops kassa with a clear error.
+	h.chainState.Store("connecting")
+	var backend chain.Backend
+	for {
+		backend, err = chain.Open(ctx, chain.Options{URL: cfg.Chain, Network: cfg.Network, Sink: proc, PollInterval: cfg.ChainPoll, Log: log})
+		if err == nil {
+			break
+		}
+		if errors.Is(err, chain.ErrWrongNetwork) {
+			return err
+		}
+		log.Warn("chain backend unavailable; retrying", "chain", cfg.Redacted().Chain, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srvErr:
+			return err
+		case <-time.After(5 * time.Second):
+		}
+	}
+	proc.Attach(backend)
+	if err := proc.Load(ctx); err != nil {
+		return err
+	}
+	h.proc.Store(proc)
+	h.chainState.Store("watching")
+	wg.Go(func() {
+		if err := backend.Run(ctx); err != nil {
+			log.Error("chain backend stopped", "err", err)
+			h.chainState.Store("failed: " + err.Error())
+		}
+	})
+	// Invoices other processes create are picked up at the chain's pace.
+	wg.Go(func() { _ = proc.Run(ctx, min(cfg.ChainPoll, time.Second)) })
+	log.Info("watching the chain", "chain", cfg.Redacted().Chain, "invoices", proc.Watching())
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+		return nil
+	case err := <-srvErr:
+		return fmt.Errorf("http server: %w", err)
+	}
+}

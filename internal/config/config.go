@@ -1,0 +1,257 @@
+// Package config reads kassa's settings from flags, KASSA_* environment
+// variables and an optional config file, in that order of precedence, and
+// validates them before anything starts.
+package config
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Config is kassa's validated configuration.
+type Config struct {
+	DataDir     string        // KASSA_DATA_DIR: where the SQLite file and state live
+	Listen      string        // KASSA_LISTEN: host:port the HTTP server binds
+	PublicURL   string        // KASSA_PUBLIC_URL: the base URL buyers and clients see
+	Network     string        // KASSA_NETWORK: mainnet, testnet, signet or regtest
+	DatabaseURL string        // KASSA_DATABASE_URL: SQLite path or postgres://
+	Chain       string        // KASSA_CHAIN: rpc://user:pass@host:port or esplora+https://host/api
+	Rates       string        // KASSA_RATES: rate providers, or fixed:BTC_USD=…
+	ChainPoll   time.Duration // KASSA_CHAIN_POLL: how often the chain backend is polled
+	LogLevel    string        // KASSA_LOG_LEVEL: debug, info, warn, error
+	LogFormat   string        // KASSA_LOG_FORMAT: text, json or auto
+	// BitPayAliases accepts signatures made for https://bitpay.com and
+	// https://test.bitpay.com, for clients that cannot change their host
+	// (KASSA_BITPAY_ALIASES).
+	BitPayAliases bool
+}
+
+// SignatureOrigins returns the origins besides PublicURL that BitAuth
+// signatures may be made for.
+func (c Config) SignatureOrigins() []string {
+	if c.BitPayAliases {
+		return []string{"https://bitpay.com", "https://test.bitpay.com"}
+	}
+	return nil
+}
+
+// Setting describes one setting: its flag and variable names, default and
+// help. The table drives flags, environment, the file and the README.
+type Setting struct {
+	Name    string // flag name; the variable is KASSA_ + upper snake case
+	Default string
+	Help    string
+	field   func(*Config) *string
+}
+
+// Env returns the setting's environment variable name.
+func (s Setting) Env() string {
+	return "KASSA_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
+
+// Settings lists every setting.
+var Settings = []Setting{
+	{"data-dir", defaultDataDir(), "directory for the SQLite database and state", func(c *Config) *string { return &c.DataDir }},
+	{"listen", "127.0.0.1:8430", "address the HTTP server listens on", func(c *Config) *string { return &c.Listen }},
+	{"public-url", "", "base URL clients and buyers reach kassa at (default http://LISTEN)", func(c *Config) *string { return &c.PublicURL }},
+	{"network", "mainnet", "bitcoin network: mainnet, testnet, signet or regtest", func(c *Config) *string { return &c.Network }},
+	{"database-url", "", "database: a SQLite file path (default DATA_DIR/kassa.db) or postgres://user@host/db", func(c *Config) *string { return &c.DatabaseURL }},
+	{"chain", "", "chain backend: rpc://user:pass@host:port (Bitcoin Core or btcd) or esplora+https://host/api", func(c *Config) *string { return &c.Chain }},
+	{"rates", "kraken;coinbase;bitstamp", "rate providers separated by ';', or fixed:BTC_USD=50000,BTC_EUR=45000", func(c *Config) *string { return &c.Rates }},
+	{"chain-poll", "1s", "how often the chain backend is polled", nil},
+	{"log-level", "info", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }},
+	{"log-format", "auto", "log format: text, json, or auto (text on a terminal)", func(c *Config) *string { return &c.LogFormat }},
+	{"bitpay-aliases", "false", "also accept request signatures made for https://bitpay.com and https://test.bitpay.com", nil},
+	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
+}
+
+func defaultDataDir() string {
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".kassa")
+	}
+	return ".kassa"
+}
+
+// Flags registers every setting on fs and returns a function that resolves
+// the configuration after fs.Parse, reading env through getenv.
+func Flags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error) {
+	vals := map[string]*string{}
+	for _, s := range Settings {
+		vals[s.Name] = fs.String(s.Name, "", s.Help+" (env "+s.Env()+", default "+quoteDefault(s.Default)+")")
+	}
+	return func() (*Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		resolved := map[string]string{}
+		// Defaults, then the file, then the environment, then flags.
+		for _, s := range Settings {
+			resolved[s.Name] = s.Default
+		}
+		file := *vals["config"]
+		if !set["config"] {
+			file = getenv("KASSA_CONFIG")
+		}
+		if file != "" {
+			fromFile, err := readFile(file)
+			if err != nil {
+				return nil, err
+			}
+			for k, v := range fromFile {
+				resolved[k] = v
+			}
+		}
+		for _, s := range Settings {
+			if v, ok := lookupEnv(getenv, s.Env()); ok {
+				resolved[s.Name] = v
+			}
+			if set[s.Name] {
+				resolved[s.Name] = *vals[s.Name]
+			}
+		}
+		return build(resolved)
+	}
+}
+
+func quoteDefault(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+// readFile reads KEY=value lines; keys are flag names or KASSA_ variables;
+// '#' starts a comment.
+func readFile(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config file: %w", err)
+	}
+	defer f.Close()
+	known := map[string]string{}
+	for _, s := range Settings {
+		known[s.Name] = s.Name
+		known[s.Env()] = s.Name
+	}
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return nil, fmt.Errorf("config file %s line %d: want KEY=value", path, n)
+		}
+		k = strings.TrimSpace(k)
+		name, ok := known[k]
+		if !ok || name == "config" {
+			return nil, fmt.Errorf("config file %s line %d: unknown setting %q", path, n, k)
+		}
+		out[name] = strings.Trim(strings.TrimSpace(v), `"'`)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// Networks lists the networks kassa runs on.
+var Networks = []string{"mainnet", "testnet", "signet", "regtest"}
+
+func build(v map[string]string) (*Config, error) {
+	c := &Config{}
+	for _, s := range Settings {
+		if s.field != nil {
+			*s.field(c) = strings.TrimSpace(v[s.Name])
+		}
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", "KASSA_"+strings.ToUpper(strings.ReplaceAll(name, "-", "_")), fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("public-url", "%q is not an http(s) URL", c.PublicURL)
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if !slices.Contains(Networks, c.Network) {
+		bad("network", "%q is not one of %s", c.Network, strings.Join(Networks, ", "))
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = filepath.Join(c.DataDir, "kassa.db")
+	}
+	if c.Chain != "" {
+		if u, err := url.Parse(c.Chain); err != nil || !slices.Contains([]string{"rpc", "http", "https", "esplora+https", "esplora+http"}, u.Scheme) {
+			bad("chain", "%q is not rpc://user:pass@host:port or esplora+https://host/api", redact(c.Chain))
+		}
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v["chain-poll"]))
+	if err != nil || d < 10*time.Millisecond || d > time.Hour {
+		bad("chain-poll", "%q is not a duration between 10ms and 1h", v["chain-poll"])
+	}
+	c.ChainPoll = d
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.LogLevel) {
+		bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if !slices.Contains([]string{"text", "json", "auto"}, c.LogFormat) {
+		bad("log-format", "%q is not text, json or auto", c.LogFormat)
+	}
+	switch strings.ToLower(strings.TrimSpace(v["bitpay-aliases"])) {
+	case "true", "1", "yes", "on":
+		c.BitPayAliases = true
+	case "false", "0", "no", "off", "":
+	default:
+		bad("bitpay-aliases", "%q is not true or false", v["bitpay-aliases"])
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// redact hides a URL's password for messages and logs.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redacted returns a copy safe to log: passwords in URLs are masked.
+func (c Config) Redacted() Config {
+	c.Chain = redact(c.Chain)
+	c.DatabaseURL = redact(c.DatabaseURL)
+	return c
+}
+
+// IsPostgres reports whether the database is PostgreSQL.
+func (c Config) IsPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}

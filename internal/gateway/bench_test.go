@@ -1,0 +1,105 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/testpg"
+)
+
+// BenchmarkCreateInvoice measures durable invoice creation through the
+// service layer (rate from memory, address derivation, insert + outbox
+// committed before the caller returns) with 16 and 64 concurrent callers,
+// on SQLite and PostgreSQL. The store's BenchmarkRawInsertBaseline, run in
+// the same command with the same callers, is the baseline (make bench
+// prints the ratio):
+//
+//	go test -run '^$' -bench 'CreateInvoice|RawInsertBaseline' ./internal/gateway ./internal/store
+func BenchmarkCreateInvoice(b *testing.B) {
+	for _, backend := range []string{store.SQLite, store.Postgres} {
+		b.Run(backend, func(b *testing.B) {
+			url := filepath.Join(b.TempDir(), "kassa.db")
+			if backend == store.Postgres {
+				url = testpg.Schema(b)
+			}
+			db, err := store.Open(context.Background(), url)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			if err := db.Migrate(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			st := merchant.Store{ID: auth.NewID(), Name: "Bench", Network: "regtest", Key: merchantKey(b),
+				Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 1 << 30, DefaultCurrency: "USD", CreatedAt: time.Now()}
+			if err := db.CreateStore(context.Background(), st); err != nil {
+				b.Fatal(err)
+			}
+			fixed, _ := rates.ParseFixed("BTC_USD=50000")
+			rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
+			_ = rs.Refresh(context.Background())
+			g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
+			defer g.Close()
+			req := gateway.NewInvoice{Price: "10", Currency: "USD"}
+			if _, err := g.CreateInvoice(context.Background(), st.ID, req); err != nil {
+				b.Fatal(err)
+			}
+			for _, perCPU := range []int{8, 32} {
+				b.Run(fmt.Sprintf("callers=%d", perCPU*runtime.GOMAXPROCS(0)), func(b *testing.B) {
+					var mu sync.Mutex
+					lat := make([]time.Duration, 0, b.N)
+					b.SetParallelism(perCPU)
+					b.ResetTimer()
+					b.RunParallel(func(pb *testing.PB) {
+						local := make([]time.Duration, 0, 1024)
+						for pb.Next() {
+							t0 := time.Now()
+							if _, err := g.CreateInvoice(context.Background(), st.ID, req); err != nil {
+								b.Error(err)
+								return
+							}
+							local = append(local, time.Since(t0))
+						}
+						mu.Lock()
+						lat = append(lat, local...)
+						mu.Unlock()
+					})
+					b.StopTimer()
+					reportLatency(b, lat)
+				})
+			}
+		})
+	}
+}
+
+// reportLatency reports throughput and the p50/p99 latencies.
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	b.ReportMetric(float64(len(lat))/b.Elapsed().Seconds(), "invoices/s")
+	reportPercentiles(b, lat)
+}
+
+// reportPercentiles reports the p50 and p99 of lat in milliseconds.
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}

@@ -1,0 +1,410 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// ChainStore is what the processor needs beyond Store.
+type ChainStore interface {
+	Store
+	// RecentBlocks returns the processed blocks kept for reorg handling,
+	// ascending.
+	RecentBlocks(ctx context.Context) ([]store.ChainBlock, error)
+	// OpenInvoices returns the invoices the watcher must watch: every open
+	// one and those closed at or after closedSince.
+	OpenInvoices(ctx context.Context, closedSince time.Time) ([]invoice.Invoice, error)
+	// InvoicesAfter returns invoices created after seq, for invoices other
+	// processes create while this one serves.
+	InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoice.Invoice, int64, error)
+}
+
+// Processor connects the chain watcher to the invoices: it implements
+// chain.Sink, keeps the watch set in step with the store, and sweeps
+// expiries and confirmation deadlines. One runs per deployment (the leader).
+type Processor struct {
+	g       *Gateway
+	db      ChainStore
+	backend chain.Backend
+	// LateWindow is how long a closed invoice stays watched for late
+	// payments.
+	lateWindow time.Duration
+	onCommit   func([]store.Change)
+
+	mu      sync.Mutex
+	tip     int32
+	tracked map[string]*tracked // open and recently closed invoices by id
+	seq     int64               // last invoice creation sequence seen
+}
+
+type tracked struct {
+	status   invoice.Status
+	deadline time.Time // when a Tick is due (expiry, invalid window, end of watch)
+	// confirming is set while new blocks can change the invoice (it has
+	// live payments and is not complete).
+	confirming bool
+}
+
+// ProcessorConfig configures a Processor.
+type ProcessorConfig struct {
+	Store      ChainStore
+	LateWindow time.Duration // default 7 days
+	// OnCommit, when set, is called after changes are committed (the event
+	// hub of the checkout and the benchmarks listen here). It must not
+	// block.
+	OnCommit func([]store.Change)
+}
+
+// DefaultLateWindow is how long closed invoices stay watched.
+const DefaultLateWindow = 7 * 24 * time.Hour
+
+// NewProcessor returns a Processor for g.
+func NewProcessor(g *Gateway, cfg ProcessorConfig) *Processor {
+	if cfg.LateWindow <= 0 {
+		cfg.LateWindow = DefaultLateWindow
+	}
+	return &Processor{g: g, db: cfg.Store, lateWindow: cfg.LateWindow, onCommit: cfg.OnCommit, tracked: map[string]*tracked{}}
+}
+
+// Attach sets the backend the processor feeds; the backend needs the
+// processor as its sink, so it is attached after both exist, before Load.
+// From then on every invoice the gateway creates is watched before
+// CreateInvoice returns.
+func (p *Processor) Attach(b chain.Backend) {
+	p.backend = b
+	created := func(inv *invoice.Invoice) { p.watch(inv, false) }
+	p.g.created.Store(&created)
+}
+
+// Load fills the watch set from the store; call it before running the
+// backend.
+func (p *Processor) Load(ctx context.Context) error {
+	blocks, err := p.db.RecentBlocks(ctx)
+	if err != nil {
+		return fmt.Errorf("load processed blocks: %w", err)
+	}
+	if len(blocks) > 0 {
+		p.tip = blocks[len(blocks)-1].Height
+		p.g.ObserveTip(p.tip)
+	}
+	now := p.g.cfg.Clock()
+	invs, err := p.db.OpenInvoices(ctx, now.Add(-p.lateWindow))
+	if err != nil {
+		return fmt.Errorf("load open invoices: %w", err)
+	}
+	for i := range invs {
+		p.watch(&invs[i], true)
+	}
+	// Skip to the newest creation sequence: everything open is loaded.
+	for {
+		page, last, err := p.db.InvoicesAfter(ctx, p.seq, 10000)
+		if err != nil {
+			return fmt.Errorf("load invoice sequence: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		p.seq = last
+	}
+	p.g.cfg.Log.Info("watching invoices", "count", len(p.tracked), "tip", p.tip)
+	return nil
+}
+
+// watch adds or refreshes an invoice in the watch set.
+func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
+	p.mu.Lock()
+	_, known := p.tracked[inv.ID]
+	p.tracked[inv.ID] = p.trackState(inv)
+	p.mu.Unlock()
+	if !known {
+		p.backend.Watch(inv.ID, inv.Script, inv.Address)
+	}
+	if restorePayments || !known {
+		for _, pay := range inv.Payments {
+			if !pay.Removed {
+				p.backend.WatchPayment(inv.ID, pay.TxID, pay.Vout, pay.Height)
+			}
+		}
+	}
+}
+
+func (p *Processor) trackState(inv *invoice.Invoice) *tracked {
+	t := &tracked{status: inv.Status}
+	policy := p.g.cfg.Policy
+	if policy.InvalidAfter <= 0 {
+		policy.InvalidAfter = time.Hour
+	}
+	hasLive := inv.Received() > 0
+	switch inv.Status {
+	case invoice.StatusNew:
+		t.deadline = inv.ExpiresAt
+		t.confirming = hasLive
+	case invoice.StatusPaid:
+		t.deadline = inv.PaidAt.Add(policy.InvalidAfter)
+		t.confirming = true
+	case invoice.StatusConfirmed, invoice.StatusInvalid:
+		t.deadline = inv.UpdatedAt.Add(p.lateWindow)
+		t.confirming = true
+	default: // complete, expired, declined: watched for late payments only
+		t.deadline = inv.UpdatedAt.Add(p.lateWindow)
+		t.confirming = inv.Status == invoice.StatusComplete && hasUnconfirmed(inv)
+	}
+	return t
+}
+
+func hasUnconfirmed(inv *invoice.Invoice) bool {
+	for _, pay := range inv.Payments {
+		if !pay.Removed && pay.Height == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// RecentBlocks implements chain.Sink.
+func (p *Processor) RecentBlocks(ctx context.Context) ([]chain.Block, error) {
+	rows, err := p.db.RecentBlocks(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chain.Block, 0, len(rows))
+	for _, r := range rows {
+		h, err := chainhash.NewHashFromStr(r.Hash)
+		if err != nil {
+			return nil, fmt.Errorf("stored block %d: %w", r.Height, err)
+		}
+		out = append(out, chain.Block{Height: r.Height, Hash: *h})
+	}
+	return out, nil
+}
+
+// Apply implements chain.Sink: it applies one block's (or one mempool
+// round's) payments to their invoices and commits them with the new chain
+// state in one transaction.
+func (p *Processor) Apply(ctx context.Context, b chain.Batch) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if err = p.apply(ctx, b); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return err
+}
+
+func (p *Processor) apply(ctx context.Context, b chain.Batch) error {
+	tipMoved := len(b.Connected) > 0 || b.DisconnectedAbove >= 0
+	env := p.env(b.Tip.Height)
+	events := map[string][]invoice.Event{}
+	var order []string
+	add := func(id string, ev invoice.Event) {
+		if _, ok := events[id]; !ok {
+			order = append(order, id)
+		}
+		events[id] = append(events[id], ev)
+	}
+	for _, s := range b.Seen {
+		add(s.InvoiceID, invoice.PaymentSeen{Payment: s.Payment})
+	}
+	for _, r := range b.Removed {
+		add(r.InvoiceID, invoice.PaymentRemoved{TxID: r.TxID, Vout: r.Vout})
+	}
+	if tipMoved {
+		p.mu.Lock()
+		for id, t := range p.tracked {
+			if t.confirming {
+				if _, ok := events[id]; !ok {
+					order = append(order, id)
+					events[id] = nil
+				}
+			}
+		}
+		p.mu.Unlock()
+	}
+	changes, err := p.applyEvents(ctx, order, events, env)
+	if err != nil {
+		return err
+	}
+	var cu *store.ChainUpdate
+	if tipMoved {
+		cu = &store.ChainUpdate{Rewind: b.DisconnectedAbove}
+		for _, blk := range b.Connected {
+			cu.Blocks = append(cu.Blocks, store.ChainBlock{Height: blk.Height, Hash: blk.Hash.String()})
+		}
+	}
+	if len(changes) == 0 && cu == nil {
+		return nil
+	}
+	if err := p.db.Commit(ctx, changes, cu); err != nil {
+		return fmt.Errorf("commit chain batch at tip %d: %w", b.Tip.Height, err)
+	}
+	p.mu.Lock()
+	if tipMoved {
+		p.tip = b.Tip.Height
+		p.g.ObserveTip(b.Tip.Height)
+	}
+	p.mu.Unlock()
+	p.committed(changes)
+	return nil
+}
+
+// applyEvents runs each invoice's events (then a Tick) through the state
+// machine and returns the invoices that changed.
+func (p *Processor) applyEvents(ctx context.Context, order []string, events map[string][]invoice.Event, env invoice.Env) ([]store.Change, error) {
+	var changes []store.Change
+	for _, id := range order {
+		inv, err := p.db.GetInvoice(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			p.g.cfg.Log.Warn("watched invoice is gone", "invoice", id)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load invoice %s: %w", id, err)
+		}
+		cur := inv
+		var notes []invoice.Notification
+		for _, ev := range append(events[id], invoice.Tick{}) {
+			next, n, err := invoice.Apply(cur, ev, env)
+			if err != nil {
+				p.g.cfg.Log.Warn("chain event refused", "invoice", id, "err", err)
+				continue
+			}
+			cur = next
+			notes = append(notes, n...)
+		}
+		if len(notes) > 0 || !cur.UpdatedAt.Equal(inv.UpdatedAt) {
+			c := cur
+			changes = append(changes, store.Change{Invoice: &c, Notes: notes})
+		}
+	}
+	return changes, nil
+}
+
+func (p *Processor) env(tip int32) invoice.Env {
+	return invoice.Env{Now: p.g.cfg.Clock().UTC().Truncate(time.Millisecond), Tip: tip, Policy: p.g.cfg.Policy}
+}
+
+// committed refreshes the watch set after changes were stored.
+func (p *Processor) committed(changes []store.Change) {
+	if p.onCommit != nil {
+		p.onCommit(changes)
+	}
+	for _, c := range changes {
+		p.mu.Lock()
+		p.tracked[c.Invoice.ID] = p.trackState(c.Invoice)
+		p.mu.Unlock()
+		for _, n := range c.Notes {
+			p.g.cfg.Log.Info("invoice event", "invoice", c.Invoice.ID, "event", n.Code.Name(), "status", n.Status, "exception", string(n.Exception))
+		}
+	}
+}
+
+// Sweep ticks every watched invoice whose deadline has passed (expiry, the
+// invalid window) and drops invoices whose late-payment watch has ended.
+func (p *Processor) Sweep(ctx context.Context) error {
+	env := p.env(0)
+	p.mu.Lock()
+	env.Tip = p.tip
+	var due []string
+	for id, t := range p.tracked {
+		if !env.Now.Before(t.deadline) {
+			due = append(due, id)
+		}
+	}
+	p.mu.Unlock()
+	if len(due) == 0 {
+		return nil
+	}
+	var changes []store.Change
+	for _, id := range due {
+		inv, err := p.db.GetInvoice(ctx, id)
+		if err != nil {
+			return fmt.Errorf("sweep invoice %s: %w", id, err)
+		}
+		next, notes, err := invoice.Apply(inv, invoice.Tick{}, env)
+		if err != nil {
+			return fmt.Errorf("sweep invoice %s: %w", id, err)
+		}
+		if len(notes) > 0 || !next.UpdatedAt.Equal(inv.UpdatedAt) {
+			changes = append(changes, store.Change{Invoice: &next, Notes: notes})
+			continue
+		}
+		if next.Status.IsFinal() || next.Status == invoice.StatusInvalid || next.Status == invoice.StatusConfirmed {
+			// Nothing changed and the late window is over: stop watching.
+			p.mu.Lock()
+			delete(p.tracked, id)
+			p.mu.Unlock()
+			p.backend.Unwatch(id)
+		}
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	if err := p.db.Commit(ctx, changes, nil); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil // a concurrent change won; the next sweep retries
+		}
+		return fmt.Errorf("commit sweep: %w", err)
+	}
+	p.committed(changes)
+	return nil
+}
+
+// Poll starts watching invoices created since the last poll, by this
+// process or another one (the CLI while serve runs).
+func (p *Processor) Poll(ctx context.Context) error {
+	for {
+		invs, last, err := p.db.InvoicesAfter(ctx, p.seq, 1000)
+		if err != nil {
+			return fmt.Errorf("poll new invoices: %w", err)
+		}
+		if len(invs) == 0 {
+			return nil
+		}
+		for i := range invs {
+			p.watch(&invs[i], false)
+		}
+		p.seq = last
+	}
+}
+
+// Run polls for new invoices and sweeps deadlines every interval until ctx
+// ends; the backend runs separately.
+func (p *Processor) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := p.Poll(ctx); err != nil && ctx.Err() == nil {
+			p.g.cfg.Log.Warn("poll failed", "err", err)
+		}
+		if err := p.Sweep(ctx); err != nil && ctx.Err() == nil {
+			p.g.cfg.Log.Warn("sweep failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Tip returns the height of the last processed block.
+func (p *Processor) Tip() int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.tip
+}
+
+// Watching returns how many invoices are watched.
+func (p *Processor) Watching() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.tracked)
+}

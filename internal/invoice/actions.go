@@ -1,0 +1,35 @@
+package invoice
+
+import "fmt"
+
+// This file applies the merchant's actions on an invoice.
+
+// cancel expires a new, unpaid invoice at the merchant's request.
+func (m *machine) cancel() error {
+	m.expireIfDue()
+	if m.inv.Status != StatusNew || m.inv.Paid() != 0 {
+		return fmt.Errorf("status %s, %d sats paid: %w", m.inv.Status, m.inv.Paid(), ErrNotCancellable)
+	}
+	m.inv.Cancelled = true
+	m.inv.Status = StatusExpired
+	m.inv.Exception = m.exception(StatusExpired)
+	m.emit(CodeExpired)
+	return nil
+}
+
+// markInvalid makes the invoice invalid at the merchant's request. Marking
+// an invalid invoice again changes nothing.
+func (m *machine) markInvalid() error {
+	m.expireIfDue()
+	switch m.inv.Status {
+	case StatusInvalid:
+		return nil
+	case StatusNew, StatusPaid, StatusConfirmed:
+	default:
+		return fmt.Errorf("mark invalid from %s: %w", m.inv.Status, ErrIllegalTransition)
+	}
+	m.inv.Status = StatusInvalid
+	m.inv.Exception = m.exception(StatusInvalid)
+	m.emit(CodeMarkedInvalid)
+	return nil
+}

@@ -1,0 +1,30 @@
+// Package merchant holds a merchant's store: the settings an invoice is
+// created under (receiving key, speed, expiry, gap limit).
+package merchant
+
+import (
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/invoice"
+)
+
+// Store is one merchant store. A server may hold several.
+type Store struct {
+	ID      string
+	Name    string
+	Network string // mainnet, testnet, signet, regtest
+	// Key is the receiving key as the merchant gave it: an extended public
+	// key (xpub/ypub/zpub/tpub/upub/vpub) or an output descriptor.
+	Key             string
+	Speed           invoice.Speed
+	Expiry          time.Duration // invoice payment window, default 15 minutes
+	GapLimit        int           // most unpaid addresses in a row, default 20
+	DefaultCurrency string
+	CreatedAt       time.Time
+}
+
+// Defaults for a new store.
+const (
+	DefaultExpiry   = 15 * time.Minute
+	DefaultGapLimit = 20
+)

@@ -1,0 +1,254 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/shopspring/decimal"
+)
+
+// invoiceColumns are the columns of an invoice row that map to
+// invoice.Invoice, in the order scanInvoice and insertInvoiceSQL use.
+const invoiceColumns = `id, store_id, token, status, exception, speed, price, currency, rate, due,
+	address, script, key_index, reused, created_at, expires_at, paid_at, updated_at, cancelled,
+	payments, fields, version`
+
+// insertInvoiceSQL inserts one invoice; has_payments, order_id and guid are
+// derived columns kept for the indexes.
+const insertInvoiceSQL = `INSERT INTO invoices (` + invoiceColumns + `, has_payments, order_id, guid)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+		$23, $24, $25)`
+
+// The positions of the address fields in the insertInvoiceSQL arguments.
+const (
+	argAddress  = 10
+	argScript   = 11
+	argKeyIndex = 12
+	argReused   = 13
+)
+
+// updateInvoiceSQL writes the fields a change may move (state, payments,
+// the amount due an accepted partial or over payment adjusts, and the echoed
+// fields a buyer-contact update changes), guarded by the version the change
+// was computed from.
+const updateInvoiceSQL = `UPDATE invoices SET status = $3, exception = $4, paid_at = $5, updated_at = $6,
+	cancelled = $7, payments = $8, has_payments = $9, due = $10, fields = $11, version = version + 1
+	WHERE id = $1 AND version = $2`
+
+// openStatuses are the statuses the chain watcher always watches.
+const openStatuses = `('new', 'paid', 'confirmed', 'invalid')`
+
+// paymentRecord is a payment as stored in the payments JSON column; its
+// explicit names keep the stored format independent of the API's.
+type paymentRecord struct {
+	TxID      string `json:"txid"`
+	Vout      uint32 `json:"vout"`
+	Amount    int64  `json:"sats"`
+	Height    int32  `json:"height,omitempty"`
+	BlockHash string `json:"block,omitempty"`
+	SeenAt    int64  `json:"seen"`
+	Late      bool   `json:"late,omitempty"`
+	Removed   bool   `json:"removed,omitempty"`
+}
+
+func encodePayments(ps []invoice.Payment) (string, error) {
+	if len(ps) == 0 {
+		return "[]", nil
+	}
+	recs := make([]paymentRecord, len(ps))
+	for i, p := range ps {
+		recs[i] = paymentRecord{p.TxID, p.Vout, int64(p.Amount), p.Height, p.BlockHash, millis(p.SeenAt), p.Late, p.Removed}
+	}
+	b, err := json.Marshal(recs)
+	return string(b), err
+}
+
+func decodePayments(s string) ([]invoice.Payment, error) {
+	var recs []paymentRecord
+	if err := json.Unmarshal([]byte(s), &recs); err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ps := make([]invoice.Payment, len(recs))
+	for i, r := range recs {
+		ps[i] = invoice.Payment{TxID: r.TxID, Vout: r.Vout, Amount: money.Sats(r.Amount), Height: r.Height,
+			BlockHash: r.BlockHash, SeenAt: fromMillis(r.SeenAt), Late: r.Late, Removed: r.Removed}
+	}
+	return ps, nil
+}
+
+// insertArgs returns the arguments of insertInvoiceSQL for inv.
+func insertArgs(inv *invoice.Invoice) ([]any, error) {
+	payments, err := encodePayments(inv.Payments)
+	if err != nil {
+		return nil, fmt.Errorf("encode payments: %w", err)
+	}
+	fields, err := json.Marshal(inv.Fields)
+	if err != nil {
+		return nil, fmt.Errorf("encode fields: %w", err)
+	}
+	script := inv.Script
+	if script == nil {
+		script = []byte{}
+	}
+	return []any{inv.ID, inv.StoreID, inv.Token, string(inv.Status), string(inv.Exception), string(inv.Speed),
+		inv.Price.String(), inv.Currency, inv.Rate.String(), int64(inv.Due),
+		inv.Address, script, int64(inv.KeyIndex), inv.Reused, millis(inv.CreatedAt), millis(inv.ExpiresAt),
+		millis(inv.PaidAt), millis(inv.UpdatedAt), inv.Cancelled,
+		payments, string(fields), inv.Version,
+		len(inv.Payments) > 0, inv.Fields.OrderID, inv.Fields.GUID}, nil
+}
+
+func scanInvoice(r scanner) (invoice.Invoice, error) {
+	var (
+		inv                                   invoice.Invoice
+		status, exception, speed, price, rate string
+		due, keyIndex                         int64
+		created, expires, paid, updated       int64
+		payments, fields                      string
+	)
+	err := r.Scan(&inv.ID, &inv.StoreID, &inv.Token, &status, &exception, &speed, &price, &inv.Currency, &rate, &due,
+		&inv.Address, &inv.Script, &keyIndex, &inv.Reused, &created, &expires, &paid, &updated, &inv.Cancelled,
+		&payments, &fields, &inv.Version)
+	if err != nil {
+		return inv, err
+	}
+	inv.Status = invoice.Status(status)
+	inv.Exception = invoice.Exception(exception)
+	inv.Speed = invoice.Speed(speed)
+	if inv.Price, err = decimal.NewFromString(price); err != nil {
+		return inv, fmt.Errorf("invoice %s: price %q: %w", inv.ID, price, err)
+	}
+	if inv.Rate, err = decimal.NewFromString(rate); err != nil {
+		return inv, fmt.Errorf("invoice %s: rate %q: %w", inv.ID, rate, err)
+	}
+	inv.Due = money.Sats(due)
+	inv.KeyIndex = uint32(keyIndex)
+	inv.CreatedAt = fromMillis(created)
+	inv.ExpiresAt = fromMillis(expires)
+	inv.PaidAt = fromMillis(paid)
+	inv.UpdatedAt = fromMillis(updated)
+	if inv.Payments, err = decodePayments(payments); err != nil {
+		return inv, fmt.Errorf("invoice %s: payments: %w", inv.ID, err)
+	}
+	if err = json.Unmarshal([]byte(fields), &inv.Fields); err != nil {
+		return inv, fmt.Errorf("invoice %s: fields: %w", inv.ID, err)
+	}
+	return inv, nil
+}
+
+// GetInvoice loads an invoice or fails with ErrNotFound.
+func (db *DB) GetInvoice(ctx context.Context, id string) (invoice.Invoice, error) {
+	inv, err := scanInvoice(db.sql.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return invoice.Invoice{}, fmt.Errorf("load invoice %s: %w", id, err)
+	}
+	return inv, nil
+}
+
+// GetInvoiceByGUID loads the store's invoice created with a guid or fails
+// with ErrNotFound.
+func (db *DB) GetInvoiceByGUID(ctx context.Context, storeID, guid string) (invoice.Invoice, error) {
+	if guid == "" {
+		return invoice.Invoice{}, fmt.Errorf("load invoice by empty guid: %w", ErrNotFound)
+	}
+	inv, err := scanInvoice(db.sql.QueryRowContext(ctx,
+		`SELECT `+invoiceColumns+` FROM invoices WHERE store_id = $1 AND guid = $2`, storeID, guid))
+	if errors.Is(err, sql.ErrNoRows) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return invoice.Invoice{}, fmt.Errorf("load invoice of store %s by guid %s: %w", storeID, guid, err)
+	}
+	return inv, nil
+}
+
+// ListInvoices returns a store's newest invoices, newest first, at most
+// limit of them.
+func (db *DB) ListInvoices(ctx context.Context, storeID string, limit int) ([]invoice.Invoice, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	invs, _, err := db.invoices(ctx, `SELECT `+invoiceColumns+`, seq FROM invoices WHERE store_id = $1
+		ORDER BY created_at DESC, seq DESC LIMIT $2`, storeID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list invoices of store %s: %w", storeID, err)
+	}
+	return invs, nil
+}
+
+// OpenInvoices returns the invoices the chain watcher must watch: every one
+// in status new, paid, confirmed or invalid, and every other one updated at
+// or after closedSince (so late payments are still seen). They come in
+// creation order.
+func (db *DB) OpenInvoices(ctx context.Context, closedSince time.Time) ([]invoice.Invoice, error) {
+	invs, _, err := db.invoices(ctx, `SELECT `+invoiceColumns+`, seq FROM invoices
+		WHERE status IN `+openStatuses+` OR updated_at >= $1 ORDER BY seq`, millis(closedSince))
+	if err != nil {
+		return nil, fmt.Errorf("load open invoices: %w", err)
+	}
+	return invs, nil
+}
+
+// InvoicesAfter returns at most limit invoices created after the creation
+// sequence number seq, in creation order, and the sequence number of the
+// last one (seq itself when there are none). Sequence numbers grow in
+// commit order, so polling with the last one returned misses nothing, even
+// for invoices other processes create.
+func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoice.Invoice, int64, error) {
+	if limit <= 0 {
+		return nil, seq, nil
+	}
+	invs, last, err := db.invoices(ctx, `SELECT `+invoiceColumns+`, seq FROM invoices
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, seq, fmt.Errorf("load invoices after %d: %w", seq, err)
+	}
+	if len(invs) == 0 {
+		last = seq
+	}
+	return invs, last, nil
+}
+
+// invoices runs a query selecting invoiceColumns and seq, returning the
+// invoices and the largest seq seen.
+func (db *DB) invoices(ctx context.Context, query string, args ...any) ([]invoice.Invoice, int64, error) {
+	rows, err := db.sql.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var (
+		out     []invoice.Invoice
+		lastSeq int64
+	)
+	for rows.Next() {
+		var seq int64
+		inv, err := scanInvoice(seqScanner{rows, &seq})
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, inv)
+		lastSeq = max(lastSeq, seq)
+	}
+	return out, lastSeq, rows.Err()
+}
+
+// seqScanner appends the trailing seq column to a row scan.
+type seqScanner struct {
+	rows *sql.Rows
+	seq  *int64
+}
+
+func (s seqScanner) Scan(dest ...any) error { return s.rows.Scan(append(dest, s.seq)...) }

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+)
+
+const tokenColumns = `value, store_id, facade, label, sin, active, pairing_code, pairing_expires_at,
+	created_at, revoked_at, last_used_at`
+
+// CreateToken inserts an API token; a taken value or pairing code fails
+// with ErrDuplicate.
+func (db *DB) CreateToken(ctx context.Context, t auth.Token) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			t.Value, t.StoreID, string(t.Facade), t.Label, t.SIN, t.Active, t.PairingCode,
+			millis(t.PairingExpiresAt), millis(t.CreatedAt), millis(t.RevokedAt), millis(t.LastUsedAt))
+		return dupErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("create token for store %s: %w", t.StoreID, err)
+	}
+	return nil
+}
+
+// UpdateToken overwrites the mutable fields of the token with t's value
+// (facade, label, SIN, active, pairing code and its expiry, revocation,
+// last use) or fails with ErrNotFound.
+func (db *DB) UpdateToken(ctx context.Context, t auth.Token) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET facade = $2, label = $3, sin = $4, active = $5,
+			pairing_code = $6, pairing_expires_at = $7, revoked_at = $8, last_used_at = $9
+			WHERE value = $1`,
+			t.Value, string(t.Facade), t.Label, t.SIN, t.Active, t.PairingCode, millis(t.PairingExpiresAt),
+			millis(t.RevokedAt), millis(t.LastUsedAt))
+		if err != nil {
+			return dupErr(err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update token of store %s: %w", t.StoreID, err)
+	}
+	return nil
+}
+
+// GetToken loads the token with this bearer value or fails with
+// ErrNotFound.
+func (db *DB) GetToken(ctx context.Context, value string) (auth.Token, error) {
+	t, err := db.oneToken(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE value = $1`, value)
+	if err != nil {
+		// The value is a secret: it stays out of the error.
+		return auth.Token{}, fmt.Errorf("load token: %w", err)
+	}
+	return t, nil
+}
+
+// GetTokenByPairingCode loads the token waiting on a pairing code or fails
+// with ErrNotFound.
+func (db *DB) GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error) {
+	if code == "" {
+		return auth.Token{}, fmt.Errorf("load token by empty pairing code: %w", ErrNotFound)
+	}
+	t, err := db.oneToken(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE pairing_code = $1`, code)
+	if err != nil {
+		return auth.Token{}, fmt.Errorf("load token by pairing code %s: %w", code, err)
+	}
+	return t, nil
+}
+
+// ListTokens returns a store's tokens, oldest first.
+func (db *DB) ListTokens(ctx context.Context, storeID string) ([]auth.Token, error) {
+	ts, err := db.tokens(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE store_id = $1 ORDER BY created_at, value`, storeID)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of store %s: %w", storeID, err)
+	}
+	return ts, nil
+}
+
+// TokensBySIN returns every token bound to a client id, oldest first.
+func (db *DB) TokensBySIN(ctx context.Context, sin string) ([]auth.Token, error) {
+	if sin == "" {
+		return nil, nil
+	}
+	ts, err := db.tokens(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE sin = $1 ORDER BY created_at, value`, sin)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of SIN %s: %w", sin, err)
+	}
+	return ts, nil
+}
+
+func (db *DB) oneToken(ctx context.Context, query string, arg string) (auth.Token, error) {
+	t, err := scanToken(db.sql.QueryRowContext(ctx, query, arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return auth.Token{}, ErrNotFound
+	}
+	return t, err
+}
+
+func (db *DB) tokens(ctx context.Context, query string, arg string) ([]auth.Token, error) {
+	rows, err := db.sql.QueryContext(ctx, query, arg)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []auth.Token
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+func scanToken(r scanner) (auth.Token, error) {
+	var (
+		t                                      auth.Token
+		facade                                 string
+		pairingExp, created, revoked, lastUsed int64
+	)
+	err := r.Scan(&t.Value, &t.StoreID, &facade, &t.Label, &t.SIN, &t.Active, &t.PairingCode, &pairingExp,
+		&created, &revoked, &lastUsed)
+	t.Facade = auth.Facade(facade)
+	t.PairingExpiresAt = fromMillis(pairingExp)
+	t.CreatedAt = fromMillis(created)
+	t.RevokedAt = fromMillis(revoked)
+	t.LastUsedAt = fromMillis(lastUsed)
+	return t, err
+}

@@ -1,0 +1,95 @@
+package wallet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// maxLookahead bounds the memory a Cache holds.
+const maxLookahead = 100_000
+
+// Cache holds addresses derived ahead of use, so that a caller on a hot
+// path, such as the store's writer picking an invoice's address inside its
+// transaction, finds them ready. It is safe for concurrent use.
+type Cache struct {
+	key       *Key
+	lookahead uint32
+
+	mu    sync.Mutex
+	addrs map[uint32]Address
+}
+
+// NewCache returns an empty cache over key that Fill keeps lookahead
+// addresses ahead; lookahead is clamped to [1, 100000].
+func NewCache(key *Key, lookahead int) *Cache {
+	lookahead = min(max(lookahead, 1), maxLookahead)
+	return &Cache{key: key, lookahead: uint32(lookahead), addrs: make(map[uint32]Address, lookahead)}
+}
+
+// Key returns the key the cache derives from.
+func (c *Cache) Key() *Key { return c.key }
+
+// Address returns the address at index: from the cache when Fill derived it
+// ahead, else derived now. Either way the result is the same.
+func (c *Cache) Address(index uint32) (Address, error) {
+	c.mu.Lock()
+	a, ok := c.addrs[index]
+	c.mu.Unlock()
+	if ok {
+		a.Script = bytes.Clone(a.Script)
+		return a, nil
+	}
+	return c.key.Derive(index)
+}
+
+// Fill derives the addresses at next … next+lookahead-1 that are not cached
+// yet and drops the others. Call it outside hot paths: at start-up with the
+// next unused index, and again after each index is used. The derivation runs
+// without holding the lock, so Address stays fast meanwhile; since addresses
+// are deterministic, concurrent Fills can only leave extra entries, never
+// wrong ones.
+func (c *Cache) Fill(next uint32) error {
+	end := min(uint64(next)+uint64(c.lookahead), 1<<31)
+
+	c.mu.Lock()
+	for i := range c.addrs {
+		if i < next || uint64(i) >= end {
+			delete(c.addrs, i)
+		}
+	}
+	var missing []uint32
+	for i := uint64(next); i < end; i++ {
+		if _, ok := c.addrs[uint32(i)]; !ok {
+			missing = append(missing, uint32(i))
+		}
+	}
+	c.mu.Unlock()
+
+	derived := make([]Address, 0, len(missing))
+	for _, i := range missing {
+		a, err := c.key.Derive(i)
+		if errors.Is(err, ErrInvalidChild) {
+			continue // Address reports it when the index is asked for.
+		}
+		if err != nil {
+			return fmt.Errorf("fill address cache: %w", err)
+		}
+		derived = append(derived, a)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range derived {
+		c.addrs[a.Index] = a
+	}
+	return nil
+}
+
+// Len returns how many addresses the cache holds.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.addrs)
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the pinned tools kassa's tests and demo need into .tools/bin,
+# from the Go module proxy: btcd (the regtest node) and staticcheck.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/.tools/bin"
+mkdir -p "$bin"
+"$root/scripts/install-btcd.sh"
+staticcheck_version=v0.8.2
+if [ "$(cat "$bin/staticcheck.version" 2>/dev/null)" != "$staticcheck_version" ] || [ ! -x "$bin/staticcheck" ]; then
+  echo "installing staticcheck $staticcheck_version into $bin" >&2
+  GOBIN="$bin" GOTOOLCHAIN=local go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
+  echo "$staticcheck_version" > "$bin/staticcheck.version"
+fi
+# The official BitPay Node SDK for the conformance test (test/sdk), pinned by
+# its lockfile.
+sdk="$root/test/sdk"
+if ! command -v npm >/dev/null; then
+  echo "npm is not installed: install Node.js (apt-get install nodejs npm) for the SDK conformance test" >&2
+  exit 1
+fi
+if ! cmp -s "$sdk/package-lock.json" "$sdk/node_modules/.kassa-installed-lock" 2>/dev/null; then
+  echo "installing the official BitPay SDK into test/sdk (npm ci)" >&2
+  (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$sdk/package-lock.json" "$sdk/node_modules/.kassa-installed-lock"
+fi

@@ -1,0 +1,116 @@
+// The official BitPay Node SDK (bitpay-sdk, pinned in package.json) against a
+// kassa that the Go test TestOfficialSDK starts on loopback. The Go test
+// passes the base URL, a bearer pos token and a merchant pairing code in the
+// environment. A failing SDK call fails the test, and CI with it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client, KeyUtils, TokenContainer, Facade, Models } from 'bitpay-sdk';
+import { BitPayClient } from 'bitpay-sdk/client';
+
+const base = process.env.KASSA_URL + '/'; // the SDK wants the trailing slash
+const posToken = process.env.KASSA_POS_TOKEN;
+const pairingCode = process.env.KASSA_PAIRING_CODE;
+
+// The SDK hard-codes bitpay.com; its Client takes a transport as the 7th
+// argument, which is how an existing integration is pointed at kassa.
+function client(tokens, key) {
+  const keyUtils = new KeyUtils();
+  const identity = key ? keyUtils.getPublicKeyFromPrivateKey(key) : null;
+  return new Client(null, null, new TokenContainer(tokens), null, undefined, undefined,
+    new BitPayClient(base, key ?? null, identity));
+}
+
+test('a bearer pos token creates and reads invoices unsigned', async () => {
+  const pos = client({ pos: posToken });
+  const request = new Models.Invoice(10, 'USD');
+  request.orderId = 'sdk-order-1';
+  request.guid = 'sdk-guid-1';
+  request.notificationURL = 'https://shop.example.com/ipn';
+  const created = await pos.createInvoice(request, Facade.Pos, false);
+  assert.equal(created.status, 'new');
+  assert.equal(created.orderId, 'sdk-order-1');
+  assert.equal(created.price, 10);
+  assert.equal(created.exceptionStatus, false);
+  assert.match(created.url, /\/invoice\?id=/);
+  assert.ok(created.paymentCodes.BTC.BIP21.startsWith('bitcoin:bcrt1'));
+
+  const read = await pos.getInvoice(created.id, Facade.Pos, false);
+  assert.equal(read.id, created.id);
+  assert.equal(read.token, created.token);
+
+  const byGuid = await pos.getInvoiceByGuid('sdk-guid-1', Facade.Pos, false);
+  assert.equal(byGuid.id, created.id);
+
+  // The same guid again is the same invoice.
+  const again = new Models.Invoice(10, 'USD');
+  again.guid = 'sdk-guid-1';
+  assert.equal((await pos.createInvoice(again, Facade.Pos, false)).id, created.id);
+});
+
+test('rates are served in the shape the SDK parses', async () => {
+  const pos = client({ pos: posToken });
+  const rate = await pos.getRate('BTC', 'USD');
+  assert.equal(rate.code, 'USD');
+  assert.equal(rate.rate, 50000);
+  const rates = await pos.getRates('BTC');
+  assert.equal(rates.getRate('EUR'), 45000);
+});
+
+test('a client claims a merchant pairing code and signs merchant calls', async () => {
+  const keyUtils = new KeyUtils();
+  const key = keyUtils.generate_keypair();
+  const sin = keyUtils.get_sin_from_key(key);
+  const transport = new BitPayClient(base, key, keyUtils.getPublicKeyFromPrivateKey(key));
+
+  const claimed = JSON.parse(await transport.post('tokens', { id: sin, pairingCode }, false));
+  const token = claimed[0].token;
+  assert.equal(claimed[0].facade, 'merchant');
+
+  const merchant = client({ merchant: token }, key);
+  const request = new Models.Invoice(12.5, 'EUR');
+  request.orderId = 'sdk-order-2';
+  request.buyer = { name: 'Jo Buyer', email: 'jo@example.com' };
+  const created = await merchant.createInvoice(request, Facade.Merchant, true);
+  assert.equal(created.status, 'new');
+  assert.equal(created.transactionSpeed, 'medium');
+  assert.equal(created.buyer.email, 'jo@example.com');
+  const read = await merchant.getInvoice(created.id, Facade.Merchant, true);
+  assert.equal(read.id, created.id);
+  assert.equal(read.targetConfirmations, 6);
+
+  const today = new Date().toISOString().slice(0, 10);
+  const listed = await merchant.getInvoices({ dateStart: today, dateEnd: today, status: 'new', orderId: 'sdk-order-2', limit: 10, offset: 0 });
+  assert.deepEqual(listed.map((i) => i.id), [created.id]);
+
+  const pass = await merchant.getInvoiceEventToken(created.id);
+  assert.ok(pass.token);
+  assert.deepEqual(pass.events, ['payment', 'confirmation']);
+
+  assert.equal(await merchant.requestInvoiceWebhookToBeResent(created.id, created.token), true);
+
+  const cancelled = await merchant.cancelInvoice(created.id);
+  assert.equal(cancelled.status, 'expired');
+  assert.equal(cancelled.isCancelled, true);
+});
+
+test('supported wallets and currencies', async () => {
+  const pos = client({ pos: posToken });
+  const wallets = await pos.getSupportedWallets();
+  assert.ok(wallets.length >= 1);
+  const usd = await pos.getCurrencyInfo('USD');
+  assert.equal(usd.precision, 2);
+});
+
+test('a client requests a token and gets a 7-character pairing code', async () => {
+  const keyUtils = new KeyUtils();
+  const key = keyUtils.generate_keypair();
+  const transport = new BitPayClient(base, key, keyUtils.getPublicKeyFromPrivateKey(key));
+  const res = JSON.parse(await transport.post('tokens', { id: keyUtils.get_sin_from_key(key), facade: 'pos' }, false));
+  assert.match(res[0].pairingCode, /^[A-Za-z0-9]{7}$/);
+  assert.equal(res[0].facade, 'pos');
+});
+
+test('an unknown invoice id with a valid token is "Object not found"', async () => {
+  const pos = client({ pos: posToken });
+  await assert.rejects(pos.getInvoice('1', Facade.Pos, false), (e) => e.message === 'Object not found');
+});
