@@ -12,8 +12,16 @@ if [ "$(cat "$bin/staticcheck.version" 2>/dev/null)" != "$staticcheck_version" ]
   GOBIN="$bin" GOTOOLCHAIN=local go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
   echo "$staticcheck_version" > "$bin/staticcheck.version"
 fi
-# The official BitPay Node SDK for the conformance test (test/sdk), pinned by
-# its lockfile.
+# Debian's Chromium for the checkout page's browser tests.
+if ! command -v chromium >/dev/null; then
+  echo "installing chromium (apt-get) for the browser tests" >&2
+  if [ "$(id -u)" = 0 ]; then apt_get=(apt-get); else apt_get=(sudo apt-get); fi
+  DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null \
+    || { DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update >/dev/null && DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y --no-install-recommends chromium >/dev/null; }
+fi
+# The official BitPay Node SDK for the conformance test, and the browser
+# test's Node packages (playwright-core, jsqr, eventsource), in test/sdk,
+# pinned by its lockfile.
 sdk="$root/test/sdk"
 if ! command -v npm >/dev/null; then
   echo "npm is not installed: install Node.js (apt-get install nodejs npm) for the SDK conformance test" >&2

@@ -73,6 +73,8 @@ type DB struct {
 	// wrote is set after every SQLite commit and cleared by the
 	// checkpointer.
 	wrote atomic.Bool
+	// commits fires after every write transaction commits (Committed).
+	commits wake
 }
 
 // Open connects to the database at rawURL and starts the invoice writer. A
@@ -178,6 +180,7 @@ func (db *DB) writeTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	db.wrote.Store(true)
+	db.commits.fire()
 	return nil
 }
 

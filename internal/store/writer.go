@@ -249,6 +249,7 @@ func (db *DB) writeBatch(reqs []*createRequest, bulk bool) (failed int, err erro
 		return -1, fmt.Errorf("commit: %w", err)
 	}
 	db.wrote.Store(true)
+	db.commits.fire()
 	return -1, nil
 }
 
