@@ -7,6 +7,7 @@ import (
 	"errors"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +75,12 @@ func (s *Server) legacyCreateInvoice(w http.ResponseWriter, r *http.Request) {
 	storeID, err := s.apiKeyStore(r)
 	if err != nil {
 		writeLegacyError(w, r, err)
+		return
+	}
+	// The store's invoice budget is shared with the v2 API.
+	if ok, wait := s.limits.allow(storeID, s.cfg.Clock()); !ok {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
+		writeLegacyError(w, r, RateLimited())
 		return
 	}
 	body, err := ReadBody(w, r, 0)

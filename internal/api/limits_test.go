@@ -177,3 +177,35 @@ func TestPairingGuessesAreLimited(t *testing.T) {
 		t.Fatalf("after the wait the right code works: %d %s", status, b)
 	}
 }
+
+// TestLegacyInvoicesShareTheRateLimit: the v0.3 API charges the same
+// per-store budget as POST /invoices and refuses in its own error shape.
+func TestLegacyInvoicesShareTheRateLimit(t *testing.T) {
+	clock := newFakeClock()
+	var storeID string
+	e := newEnvWith(t, func(c *api.Config) {
+		c.Clock = clock.Now
+		c.InvoiceLimits = func(id string) api.Limits {
+			if id == storeID {
+				return api.Limits{PerSecond: 2, PerMinute: 100}
+			}
+			return api.DefaultLimits
+		}
+	})
+	storeID = e.storeID
+	key := basic(e.newAPIKey(e.storeID) + ":")
+	if status, _, b := e.raw("POST", "/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD"}); status != 200 {
+		t.Fatalf("v2 invoice: %d %s", status, b)
+	}
+	if status, m := e.legacy("POST", "/api/invoice", key, "application/json", `{"price":10,"currency":"USD"}`); status != 200 {
+		t.Fatalf("legacy invoice within budget: %d %v", status, m)
+	}
+	status, m := e.legacy("POST", "/api/invoice", key, "application/json", `{"price":10,"currency":"USD"}`)
+	if status != 429 {
+		t.Fatalf("third invoice in a second over v0.3: have %d %v, want 429", status, m)
+	}
+	legacyError(t, m, "rateLimited")
+	if n := e.invoiceCount(); n != 2 {
+		t.Fatalf("%d invoices, want 2: a refused request creates none", n)
+	}
+}
