@@ -37,6 +37,11 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	w, endSession, ok := s.querySession(w, r, c)
+	if !ok {
+		return
+	}
+	defer endSession()
 	q := r.URL.Query()
 	var f store.InvoiceFilter
 	var err error
@@ -93,6 +98,11 @@ func (s *Server) cancelInvoice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	w, endSession, ok := s.querySession(w, r, c)
+	if !ok {
+		return
+	}
+	defer endSession()
 	id := r.PathValue("id")
 	if guid := r.PathValue("guid"); guid != "" {
 		inv, err := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, guid)
@@ -163,6 +173,11 @@ func (s *Server) eventToken(w http.ResponseWriter, r *http.Request, id string) {
 	if !ok {
 		return
 	}
+	w, endSession, ok := s.querySession(w, r, c)
+	if !ok {
+		return
+	}
+	defer endSession()
 	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
 	if err != nil || inv.StoreID != c.token.StoreID {
 		WriteError(w, r, NotFound())

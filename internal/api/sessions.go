@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -206,6 +207,23 @@ func (s *Server) beginSession(w http.ResponseWriter, r *http.Request, c caller, 
 			s.sessions.finish(step.run, rec.status, bytes.Clone(rec.body.Bytes()), s.cfg.Clock())
 		}, true
 	}
+}
+
+// querySession is beginSession for GET and DELETE, whose sessionId and
+// requestNumber travel in the query string (and so inside the signed
+// request-target).
+func (s *Server) querySession(w http.ResponseWriter, r *http.Request, c caller) (http.ResponseWriter, func(), bool) {
+	q := r.URL.Query()
+	id := q.Get("sessionId")
+	if id == "" {
+		return w, func() {}, true
+	}
+	n, err := strconv.ParseInt(q.Get("requestNumber"), 10, 64)
+	if err != nil {
+		WriteError(w, r, FieldError("requestNumber", "must be a positive integer"))
+		return w, nil, false
+	}
+	return s.beginSession(w, r, c, id, n)
 }
 
 // sessionRequest is a POST /sessions body; all of it is optional.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -159,5 +160,43 @@ func TestOpenSession(t *testing.T) {
 	// With a token there is no address limit.
 	if status, m := e.do(nil, "POST", "/sessions", map[string]any{"token": e.pos}); status != 200 {
 		t.Fatalf("a token's session: %d %v", status, m)
+	}
+}
+
+// TestSessionOnQueryRequests: GET and DELETE carry sessionId and
+// requestNumber in the query string, inside the signed request-target.
+func TestSessionOnQueryRequests(t *testing.T) {
+	e := newEnv(t)
+	c := newClient(t)
+	now := time.Now().UTC()
+	tok := auth.Token{Value: auth.NewTokenValue(), StoreID: e.storeID, Facade: auth.FacadeMerchant,
+		PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
+	if err := e.db.CreateToken(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if status, m := e.do(nil, "POST", "/tokens", map[string]any{"id": c.sin, "pairingCode": tok.PairingCode}); status != 200 {
+		t.Fatalf("claim: %d %v", status, m)
+	}
+	sid := e.openSession(nil)
+	list := func(n int) (int, map[string]any) {
+		return e.do(&c, "GET", fmt.Sprintf("/invoices?token=%s&sessionId=%s&requestNumber=%d", tok.Value, sid, n), nil)
+	}
+	if status, m := list(1); status != 200 {
+		t.Fatalf("request 1: %d %v", status, m)
+	}
+	if status, m := e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": "5", "currency": "USD"}); status != 200 {
+		t.Fatalf("create: %d %v", status, m)
+	}
+	// A retry of number 1 replays the empty list, though an invoice exists now.
+	status, m := list(1)
+	if items, _ := m["data"].([]any); status != 200 || len(items) != 0 {
+		t.Fatalf("replay of request 1 must repeat its answer: %d %v", status, m)
+	}
+	if status, m := list(3); status != 409 {
+		t.Fatalf("a gap must be refused: %d %v", status, m)
+	}
+	status, m = list(2)
+	if items, _ := m["data"].([]any); status != 200 || len(items) != 1 {
+		t.Fatalf("request 2 must run: %d %v", status, m)
 	}
 }
