@@ -19,6 +19,10 @@ type Cache struct {
 
 	mu    sync.Mutex
 	addrs map[uint32]Address
+	// lo and hi bound the window [lo, hi) that Fill last derived; the map
+	// holds its addresses (an invalid child's index is absent). Tracking
+	// the window lets Fill touch only the indexes that moved in or out.
+	lo, hi uint32
 }
 
 // NewCache returns an empty cache over key that Fill keeps lookahead
@@ -54,16 +58,18 @@ func (c *Cache) Fill(next uint32) error {
 	end := min(uint64(next)+uint64(c.lookahead), 1<<31)
 
 	c.mu.Lock()
-	for i := range c.addrs {
-		if i < next || uint64(i) >= end {
-			delete(c.addrs, i)
-		}
+	if next < c.lo || next >= c.hi {
+		// The window moved back, or past everything cached: start over.
+		clear(c.addrs)
+		c.lo, c.hi = next, next
 	}
+	for i := c.lo; i < next; i++ {
+		delete(c.addrs, i)
+	}
+	c.lo = next
 	var missing []uint32
-	for i := uint64(next); i < end; i++ {
-		if _, ok := c.addrs[uint32(i)]; !ok {
-			missing = append(missing, uint32(i))
-		}
+	for i := uint64(c.hi); i < end; i++ {
+		missing = append(missing, uint32(i))
 	}
 	c.mu.Unlock()
 
@@ -82,7 +88,12 @@ func (c *Cache) Fill(next uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, a := range derived {
-		c.addrs[a.Index] = a
+		if a.Index >= c.lo {
+			c.addrs[a.Index] = a
+		}
+	}
+	if len(missing) > 0 && c.hi <= missing[0] {
+		c.hi = uint32(end)
 	}
 	return nil
 }

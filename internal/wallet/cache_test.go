@@ -119,3 +119,30 @@ func TestCacheConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestCacheWindowMoves: Fill moving forward a little, back, and far ahead
+// always leaves exactly the window's addresses cached.
+func TestCacheWindowMoves(t *testing.T) {
+	key, err := ParseKey(bip84Zpub, Mainnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(key, 4)
+	for _, next := range []uint32{0, 1, 3, 2, 0, 100, 101, 7} {
+		if err := c.Fill(next); err != nil {
+			t.Fatal(err)
+		}
+		if c.Len() != 4 {
+			t.Fatalf("after Fill(%d): %d cached, want 4", next, c.Len())
+		}
+		for i := next; i < next+4; i++ {
+			c.mu.Lock()
+			a, ok := c.addrs[i]
+			c.mu.Unlock()
+			want, _ := key.Derive(i)
+			if !ok || a.Address != want.Address {
+				t.Fatalf("after Fill(%d): index %d cached=%v %s, want %s", next, i, ok, a.Address, want.Address)
+			}
+		}
+	}
+}
