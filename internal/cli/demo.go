@@ -120,6 +120,8 @@ Try it from another terminal:
   ./bin/kassa invoice get $ID       # see it move
   curl -s %s/healthz
 
+Or open %[1]s/invoice?id=$ID in a browser: the checkout has Pay and Mine buttons.
+
 Stop with Ctrl-C.
 `, cfg.PublicURL, st.ID, st.Key, tok.Value, cfg.DataDir, cfg.Rates, st.ID, cfg.PublicURL)
 

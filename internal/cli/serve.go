@@ -18,6 +18,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/web"
 )
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -112,6 +113,14 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return fmt.Errorf("api: %w", err)
 	}
 	apiSrv.Register(mux)
+	// The hosted checkout and bitpay.js; routes is only set by kassa demo,
+	// whose /demo/pay and /demo/mine the checkout's demo buttons post to.
+	pages, err := web.New(web.Config{Store: db, PublicURL: cfg.PublicURL, Network: cfg.Network,
+		Demo: routes != nil && cfg.Network == "regtest", Log: log})
+	if err != nil {
+		return fmt.Errorf("web: %w", err)
+	}
+	pages.Register(mux)
 	if routes != nil {
 		routes(mux, g, db)
 	}
