@@ -67,6 +67,12 @@ type Config struct {
 	// InvoiceLimits returns a store's invoice-creation limits; nil means
 	// DefaultLimits for every store, and a zero or Disabled Limits none.
 	InvoiceLimits func(storeID string) Limits
+	// Events tunes the invoice event stream, GET /events (events.go).
+	Events EventConfig
+	// IPNAllowPrivate accepts notificationURLs on loopback, private and
+	// link-local addresses and over plain http (KASSA_IPN_ALLOW_PRIVATE),
+	// for development; by default invoice creation refuses them.
+	IPNAllowPrivate bool
 }
 
 // Server is the BitPay-compatible HTTP API.
@@ -77,6 +83,7 @@ type Server struct {
 	limits   *invoiceLimiter
 	guesses  *guessLimiter
 	sessions *sessionStore
+	bus      *eventBus
 }
 
 // New returns the API server.
@@ -122,6 +129,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /api/rates", s.legacyRates)
 	mux.HandleFunc("GET /api/rates/{code}", s.legacyRates)
 	mux.HandleFunc("GET /api/rates/{base}/{code}", s.legacyRates)
+	s.bus = newEventBus(s)
+	mux.Handle("GET /events", s.bus)
 	s.registerLegacy(mux)
 	s.handler = Transport(TransportConfig{Log: cfg.Log}, mux)
 	return s, nil
@@ -132,7 +141,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 // Register mounts the API's routes on mux for the paths it serves.
 func (s *Server) Register(mux *http.ServeMux) {
-	for _, p := range []string{"/tokens", "/tokens/", "/sessions", "/sessions/", "/invoices", "/invoices/", "/rates", "/rates/", "/currencies", "/currencies/", "/supportedWallets", "/supportedwallets", "/api/", "/api-access-request", "/invoiceData/"} {
+	for _, p := range []string{"/tokens", "/tokens/", "/sessions", "/sessions/", "/invoices", "/invoices/", "/rates", "/rates/", "/currencies", "/currencies/", "/supportedWallets", "/supportedwallets", "/api/", "/api-access-request", "/invoiceData/", "/events", "/events/"} {
 		mux.Handle(p, s)
 	}
 }
