@@ -113,6 +113,8 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return fmt.Errorf("api: %w", err)
 	}
 	apiSrv.Register(mux)
+	// Open event streams end at shutdown instead of holding it up.
+	srv.RegisterOnShutdown(apiSrv.CloseEventStreams)
 	// The hosted checkout and bitpay.js; routes is only set by kassa demo,
 	// whose /demo/pay and /demo/mine the checkout's demo buttons post to.
 	pages, err := web.New(web.Config{Store: db, PublicURL: cfg.PublicURL, Network: cfg.Network,
