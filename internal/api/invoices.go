@@ -7,6 +7,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/netguard"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -53,6 +54,9 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ni, err := req.ToNewInvoice()
+	if err == nil {
+		err = s.checkNotificationURL(r, ni.Fields.NotificationURL)
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -164,4 +168,18 @@ func (s *Server) writeInvoice(w http.ResponseWriter, facade auth.Facade, inv *in
 		f += "/invoice"
 	}
 	WriteData(w, http.StatusOK, f, RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
+}
+
+// checkNotificationURL refuses a notificationURL kassa would not deliver
+// IPNs to: not an absolute https URL (http too with IPNAllowPrivate), or
+// a host on a loopback, private, link-local or metadata address, now or
+// as its name resolves (package netguard).
+func (s *Server) checkNotificationURL(r *http.Request, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	if err := netguard.CheckTarget(r.Context(), raw, s.cfg.IPNAllowPrivate, nil); err != nil {
+		return FieldError("notificationURL", err.Error())
+	}
+	return nil
 }

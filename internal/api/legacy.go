@@ -100,6 +100,9 @@ func (s *Server) legacyCreateInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ni, err := req.ToNewInvoice()
+	if err == nil {
+		err = s.checkNotificationURL(r, ni.Fields.NotificationURL)
+	}
 	if err != nil {
 		writeLegacyError(w, r, err)
 		return

@@ -21,6 +21,10 @@ type Store struct {
 	GapLimit        int           // most unpaid addresses in a row, default 20
 	DefaultCurrency string
 	CreatedAt       time.Time
+	// SignIPN adds an x-signature header to the store's IPNs: base64 of
+	// HMAC-SHA256 of the body keyed with one of the store's API tokens
+	// (see package notify). BitPay's IPNs are unsigned; off by default.
+	SignIPN bool
 }
 
 // Defaults for a new store.

@@ -11,16 +11,16 @@ import (
 	"github.com/kassa-pay/kassa/internal/merchant"
 )
 
-const storeColumns = `id, name, network, key, speed, expiry_ms, gap_limit, default_currency, created_at`
+const storeColumns = `id, name, network, key, speed, expiry_ms, gap_limit, default_currency, created_at, sign_ipn`
 
 // CreateStore inserts a merchant store with no address handed out yet
 // (next_index 0, last_paid_index -1); a taken id fails with ErrDuplicate.
 func (db *DB) CreateStore(ctx context.Context, s merchant.Store) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO stores (`+storeColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			s.ID, s.Name, s.Network, s.Key, string(s.Speed), s.Expiry.Milliseconds(), s.GapLimit,
-			s.DefaultCurrency, millis(s.CreatedAt))
+			s.DefaultCurrency, millis(s.CreatedAt), s.SignIPN)
 		return dupErr(err)
 	})
 	if err != nil {
@@ -88,7 +88,8 @@ func scanStore(r scanner) (merchant.Store, error) {
 		expiry    int64
 		createdAt int64
 	)
-	err := r.Scan(&s.ID, &s.Name, &s.Network, &s.Key, &speed, &expiry, &s.GapLimit, &s.DefaultCurrency, &createdAt)
+	err := r.Scan(&s.ID, &s.Name, &s.Network, &s.Key, &speed, &expiry, &s.GapLimit, &s.DefaultCurrency, &createdAt,
+		&s.SignIPN)
 	s.Speed = invoice.Speed(speed)
 	s.Expiry = time.Duration(expiry) * time.Millisecond
 	s.CreatedAt = fromMillis(createdAt)
