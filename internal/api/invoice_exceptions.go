@@ -3,10 +3,9 @@ package api
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
-	"html"
 	"net/http"
 	"net/mail"
+	"net/url"
 	"strings"
 
 	"github.com/kassa-pay/kassa/internal/auth"
@@ -173,24 +172,20 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 }
 
 // accessRequest serves GET /api-access-request?pairingCode=: the link a
-// client gives the merchant to approve its pairing code. The dashboard's
-// approval page comes later; until then this page says how to approve.
+// client gives the merchant to approve its pairing code (spec §2.3). It
+// sends the browser to the dashboard's approval page, which signs the
+// merchant in first and checks the code.
 func (s *Server) accessRequest(w http.ResponseWriter, r *http.Request) {
 	code := r.URL.Query().Get("pairingCode")
 	if len(code) != 7 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
 		WriteError(w, r, FieldError("pairingCode", "pairingCode must be 7 letters and digits"))
 		return
 	}
-	t, err := s.cfg.Store.GetTokenByPairingCode(r.Context(), code)
-	if err != nil || t.SIN == "" {
-		WriteError(w, r, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Msg: auth.ErrPairingNotFound.Error(), Param: "pairingCode"})
-		return
+	base := ""
+	if u, err := url.Parse(s.cfg.PublicURL); err == nil {
+		base = strings.TrimRight(u.Path, "/")
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Approve API access</title></head>
-<body><h1>Approve API access</h1><p>A client (%s) asks for <strong>%s</strong> access with pairing code <code>%s</code>.</p>
-<p>To approve it, run on the kassa server:</p><pre>kassa pairing approve %s</pre></body></html>
-`, html.EscapeString(t.SIN), html.EscapeString(string(t.Facade)), html.EscapeString(code), html.EscapeString(code))
+	http.Redirect(w, r, base+"/dashboard/pairing?pairingCode="+url.QueryEscape(code), http.StatusSeeOther)
 }
 
 // invoiceData serves the calls old WooCommerce plugins make while the buyer

@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,6 +44,12 @@ func commands() []command {
 		{"pairing", "create pairing codes and approve client-requested ones", runPairing},
 		{"apikey", "create, list and revoke legacy API keys (BitPay API v0.3)", runAPIKey},
 		{"invoice", "create and show invoices", runInvoice},
+		{"ipn", "show an invoice's IPNs and mails and their attempts; sign a store's IPNs", runIPN},
+		{"user", "create and list dashboard accounts, reset passwords and 2FA", runUser},
+		{"application", "list and approve merchant applications (KASSA_SIGNUP)", runApplication},
+		{"backup", "back up the SQLite database while kassa runs (--out FILE)", runBackup},
+		{"restore", "restore a backup with the server stopped (--from FILE)", runRestore},
+		{"rescan", "match blocks from --from HEIGHT to the tip against the invoices again", runRescan},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -190,28 +195,6 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
 	return db, nil
-}
-
-func newLogger(w io.Writer, cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	format := cfg.LogFormat
-	if format == "auto" {
-		format = "json"
-		if f, ok := w.(*os.File); ok && isTerminal(f) {
-			format = "text"
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-func isTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // subcommand splits "store create …" into "create" and the rest.

@@ -32,6 +32,8 @@ var demoDefaults = map[string]string{
 	"KASSA_RATES":      "fixed:BTC_USD=50000,BTC_EUR=45000,BTC_GBP=40000",
 	"KASSA_CHAIN_POLL": "100ms",
 	"KASSA_LOG_FORMAT": "text",
+	// The demo's shop and its IPN endpoint run on this machine.
+	"KASSA_IPN_ALLOW_PRIVATE": "true",
 }
 
 func runDemo(ctx context.Context, env Env, args []string) error {

@@ -15,7 +15,10 @@ import (
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/config"
+	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/web"
@@ -67,7 +70,15 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(body)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// The data-directory lock, TLS, /readyz, /metrics and request ids (ops.go).
+	ops, err := startOps(ctx, cfg, log, h, mux, ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer ops.Close()
+	ln = ops.listener
+	srv := &http.Server{Handler: ops.handler(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Background work stops when serve returns, for any reason, before the
@@ -92,6 +103,26 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return err
 	}
 	defer db.Close()
+	// IPNs and status mails (package notify), planned from the outbox and
+	// woken by this process's commits, with a 1 s poll for other
+	// processes'; stopped before the database closes.
+	var mailer notify.Mailer
+	if cfg.SMTPURL != "" {
+		mc, err := email.ParseURL(cfg.SMTPURL)
+		if err != nil {
+			return fmt.Errorf("KASSA_SMTP_URL: %w", err)
+		}
+		mailer = email.New(mc, email.WithPublicURL(cfg.PublicURL), email.WithLogger(log.With("component", "mail")))
+	}
+	notifier, err := notify.New(notify.Config{Store: db, PublicURL: cfg.PublicURL, AllowPrivate: cfg.IPNAllowPrivate,
+		RetryWindow: cfg.IPNRetryWindow, Mailer: mailer, Log: log.With("component", "notify")})
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	notifyCtx, stopNotify := context.WithCancel(ctx)
+	notifyDone := make(chan struct{})
+	go func() { defer close(notifyDone); _ = notifier.Run(notifyCtx) }()
+	defer func() { stopNotify(); <-notifyDone }()
 
 	rs, err := rates.New(rates.Config{Providers: providers, Logger: log})
 	if err != nil {
@@ -107,8 +138,9 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network, Log: log})
 	defer g.Close()
 	proc := gateway.NewProcessor(g, gateway.ProcessorConfig{Store: db})
+	ops.attach(db, rs)
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
-		ExtraOrigins: cfg.SignatureOrigins(), Tip: proc.Tip, Log: log})
+		ExtraOrigins: cfg.SignatureOrigins(), Tip: proc.Tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -123,6 +155,23 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return fmt.Errorf("web: %w", err)
 	}
 	pages.Register(mux)
+	// The merchant dashboard under /dashboard, and POST /applications
+	// (package dashboard); KASSA_SIGNUP=true opens merchant sign-up.
+	signup, err := signupEnabled(env)
+	if err != nil {
+		return err
+	}
+	dash, err := dashboard.New(dashboard.Config{Store: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
+		Signup: signup, Log: log.With("component", "dashboard"),
+		StoreChanged: func(id string) {
+			if err := g.ReloadStore(context.Background(), id); err != nil {
+				log.Warn("store settings take effect at the next restart", "store", id, "err", err)
+			}
+		}})
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
+	dash.Register(mux)
 	if routes != nil {
 		routes(mux, g, db)
 	}
@@ -132,7 +181,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	h.chainState.Store("connecting")
 	var backend chain.Backend
 	for {
-		backend, err = chain.Open(ctx, chain.Options{URL: cfg.Chain, Network: cfg.Network, Sink: proc, PollInterval: cfg.ChainPoll, Log: log})
+		backend, err = chain.Open(ctx, chain.Options{URL: cfg.Chain, Network: cfg.Network, Sink: ops.sink(proc), PollInterval: cfg.ChainPoll, Log: log})
 		if err == nil {
 			break
 		}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,6 +34,19 @@ type Config struct {
 	// https://test.bitpay.com, for clients that cannot change their host
 	// (KASSA_BITPAY_ALIASES).
 	BitPayAliases bool
+	// IPNAllowPrivate lets IPNs go to loopback, private and link-local
+	// addresses and over plain http (KASSA_IPN_ALLOW_PRIVATE): for
+	// development and the demo, never for a public server.
+	IPNAllowPrivate bool
+	// IPNRetryWindow is how long an undelivered IPN or mail is retried
+	// (KASSA_IPN_RETRY_WINDOW, default 72h).
+	IPNRetryWindow time.Duration
+	// SMTPURL is the mail server for status mails (KASSA_SMTP_URL):
+	// smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none.
+	// Empty means no mail is sent (it waits).
+	SMTPURL string
+	// Ops holds built-in TLS and the metrics endpoint's settings (ops.go).
+	Ops
 }
 
 // SignatureOrigins returns the origins besides PublicURL that BitAuth
@@ -71,6 +85,9 @@ var Settings = []Setting{
 	{"log-level", "info", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "auto", "log format: text, json, or auto (text on a terminal)", func(c *Config) *string { return &c.LogFormat }},
 	{"bitpay-aliases", "false", "also accept request signatures made for https://bitpay.com and https://test.bitpay.com", nil},
+	{"ipn-allow-private", "false", "let IPNs reach loopback, private and link-local addresses over http (development only)", nil},
+	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
+	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
 	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
 }
 
@@ -226,6 +243,24 @@ func build(v map[string]string) (*Config, error) {
 	default:
 		bad("bitpay-aliases", "%q is not true or false", v["bitpay-aliases"])
 	}
+	switch strings.ToLower(strings.TrimSpace(v["ipn-allow-private"])) {
+	case "true", "1", "yes", "on":
+		c.IPNAllowPrivate = true
+	case "false", "0", "no", "off", "":
+	default:
+		bad("ipn-allow-private", "%q is not true or false", v["ipn-allow-private"])
+	}
+	if w, err := time.ParseDuration(strings.TrimSpace(v["ipn-retry-window"])); err != nil || w < time.Minute || w > 30*24*time.Hour {
+		bad("ipn-retry-window", "%q is not a duration between 1m and 720h", v["ipn-retry-window"])
+	} else {
+		c.IPNRetryWindow = w
+	}
+	if c.SMTPURL != "" {
+		if err := checkSMTPURL(c.SMTPURL); err != nil {
+			bad("smtp-url", "%q: %v", redact(c.SMTPURL), err)
+		}
+	}
+	errs = append(errs, checkOps(c)...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid configuration:\n  %w", errors.Join(errs...))
 	}
@@ -248,7 +283,37 @@ func redact(raw string) string {
 func (c Config) Redacted() Config {
 	c.Chain = redact(c.Chain)
 	c.DatabaseURL = redact(c.DatabaseURL)
+	c.SMTPURL = redact(c.SMTPURL)
 	return c
+}
+
+// checkSMTPURL validates KASSA_SMTP_URL: smtp:// or smtps:// with a host,
+// a from address, and tls one of starttls, tls or none when given.
+func checkSMTPURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return errors.New("not a URL")
+	}
+	if u.Scheme != "smtp" && u.Scheme != "smtps" {
+		return errors.New("want smtp://user:pass@host:port?from=address")
+	}
+	if u.Hostname() == "" {
+		return errors.New("no host")
+	}
+	q := u.Query()
+	from := q.Get("from")
+	if from == "" {
+		return errors.New("no from= address")
+	}
+	if _, err := mail.ParseAddress(from); err != nil {
+		return fmt.Errorf("from=%q is not an email address", from)
+	}
+	switch q.Get("tls") {
+	case "", "starttls", "tls", "none":
+	default:
+		return fmt.Errorf("tls=%q is not starttls, tls or none", q.Get("tls"))
+	}
+	return nil
 }
 
 // IsPostgres reports whether the database is PostgreSQL.

@@ -73,12 +73,15 @@ type Gateway struct {
 }
 
 type storeKey struct {
-	store merchant.Store
+	// store is the store's settings, replaced by ReloadStore.
+	store atomic.Pointer[merchant.Store]
 	addrs *wallet.Cache
 	// next is one past the highest index handed out; the filler keeps the
 	// cache addressLookahead addresses ahead of it.
 	next atomic.Uint32
 	kick chan struct{}
+	// stop ends the filler when ReloadStore drops this key.
+	stop chan struct{}
 }
 
 // fill keeps the address cache ahead of use, off the store's hot path,
@@ -88,13 +91,15 @@ func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
 		select {
 		case <-done:
 			return
+		case <-sk.stop:
+			return
 		case <-sk.kick:
 			// Keep a margin behind the newest index: the store derives a
 			// batch's addresses in parallel, so older ones are still asked
 			// for after newer ones.
 			next := sk.next.Load()
 			if err := sk.addrs.Fill(next - min(next, addressTrail)); err != nil {
-				log.Error("fill address cache", "store", sk.store.ID, "err", err)
+				log.Error("fill address cache", "store", sk.store.Load().ID, "err", err)
 			}
 		}
 	}
@@ -147,7 +152,7 @@ func (g *Gateway) CreateInvoice(ctx context.Context, storeID string, req NewInvo
 	if err != nil {
 		return nil, err
 	}
-	st := sk.store
+	st := *sk.store.Load()
 	code := strings.ToUpper(strings.TrimSpace(req.Currency))
 	if code == "" {
 		code = st.DefaultCurrency
@@ -248,7 +253,8 @@ func (g *Gateway) storeKey(ctx context.Context, storeID string) (*storeKey, erro
 	if err != nil {
 		return nil, fmt.Errorf("key of store %s: %w", storeID, err)
 	}
-	sk = &storeKey{store: st, addrs: wallet.NewCache(key, addressLookahead), kick: make(chan struct{}, 1)}
+	sk = &storeKey{addrs: wallet.NewCache(key, addressLookahead), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	sk.store.Store(&st)
 	g.mu.Lock()
 	if prev := g.keys[storeID]; prev != nil {
 		g.mu.Unlock()
@@ -258,6 +264,29 @@ func (g *Gateway) storeKey(ctx context.Context, storeID string) (*storeKey, erro
 	g.mu.Unlock()
 	go sk.fill(g.cfg.Log, g.done)
 	return sk, nil
+}
+
+// ReloadStore makes the next invoices of a store use its settings as
+// stored now (name, currency, speed, expiry), after the dashboard changed
+// them. A store whose key changed gets a fresh address cache.
+func (g *Gateway) ReloadStore(ctx context.Context, storeID string) error {
+	st, err := g.cfg.Store.GetStore(ctx, storeID)
+	if err != nil {
+		return fmt.Errorf("reload store %s: %w", storeID, err)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	sk := g.keys[storeID]
+	if sk == nil {
+		return nil // loaded fresh on first use
+	}
+	if sk.store.Load().Key != st.Key {
+		delete(g.keys, storeID)
+		close(sk.stop)
+		return nil
+	}
+	sk.store.Store(&st)
+	return nil
 }
 
 // Close stops the gateway's background work.

@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/kassa-pay/kassa/internal/netguard"
+	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -174,7 +175,9 @@ func (s *Service) sendMail(ctx context.Context, c store.Claimed) attempt {
 	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Timeout)
 	defer cancel()
 	if err := s.cfg.Mailer.Mail(ctx, c.Target, inv, c.Event); err != nil {
-		return attempt{err: err}
+		// A mail server's 5xx (bad recipient, refused sender) will not
+		// change on retry.
+		return attempt{err: err, permanent: errors.Is(err, email.ErrPermanent)}
 	}
 	return attempt{}
 }

@@ -1,0 +1,68 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func resolve(t *testing.T, env map[string]string, args ...string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	res := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return res()
+}
+
+func TestIPNSettings(t *testing.T) {
+	c, err := resolve(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.IPNAllowPrivate || c.IPNRetryWindow != 72*time.Hour || c.SMTPURL != "" {
+		t.Errorf("defaults: allow private %v, retry window %v, smtp %q", c.IPNAllowPrivate, c.IPNRetryWindow, c.SMTPURL)
+	}
+	smtp := "smtp://kassa:s3cret@mail.example.com:587?from=kassa@example.com&tls=starttls"
+	c, err = resolve(t, map[string]string{"KASSA_IPN_ALLOW_PRIVATE": "true", "KASSA_IPN_RETRY_WINDOW": "2h",
+		"KASSA_SMTP_URL": smtp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.IPNAllowPrivate || c.IPNRetryWindow != 2*time.Hour || c.SMTPURL != smtp {
+		t.Errorf("from env: allow private %v, retry window %v, smtp %q", c.IPNAllowPrivate, c.IPNRetryWindow, c.SMTPURL)
+	}
+	if r := c.Redacted().SMTPURL; strings.Contains(r, "s3cret") || !strings.Contains(r, "mail.example.com") {
+		t.Errorf("redacted SMTP URL %q", r)
+	}
+	c, err = resolve(t, nil, "--ipn-allow-private=yes", "--ipn-retry-window=30m")
+	if err != nil || !c.IPNAllowPrivate || c.IPNRetryWindow != 30*time.Minute {
+		t.Errorf("from flags: %+v, %v", c, err)
+	}
+
+	bad := []struct {
+		env  map[string]string
+		want string
+	}{
+		{map[string]string{"KASSA_IPN_ALLOW_PRIVATE": "maybe"}, "KASSA_IPN_ALLOW_PRIVATE"},
+		{map[string]string{"KASSA_IPN_RETRY_WINDOW": "3 days"}, "KASSA_IPN_RETRY_WINDOW"},
+		{map[string]string{"KASSA_IPN_RETRY_WINDOW": "10s"}, "KASSA_IPN_RETRY_WINDOW"},
+		{map[string]string{"KASSA_SMTP_URL": "http://mail.example.com"}, "KASSA_SMTP_URL"},
+		{map[string]string{"KASSA_SMTP_URL": "smtp://mail.example.com:587"}, "from="},
+		{map[string]string{"KASSA_SMTP_URL": "smtp://mail.example.com?from=nobody"}, "not an email"},
+		{map[string]string{"KASSA_SMTP_URL": "smtp://u:pw@mail.example.com?from=a@b.c&tls=ssl3"}, "tls="},
+	}
+	for _, b := range bad {
+		_, err := resolve(t, b.env)
+		if err == nil || !strings.Contains(err.Error(), b.want) {
+			t.Errorf("%v: error %v, want one mentioning %s", b.env, err, b.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw@") {
+			t.Errorf("error leaks the SMTP password: %v", err)
+		}
+	}
+}

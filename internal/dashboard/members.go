@@ -1,0 +1,259 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// InviteTTL is how long an invite link works.
+const InviteTTL = 7 * 24 * time.Hour
+
+// membersData is the members page's data.
+type membersData struct {
+	Members []store.Member
+	Invites []store.Invite
+	// Link is an invite link just made, shown once.
+	Link     string
+	LinkRole Role
+	Roles    []Role
+	Me       string
+}
+
+var memberFlashes = map[string]string{
+	"removed": "Member removed.",
+	"revoked": "Invite revoked.",
+}
+
+func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, v Viewer) {
+	s.renderMembers(w, r, v, http.StatusOK, memberFlashes[r.URL.Query().Get("done")], "", "", "")
+}
+
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer, status int, flash, errMsg, link string, role Role) {
+	ms, err := s.cfg.Store.Members(r.Context(), v.StoreID)
+	if err != nil {
+		s.serverError(w, r, "list members", err)
+		return
+	}
+	invs, err := s.cfg.Store.PendingInvites(r.Context(), v.StoreID, s.now())
+	if err != nil {
+		s.serverError(w, r, "list invites", err)
+		return
+	}
+	s.render(w, r, status, "Members", "members", view{Flash: flash, Error: errMsg, D: membersData{Members: ms, Invites: invs,
+		Link: link, LinkRole: role, Roles: []Role{RoleEmployee, RoleManager, RoleOwner}, Me: v.User.ID}})
+}
+
+// InviteStore stores invites; *store.DB implements it.
+type InviteStore interface {
+	CreateInvite(ctx context.Context, i store.Invite) error
+}
+
+// NewInvite stores a one-time invite and returns its link: to join a
+// store with a role (storeID set), or to open a merchant account for
+// email (storeID "", for an approved merchant application).
+func NewInvite(ctx context.Context, db InviteStore, publicURL, storeID string, role Role, email, createdBy string, now time.Time) (string, error) {
+	secret := randomToken()
+	kind := kindMember
+	if storeID == "" {
+		kind = kindMerchant
+	}
+	err := db.CreateInvite(ctx, store.Invite{TokenHash: hashToken(secret), ID: auth.NewID(), Kind: kind, StoreID: storeID,
+		Role: string(role), Email: email, CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(InviteTTL)})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(publicURL, "/") + "/dashboard/invite/" + secret, nil
+}
+
+func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request, v Viewer) {
+	role, ok := parseRole(r.PostFormValue("role"))
+	if !ok {
+		s.renderMembers(w, r, v, http.StatusUnprocessableEntity, "", "Pick a role: employee, manager or owner.", "", "")
+		return
+	}
+	link, err := NewInvite(r.Context(), s.cfg.Store, s.cfg.PublicURL, v.StoreID, role, "", v.User.ID, s.now())
+	if err != nil {
+		s.serverError(w, r, "create invite", err)
+		return
+	}
+	s.cfg.Log.Info("dashboard: invite created", "user", v.User.ID, "store", v.StoreID, "role", role)
+	s.renderMembers(w, r, v, http.StatusOK, "", "", link, role)
+}
+
+func (s *Server) memberRemove(w http.ResponseWriter, r *http.Request, v Viewer) {
+	id := r.PostFormValue("user")
+	if id == v.User.ID {
+		s.renderMembers(w, r, v, http.StatusUnprocessableEntity, "", "You cannot remove yourself.", "", "")
+		return
+	}
+	err := s.cfg.Store.RemoveMember(r.Context(), id, v.StoreID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.renderMembers(w, r, v, http.StatusNotFound, "", "That user is not a member of this store.", "", "")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "remove member", err)
+		return
+	}
+	// The removed user's open pages lose the store at their next request.
+	s.cfg.Log.Info("dashboard: member removed", "user", v.User.ID, "store", v.StoreID, "removed", id)
+	s.redirect(w, r, storePath(v.StoreID, "/members?done=removed"))
+}
+
+func (s *Server) inviteRevoke(w http.ResponseWriter, r *http.Request, v Viewer) {
+	err := s.cfg.Store.RevokeInvite(r.Context(), v.StoreID, r.PostFormValue("invite"), s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		s.renderMembers(w, r, v, http.StatusNotFound, "", "No such pending invite.", "", "")
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "revoke invite", err)
+		return
+	}
+	s.cfg.Log.Info("dashboard: invite revoked", "user", v.User.ID, "store", v.StoreID)
+	s.redirect(w, r, storePath(v.StoreID, "/members?done=revoked"))
+}
+
+// inviteInfo describes an invite on its page.
+type inviteInfo struct {
+	Secret    string
+	StoreName string
+	Role      Role
+	Merchant  bool
+	SignedIn  string // the signed-in user's email, if any
+}
+
+// loadInvite finds a usable invite by its link's secret; it answers and
+// returns false when there is none.
+func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (store.Invite, *inviteInfo, bool) {
+	secret := r.PathValue("secret")
+	var inv store.Invite
+	var err error
+	if len(secret) >= 32 && len(secret) <= 64 {
+		inv, err = s.cfg.Store.GetInvite(r.Context(), hashToken(secret))
+	} else {
+		err = store.ErrNotFound
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.serverError(w, r, "load invite", err)
+		return inv, nil, false
+	}
+	if err != nil || !inv.UsedAt.IsZero() || !s.now().Before(inv.ExpiresAt) {
+		s.cfg.Log.Info("dashboard: unusable invite link", "addr", clientAddr(r).String())
+		s.message(w, r, http.StatusGone, "Invite link not valid", store.ErrInviteUnusable.Error()+". Ask for a new one.")
+		return inv, nil, false
+	}
+	info := &inviteInfo{Secret: secret, Role: Role(inv.Role), Merchant: inv.Kind == kindMerchant}
+	if inv.StoreID != "" {
+		st, err := s.cfg.Store.GetStore(r.Context(), inv.StoreID)
+		if err != nil {
+			s.serverError(w, r, "load invite store", err)
+			return inv, nil, false
+		}
+		info.StoreName = st.Name
+	}
+	return inv, info, true
+}
+
+// invitePage shows an invite: a signed-in user joins with one button;
+// anyone else opens an account with it.
+func (s *Server) invitePage(w http.ResponseWriter, r *http.Request) {
+	inv, info, ok := s.loadInvite(w, r)
+	if !ok {
+		return
+	}
+	if sess, u, ok := s.session(r.Context(), r, stageFull); ok {
+		info.SignedIn = u.Email
+		s.render(w, r, http.StatusOK, "Invite", "invite", view{CSRF: sess.CSRF, D: accountForm{Invite: info}})
+		return
+	}
+	s.render(w, r, http.StatusOK, "Invite", "invite", view{CSRF: s.formToken(w, r),
+		D: accountForm{Invite: info, Email: inv.Email, EmailFixed: inv.Email != ""}})
+}
+
+func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
+	inv, info, ok := s.loadInvite(w, r)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	now := s.now()
+	hash := hashToken(info.Secret)
+	if sess, u, ok := s.session(ctx, r, stageFull); ok {
+		info.SignedIn = u.Email
+		if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
+			s.cfg.Log.Warn("dashboard: CSRF token missing or wrong", "user", u.ID, "path", "/dashboard/invite")
+			s.render(w, r, http.StatusForbidden, "Invite", "invite", view{CSRF: sess.CSRF, D: accountForm{Invite: info}, Error: "This form expired. Send it again."})
+			return
+		}
+		if info.Merchant {
+			s.render(w, r, http.StatusConflict, "Invite", "invite", view{CSRF: sess.CSRF, D: accountForm{Invite: info},
+				Error: "This link opens a new merchant account: sign out first."})
+			return
+		}
+		if _, err := s.cfg.Store.RedeemInvite(ctx, hash, now, nil, u.ID); err != nil {
+			s.inviteFailed(w, r, err)
+			return
+		}
+		s.cfg.Log.Info("dashboard: invite accepted", "user", u.ID, "store", inv.StoreID, "role", inv.Role)
+		s.redirect(w, r, storePath(inv.StoreID, ""))
+		return
+	}
+	f := accountForm{Invite: info, Email: strings.TrimSpace(r.PostFormValue("email")), EmailFixed: inv.Email != ""}
+	if inv.Email != "" {
+		f.Email = inv.Email
+	}
+	if !s.checkForm(r) {
+		s.render(w, r, http.StatusForbidden, "Invite", "invite", view{CSRF: s.formToken(w, r), D: f, Error: "This form expired. Send it again."})
+		return
+	}
+	email, err := checkAccount(f.Email, r.PostFormValue("password"), r.PostFormValue("password2"))
+	if err != nil {
+		s.render(w, r, http.StatusUnprocessableEntity, "Invite", "invite", view{CSRF: s.formToken(w, r), D: f, Error: err.Error()})
+		return
+	}
+	pwHash, err := s.passwords.hash(r.PostFormValue("password"))
+	if err != nil {
+		s.serverError(w, r, "hash password", err)
+		return
+	}
+	kind := kindMember
+	if info.Merchant {
+		kind = kindMerchant
+	}
+	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: pwHash, Kind: kind, CreatedAt: now}
+	_, err = s.cfg.Store.RedeemInvite(ctx, hash, now, &u, "")
+	if errors.Is(err, store.ErrDuplicate) {
+		s.render(w, r, http.StatusConflict, "Invite", "invite", view{CSRF: s.formToken(w, r), D: f,
+			Error: "An account with this email exists: sign in first, then open this link again."})
+		return
+	}
+	if err != nil {
+		s.inviteFailed(w, r, err)
+		return
+	}
+	s.cfg.Log.Info("dashboard: account opened by invite", "user", u.ID, "store", inv.StoreID, "role", inv.Role, "kind", kind)
+	if err := s.startSession(w, r, u, stageFull); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	if info.Merchant {
+		s.redirect(w, r, "/dashboard/stores/new")
+		return
+	}
+	s.redirect(w, r, storePath(inv.StoreID, ""))
+}
+
+func (s *Server) inviteFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, store.ErrInviteUnusable) {
+		s.message(w, r, http.StatusGone, "Invite link not valid", store.ErrInviteUnusable.Error()+". Ask for a new one.")
+		return
+	}
+	s.serverError(w, r, "redeem invite", err)
+}

@@ -1,0 +1,415 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/wallet"
+)
+
+// setupPage is the first run's first step: the owner's account. Once an
+// account exists it sends everyone to the dashboard.
+func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
+	if s.setupDone(r.Context()) {
+		s.redirect(w, r, "/dashboard/")
+		return
+	}
+	s.render(w, r, http.StatusOK, "Set up kassa", "setup", view{CSRF: s.formToken(w, r), D: accountForm{}})
+}
+
+// accountForm is the email and password form of the setup, sign-up and
+// invite pages.
+type accountForm struct {
+	Email      string
+	EmailFixed bool
+	Invite     *inviteInfo
+}
+
+func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
+	if s.setupDone(r.Context()) {
+		s.redirect(w, r, "/dashboard/")
+		return
+	}
+	f := accountForm{Email: strings.TrimSpace(r.PostFormValue("email"))}
+	if !s.checkForm(r) {
+		s.render(w, r, http.StatusForbidden, "Set up kassa", "setup",
+			view{CSRF: s.formToken(w, r), D: f, Error: "This form expired. Send it again."})
+		return
+	}
+	email, err := checkAccount(f.Email, r.PostFormValue("password"), r.PostFormValue("password2"))
+	if err != nil {
+		s.cfg.Log.Info("dashboard: setup refused", "reason", err.Error())
+		s.render(w, r, http.StatusUnprocessableEntity, "Set up kassa", "setup", view{CSRF: s.formToken(w, r), D: f, Error: err.Error()})
+		return
+	}
+	hash, err := s.passwords.hash(r.PostFormValue("password"))
+	if err != nil {
+		s.serverError(w, r, "hash password", err)
+		return
+	}
+	now := s.now()
+	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: kindAdmin, CreatedAt: now}
+	if err := s.cfg.Store.CreateFirstUser(r.Context(), u); errors.Is(err, store.ErrSetupDone) {
+		s.redirect(w, r, "/dashboard/login")
+		return
+	} else if err != nil {
+		s.serverError(w, r, "create first user", err)
+		return
+	}
+	s.hasUsers.Store(true)
+	s.cfg.Log.Info("dashboard: owner account created", "user", u.ID)
+	if err := s.startSession(w, r, u, stageFull); err != nil {
+		s.serverError(w, r, "start session", err)
+		return
+	}
+	s.redirect(w, r, "/dashboard/stores/new?setup=1")
+}
+
+// checkAccount validates a new account's email and password and returns
+// the email in lower case.
+func checkAccount(email, pw, pw2 string) (string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || len(email) > 254 || a.Name != "" {
+		return "", errors.New("enter a valid email address, such as jo@example.com")
+	}
+	if err := CheckPassword(pw); err != nil {
+		return "", err
+	}
+	if pw != pw2 {
+		return "", errors.New("the two passwords differ")
+	}
+	return email, nil
+}
+
+// home sends a user to their only store, to the new store form when they
+// have none and may create one, or to the store list.
+func (s *Server) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	stores, err := s.storesOf(r, v)
+	if err != nil {
+		s.serverError(w, r, "list stores", err)
+		return
+	}
+	switch {
+	case len(stores) == 1:
+		s.redirect(w, r, storePath(stores[0].Store.ID, ""))
+	case len(stores) == 0 && s.canCreateStores(v):
+		s.redirect(w, r, "/dashboard/stores/new")
+	default:
+		s.storeList(w, r, v)
+	}
+}
+
+// storesOf lists the stores a user may open: every store for an admin.
+func (s *Server) storesOf(r *http.Request, v *Viewer) ([]store.StoreRole, error) {
+	if !v.User.Admin {
+		return s.cfg.Store.StoresOfUser(r.Context(), v.User.ID)
+	}
+	all, err := s.cfg.Store.ListStores(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.StoreRole, len(all))
+	for i, st := range all {
+		out[i] = store.StoreRole{Store: st, Role: string(RoleOwner)}
+	}
+	return out, nil
+}
+
+// canCreateStores: admins and merchants always, anyone when sign-up is
+// open (they could open a merchant account anyway).
+func (s *Server) canCreateStores(v *Viewer) bool {
+	return v.User.Admin || v.User.kind == kindMerchant || s.cfg.Signup
+}
+
+func (s *Server) storeList(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	stores, err := s.storesOf(r, v)
+	if err != nil {
+		s.serverError(w, r, "list stores", err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "Stores", "stores", view{D: struct {
+		Stores    []store.StoreRole
+		CanCreate bool
+	}{stores, s.canCreateStores(v)}})
+}
+
+// storeForm is the store form's fields as typed, for showing it again.
+type storeForm struct {
+	Setup      bool // the first run's second step
+	Action     string
+	Name       string
+	Currency   string
+	Key        string
+	Speed      string
+	Expiry     string // minutes
+	GapLimit   string
+	Network    string
+	Preview    *keyPreview
+	KeyLocked  bool // settings: the store has invoices, or the viewer is no owner
+	KeyHidden  bool
+	Currencies []string
+}
+
+// keyPreview is what the preview shows for a key: its script type and
+// first receive addresses, or why it was refused.
+type keyPreview struct {
+	OK         bool     `json:"ok"`
+	Error      string   `json:"error,omitempty"`
+	Network    string   `json:"network,omitempty"`
+	Type       string   `json:"type,omitempty"`
+	Descriptor string   `json:"descriptor,omitempty"`
+	Addresses  []string `json:"addresses,omitempty"`
+}
+
+func (s *Server) defaultStoreForm(action string) storeForm {
+	return storeForm{Action: action, Currency: "USD", Speed: string(invoice.SpeedMedium),
+		Expiry: strconv.Itoa(int(merchant.DefaultExpiry / time.Minute)), GapLimit: strconv.Itoa(merchant.DefaultGapLimit),
+		Network: s.cfg.Network, Currencies: currencyCodes()}
+}
+
+func currencyCodes() []string {
+	var out []string
+	for _, c := range money.Currencies() {
+		out = append(out, c.Code)
+	}
+	return out
+}
+
+func (s *Server) readStoreForm(r *http.Request, f storeForm) storeForm {
+	f.Name = strings.TrimSpace(r.PostFormValue("name"))
+	f.Currency = strings.ToUpper(strings.TrimSpace(r.PostFormValue("currency")))
+	if !f.KeyLocked {
+		f.Key = strings.TrimSpace(r.PostFormValue("key"))
+	}
+	f.Speed = r.PostFormValue("speed")
+	f.Expiry = strings.TrimSpace(r.PostFormValue("expiry"))
+	f.GapLimit = strings.TrimSpace(r.PostFormValue("gap_limit"))
+	return f
+}
+
+// previewKey parses a key for the server's network and derives its first
+// three receive addresses.
+func (s *Server) previewKey(key string) keyPreview {
+	k, err := wallet.ParseKey(key, s.cfg.Network)
+	if err != nil {
+		return keyPreview{Error: keyError(err, s.cfg.Network)}
+	}
+	p := keyPreview{OK: true, Network: s.cfg.Network, Type: k.ScriptType().String(), Descriptor: k.String()}
+	for i := range uint32(3) {
+		a, err := k.Derive(i)
+		if err != nil {
+			return keyPreview{Error: keyError(err, s.cfg.Network)}
+		}
+		p.Addresses = append(p.Addresses, a.Address)
+	}
+	return p
+}
+
+// keyError words a refused key for the merchant; it never repeats the
+// key.
+func keyError(err error, network string) string {
+	var mm *wallet.NetworkMismatchError
+	if errors.As(err, &mm) {
+		want := "tpub, upub or vpub"
+		if network == wallet.Mainnet {
+			want = "xpub, ypub or zpub"
+		}
+		return "This is a " + mm.KeyNetwork + " key (" + mm.Prefix + "), but this kassa runs on " + network +
+			": give a " + network + " key (" + want + ")."
+	}
+	msg := err.Error()
+	if msg == "" {
+		return "This key cannot be used."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+}
+
+// checkStore validates a store form into st (its key only when
+// withKey); the message says what to fix.
+func (s *Server) checkStore(f storeForm, st *merchant.Store, withKey bool) string {
+	if f.Name == "" || len(f.Name) > 100 {
+		return "Give the store a name of at most 100 characters."
+	}
+	for _, r := range f.Name {
+		if unicode.IsControl(r) {
+			return "The store name cannot hold control characters."
+		}
+	}
+	cur, ok := money.LookupCurrency(f.Currency)
+	if !ok {
+		return "Pick a supported default currency, such as USD or EUR."
+	}
+	sp := invoice.Speed(f.Speed)
+	if !sp.Valid() {
+		return "Pick a transaction speed: high, medium or low."
+	}
+	mins, err := strconv.Atoi(f.Expiry)
+	if err != nil || mins < 1 || time.Duration(mins)*time.Minute > gateway.MaxWindow {
+		return "The invoice expiry must be between 1 and " + strconv.Itoa(int(gateway.MaxWindow/time.Minute)) + " minutes."
+	}
+	gap, err := strconv.Atoi(f.GapLimit)
+	if err != nil || gap < 1 || gap > 10000 {
+		return "The gap limit must be between 1 and 10000."
+	}
+	if withKey {
+		if f.Key == "" {
+			return "Give the store's extended public key (xpub, ypub, zpub, tpub, upub, vpub) or output descriptor."
+		}
+		k, err := wallet.ParseKey(f.Key, s.cfg.Network)
+		if err != nil {
+			return keyError(err, s.cfg.Network)
+		}
+		st.Key, st.Network = k.String(), s.cfg.Network
+	}
+	st.Name, st.DefaultCurrency, st.Speed = f.Name, cur.Code, sp
+	st.Expiry, st.GapLimit = time.Duration(mins)*time.Minute, gap
+	return ""
+}
+
+func (s *Server) newStorePage(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	if !s.canCreateStores(v) {
+		s.cfg.Log.Warn("dashboard: store creation refused", "user", v.User.ID)
+		s.message(w, r, http.StatusForbidden, "Not allowed", "Your account cannot create stores. Ask the operator.")
+		return
+	}
+	f := s.defaultStoreForm("/dashboard/stores/new")
+	f.Setup = r.URL.Query().Get("setup") == "1"
+	s.render(w, r, http.StatusOK, "New store", "store_new", view{D: f})
+}
+
+func (s *Server) newStorePost(w http.ResponseWriter, r *http.Request, v *Viewer) {
+	if !s.canCreateStores(v) {
+		s.cfg.Log.Warn("dashboard: store creation refused", "user", v.User.ID)
+		s.message(w, r, http.StatusForbidden, "Not allowed", "Your account cannot create stores. Ask the operator.")
+		return
+	}
+	f := s.readStoreForm(r, s.defaultStoreForm("/dashboard/stores/new"))
+	f.Setup = r.PostFormValue("setup") == "1"
+	if f.Key != "" {
+		p := s.previewKey(f.Key)
+		f.Preview = &p
+	}
+	if r.PostFormValue("action") == "preview" {
+		s.render(w, r, http.StatusOK, "New store", "store_new", view{D: f})
+		return
+	}
+	st := merchant.Store{ID: auth.NewID(), CreatedAt: s.now()}
+	if msg := s.checkStore(f, &st, true); msg != "" {
+		s.cfg.Log.Info("dashboard: store refused", "user", v.User.ID, "reason", msg)
+		s.render(w, r, http.StatusUnprocessableEntity, "New store", "store_new", view{D: f, Error: msg})
+		return
+	}
+	if err := s.cfg.Store.CreateStore(r.Context(), st); err != nil {
+		s.serverError(w, r, "create store", err)
+		return
+	}
+	if err := s.cfg.Store.SetMember(r.Context(), store.Membership{UserID: v.User.ID, StoreID: st.ID, Role: string(RoleOwner)}, st.CreatedAt); err != nil {
+		s.serverError(w, r, "add store owner", err)
+		return
+	}
+	s.cfg.Log.Info("dashboard: store created", "user", v.User.ID, "store", st.ID, "network", st.Network)
+	s.redirect(w, r, storePath(st.ID, "/tokens?done=store"))
+}
+
+// preview answers the store form's live preview: the key's first three
+// addresses as JSON, or why it is refused. It needs a signed-in session's
+// CSRF token, or before sign-in (open sign-up) the form cookie's.
+func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
+	allowed := false
+	if sess, _, ok := s.session(r.Context(), r, stageFull); ok {
+		allowed = sameToken(r.PostFormValue("csrf"), sess.CSRF)
+	} else if s.cfg.Signup {
+		allowed = s.checkForm(r)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	if !allowed {
+		s.cfg.Log.Info("dashboard: preview refused", "path", r.URL.Path)
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(keyPreview{Error: "Sign in again to preview keys."})
+		return
+	}
+	p := s.previewKey(strings.TrimSpace(r.PostFormValue("key")))
+	if !p.OK {
+		w.WriteHeader(http.StatusUnprocessableEntity)
+	}
+	_ = json.NewEncoder(w).Encode(p)
+}
+
+// settingsPage shows a store's settings; its key is read-only once the
+// store has invoices, and hidden from managers' editing.
+func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, v Viewer) {
+	f, err := s.settingsForm(r, v)
+	if err != nil {
+		s.serverError(w, r, "load settings", err)
+		return
+	}
+	done := ""
+	if r.URL.Query().Get("done") == "saved" {
+		done = "Settings saved."
+	}
+	s.render(w, r, http.StatusOK, "Settings", "settings", view{D: f, Flash: done})
+}
+
+func (s *Server) settingsForm(r *http.Request, v Viewer) (storeForm, error) {
+	has, err := s.cfg.Store.StoreHasInvoices(r.Context(), v.StoreID)
+	if err != nil {
+		return storeForm{}, err
+	}
+	st := v.Store
+	return storeForm{Action: storePath(st.ID, "/settings"), Name: st.Name, Currency: st.DefaultCurrency, Key: st.Key,
+		Speed: string(st.Speed), Expiry: strconv.Itoa(int(st.Expiry / time.Minute)), GapLimit: strconv.Itoa(st.GapLimit),
+		Network: st.Network, KeyLocked: has || !v.Can(RoleOwner), Currencies: currencyCodes()}, nil
+}
+
+func (s *Server) settingsPost(w http.ResponseWriter, r *http.Request, v Viewer) {
+	f, err := s.settingsForm(r, v)
+	if err != nil {
+		s.serverError(w, r, "load settings", err)
+		return
+	}
+	f = s.readStoreForm(r, f)
+	if !f.KeyLocked && f.Key != "" {
+		p := s.previewKey(f.Key)
+		f.Preview = &p
+	}
+	if r.PostFormValue("action") == "preview" {
+		s.render(w, r, http.StatusOK, "Settings", "settings", view{D: f})
+		return
+	}
+	st := v.Store
+	if msg := s.checkStore(f, &st, !f.KeyLocked); msg != "" {
+		s.cfg.Log.Info("dashboard: settings refused", "user", v.User.ID, "store", v.StoreID, "reason", msg)
+		s.render(w, r, http.StatusUnprocessableEntity, "Settings", "settings", view{D: f, Error: msg})
+		return
+	}
+	err = s.cfg.Store.UpdateStoreSettings(r.Context(), st)
+	if errors.Is(err, store.ErrKeyLocked) {
+		f.KeyLocked, f.Key = true, v.Store.Key
+		s.render(w, r, http.StatusConflict, "Settings", "settings", view{D: f, Error: "The store has invoices now: its key can no longer change."})
+		return
+	}
+	if err != nil {
+		s.serverError(w, r, "update store", err)
+		return
+	}
+	if s.cfg.StoreChanged != nil {
+		s.cfg.StoreChanged(st.ID)
+	}
+	s.cfg.Log.Info("dashboard: store settings changed", "user", v.User.ID, "store", st.ID, "key_changed", st.Key != v.Store.Key)
+	s.redirect(w, r, storePath(st.ID, "/settings?done=saved"))
+}

@@ -1,0 +1,106 @@
+package dashboard
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The sign-in throttle. Failed passwords and second-factor codes are
+// counted per account (the email, whether or not it exists, so the
+// throttle tells nothing about which do) and per client address. A few
+// failures are free; after that each one makes the next attempt wait
+// twice as long as the one before, up to maxDelay. Waiting attempts are
+// refused without checking the password. A count is forgotten
+// failureMemory after its last failure, and an account's on success.
+const (
+	accountFree   = 3  // failures per account before waits begin
+	addressFree   = 10 // failures per client address before waits begin
+	baseDelay     = time.Second
+	maxDelay      = 15 * time.Minute
+	failureMemory = 24 * time.Hour
+)
+
+type throttle struct {
+	db    Store
+	clock func() time.Time
+}
+
+// delay is the wait after n failures of which free were free.
+func delay(n, free int) time.Duration {
+	if n < free {
+		return 0
+	}
+	shift := n - free
+	if shift > 20 {
+		return maxDelay
+	}
+	return min(baseDelay<<shift, maxDelay)
+}
+
+func accountKey(email string) string {
+	return "acct:" + strings.ToLower(strings.TrimSpace(email))
+}
+
+func addressKey(r *http.Request) string { return "addr:" + clientAddr(r).String() }
+
+// wait returns how long the account and the client must still wait
+// before another attempt, zero when they need not.
+func (t *throttle) wait(ctx context.Context, account string, r *http.Request) (time.Duration, error) {
+	a, err := t.waitKey(ctx, account, accountFree)
+	if err != nil {
+		return 0, err
+	}
+	b, err := t.waitKey(ctx, addressKey(r), addressFree)
+	return max(a, b), err
+}
+
+// waitKey is how long the attempts counted under key must still wait
+// when free of them were free.
+func (t *throttle) waitKey(ctx context.Context, key string, free int) (time.Duration, error) {
+	n, last, err := t.db.LoginFailures(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	now := t.clock()
+	if n == 0 || now.Sub(last) > failureMemory {
+		return 0, nil
+	}
+	return max(last.Add(delay(n, free)).Sub(now), 0), nil
+}
+
+// fail counts a failed attempt for the account and the client.
+func (t *throttle) fail(ctx context.Context, account string, r *http.Request) error {
+	if err := t.count(ctx, account); err != nil {
+		return err
+	}
+	return t.count(ctx, addressKey(r))
+}
+
+// count counts one attempt under key.
+func (t *throttle) count(ctx context.Context, key string) error {
+	now := t.clock()
+	_, err := t.db.RecordLoginFailure(ctx, key, now, now.Add(-failureMemory))
+	return err
+}
+
+// succeed forgets the account's failures.
+func (t *throttle) succeed(ctx context.Context, account string) error {
+	return t.db.ResetLoginFailures(ctx, account)
+}
+
+// waitText says how long to wait, in words, rounded up.
+func waitText(d time.Duration) string {
+	secs := max(int64((d+time.Second-1)/time.Second), 1)
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 60:
+		return strconv.FormatInt(secs, 10) + " seconds"
+	case secs <= 60:
+		return "1 minute"
+	}
+	return strconv.FormatInt((secs+59)/60, 10) + " minutes"
+}
