@@ -157,12 +157,8 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	pages.Register(mux)
 	// The merchant dashboard under /dashboard, and POST /applications
 	// (package dashboard); KASSA_SIGNUP=true opens merchant sign-up.
-	signup, err := signupEnabled(env)
-	if err != nil {
-		return err
-	}
 	dash, err := dashboard.New(dashboard.Config{Store: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
-		Signup: signup, Log: log.With("component", "dashboard"),
+		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {
 			if err := g.ReloadStore(context.Background(), id); err != nil {
 				log.Warn("store settings take effect at the next restart", "store", id, "err", err)

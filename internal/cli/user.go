@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -220,18 +219,4 @@ func runApplication(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintln(env.Stdout, link)
 	fmt.Fprintf(env.Stderr, "approved %s (%s); send them this link, valid for %s and usable once\n", a.OrgName, a.Email, dashboard.InviteTTL)
 	return nil
-}
-
-// signupEnabled reads KASSA_SIGNUP (default false): whether anyone may
-// open a merchant account on the dashboard and POST /applications.
-func signupEnabled(env Env) (bool, error) {
-	v := strings.TrimSpace(env.Getenv("KASSA_SIGNUP"))
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("KASSA_SIGNUP: %q is not true or false", v)
-	}
-	return b, nil
 }

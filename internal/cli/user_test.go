@@ -122,15 +122,3 @@ func TestUserAndApplicationCommands(t *testing.T) {
 		t.Fatal("approving twice must fail")
 	}
 }
-
-func TestSignupSetting(t *testing.T) {
-	for v, want := range map[string]bool{"": false, "true": true, "false": false, "1": true} {
-		got, err := signupEnabled(Env{Getenv: func(string) string { return v }})
-		if err != nil || got != want {
-			t.Fatalf("KASSA_SIGNUP=%q: %v %v", v, got, err)
-		}
-	}
-	if _, err := signupEnabled(Env{Getenv: func(string) string { return "maybe" }}); err == nil {
-		t.Fatal("KASSA_SIGNUP=maybe must fail")
-	}
-}

@@ -38,6 +38,9 @@ type Config struct {
 	// addresses and over plain http (KASSA_IPN_ALLOW_PRIVATE): for
 	// development and the demo, never for a public server.
 	IPNAllowPrivate bool
+	// Signup opens merchant self-registration in the dashboard
+	// (KASSA_SIGNUP); applications wait for the operator's approval.
+	Signup bool
 	// IPNRetryWindow is how long an undelivered IPN or mail is retried
 	// (KASSA_IPN_RETRY_WINDOW, default 72h).
 	IPNRetryWindow time.Duration
@@ -85,6 +88,7 @@ var Settings = []Setting{
 	{"log-level", "info", "log level: debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }},
 	{"log-format", "auto", "log format: text, json, or auto (text on a terminal)", func(c *Config) *string { return &c.LogFormat }},
 	{"bitpay-aliases", "false", "also accept request signatures made for https://bitpay.com and https://test.bitpay.com", nil},
+	{"signup", "false", "let merchants register their own account and store in the dashboard (applications the operator approves)", nil},
 	{"ipn-allow-private", "false", "let IPNs reach loopback, private and link-local addresses over http (development only)", nil},
 	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
@@ -242,6 +246,13 @@ func build(v map[string]string) (*Config, error) {
 	case "false", "0", "no", "off", "":
 	default:
 		bad("bitpay-aliases", "%q is not true or false", v["bitpay-aliases"])
+	}
+	switch strings.ToLower(strings.TrimSpace(v["signup"])) {
+	case "true", "1", "yes", "on":
+		c.Signup = true
+	case "false", "0", "no", "off", "":
+	default:
+		bad("signup", "%q is not true or false", v["signup"])
 	}
 	switch strings.ToLower(strings.TrimSpace(v["ipn-allow-private"])) {
 	case "true", "1", "yes", "on":

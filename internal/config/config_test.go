@@ -66,3 +66,18 @@ func TestIPNSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestSignupSetting(t *testing.T) {
+	for v, want := range map[string]bool{"": false, "true": true, "false": false, "1": true, "off": false} {
+		c, err := resolve(t, map[string]string{"KASSA_SIGNUP": v})
+		if err != nil || c.Signup != want {
+			t.Fatalf("KASSA_SIGNUP=%q: %v %v", v, c, err)
+		}
+	}
+	if c, err := resolve(t, nil, "--signup=true"); err != nil || !c.Signup {
+		t.Fatalf("--signup=true: %v", err)
+	}
+	if _, err := resolve(t, map[string]string{"KASSA_SIGNUP": "maybe"}); err == nil || !strings.Contains(err.Error(), "KASSA_SIGNUP") {
+		t.Fatalf("KASSA_SIGNUP=maybe: %v", err)
+	}
+}
