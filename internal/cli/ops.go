@@ -428,7 +428,8 @@ func nodeHeightFunc(raw string) (func(ctx context.Context) (int32, error), error
 // readiness is /readyz's answer.
 type readiness struct {
 	Status     string `json:"status"` // ready or not ready
-	Role       string `json:"role"`   // single (leader and follower come with several nodes)
+	Role       string `json:"role"`   // single (SQLite), or leader or follower (several nodes on PostgreSQL)
+	Node       string `json:"node"`   // KASSA_NODE_ID
 	Reason     string `json:"reason,omitempty"`
 	Database   string `json:"database"`
 	Chain      string `json:"chain"`
@@ -442,7 +443,7 @@ type readiness struct {
 // maxReadyLag blocks of its best block. Reasons name the failing part
 // without internals (the log has them).
 func (o *ops) check(ctx context.Context) readiness {
-	r := readiness{Status: "ready", Role: "single", Database: "ok", Chain: "ok"}
+	r := readiness{Status: "ready", Role: o.h.role(), Node: o.cfg.NodeID, Database: "ok", Chain: "ok"}
 	var reasons []string
 	fail := func(reason string) { reasons = append(reasons, reason) }
 	if db := o.db.Load(); db == nil {
@@ -461,6 +462,9 @@ func (o *ops) check(ctx context.Context) readiness {
 	state, _ := o.h.chainState.Load().(string)
 	p := o.h.proc.Load()
 	switch {
+	case r.Role == "follower" && p == nil:
+		// The leader watches the chain; this node serves from the store.
+		r.Chain, r.Tip = "standby", o.h.tip()
 	case state != "watching" || p == nil:
 		if strings.HasPrefix(state, "failed") {
 			state = "failed"

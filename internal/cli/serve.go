@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/api"
-	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/leader"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/rates"
@@ -38,8 +38,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 // health is what /healthz reports; the serve loop updates it.
 type health struct {
-	chainState atomic.Value // string: connecting, watching, failed: …
-	proc       atomic.Pointer[gateway.Processor]
+	chainState atomic.Value // string: connecting, watching, standby, failed: …
+	// proc is the running processor, nil on a node that is not the leader.
+	proc atomic.Pointer[gateway.Processor]
+	// multi is set on PostgreSQL, where several nodes elect a leader with
+	// elector (set once the database is open).
+	multi   bool
+	elector atomic.Pointer[leader.Elector]
+	// storedTip is the leader's processed height, read by other nodes.
+	storedTip atomic.Int32
 }
 
 // serve runs the gateway until ctx ends. routes, when set, adds handlers
@@ -58,11 +65,12 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
-	h := &health{}
+	h := &health{multi: cfg.IsPostgres()}
 	h.chainState.Store("starting")
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		body := map[string]any{"status": "ok", "version": Version, "network": cfg.Network, "chain": h.chainState.Load()}
+		body := map[string]any{"status": "ok", "version": Version, "network": cfg.Network, "chain": h.chainState.Load(),
+			"role": h.role(), "node": cfg.NodeID}
 		if p := h.proc.Load(); p != nil {
 			body["tip"] = p.Tip()
 			body["watching"] = p.Watching()
@@ -137,10 +145,9 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network, Log: log})
 	defer g.Close()
-	proc := gateway.NewProcessor(g, gateway.ProcessorConfig{Store: db})
 	ops.attach(db, rs)
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
-		ExtraOrigins: cfg.SignatureOrigins(), Tip: proc.Tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate})
+		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -172,42 +179,11 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		routes(mux, g, db)
 	}
 
-	// Connect to the chain; a node that is down is retried, a node on the
-	// wrong network stops kassa with a clear error.
-	h.chainState.Store("connecting")
-	var backend chain.Backend
-	for {
-		backend, err = chain.Open(ctx, chain.Options{URL: cfg.Chain, Network: cfg.Network, Sink: ops.sink(proc), PollInterval: cfg.ChainPoll, Log: log})
-		if err == nil {
-			break
-		}
-		if errors.Is(err, chain.ErrWrongNetwork) {
-			return err
-		}
-		log.Warn("chain backend unavailable; retrying", "chain", cfg.Redacted().Chain, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-srvErr:
-			return err
-		case <-time.After(5 * time.Second):
-		}
-	}
-	proc.Attach(backend)
-	if err := proc.Load(ctx); err != nil {
-		return err
-	}
-	h.proc.Store(proc)
-	h.chainState.Store("watching")
-	wg.Go(func() {
-		if err := backend.Run(ctx); err != nil {
-			log.Error("chain backend stopped", "err", err)
-			h.chainState.Store("failed: " + err.Error())
-		}
-	})
-	// Invoices other processes create are picked up at the chain's pace.
-	wg.Go(func() { _ = proc.Run(ctx, min(cfg.ChainPoll, time.Second)) })
-	log.Info("watching the chain", "chain", cfg.Redacted().Chain, "invoices", proc.Watching())
+	// The chain watcher, its processor and the expiry sweeper: on this
+	// node alone (SQLite), or on the elected node of several (PostgreSQL,
+	// leader.go).
+	leadErr := make(chan error, 1)
+	wg.Go(func() { leadErr <- runLeaderWork(ctx, cfg, log, h, ops, g, db) })
 
 	select {
 	case <-ctx.Done():
@@ -215,5 +191,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return nil
 	case err := <-srvErr:
 		return fmt.Errorf("http server: %w", err)
+	case err := <-leadErr:
+		return err // nil only when ctx ended
 	}
 }

@@ -5,6 +5,7 @@ package config
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -48,6 +49,9 @@ type Config struct {
 	// smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none.
 	// Empty means no mail is sent (it waits).
 	SMTPURL string
+	// NodeID names this node among several on one PostgreSQL database
+	// (KASSA_NODE_ID, default hostname-pid): logs and /readyz show it.
+	NodeID string
 	// Ops holds built-in TLS and the metrics endpoint's settings (ops.go).
 	Ops
 }
@@ -92,6 +96,7 @@ var Settings = []Setting{
 	{"ipn-allow-private", "false", "let IPNs reach loopback, private and link-local addresses over http (development only)", nil},
 	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
+	{"node-id", "", "this node's name among several on one PostgreSQL database (default hostname-pid)", func(c *Config) *string { return &c.NodeID }},
 	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
 }
 
@@ -270,6 +275,10 @@ func build(v map[string]string) (*Config, error) {
 		if err := checkSMTPURL(c.SMTPURL); err != nil {
 			bad("smtp-url", "%q: %v", redact(c.SMTPURL), err)
 		}
+	}
+	if c.NodeID == "" {
+		host, _ := os.Hostname()
+		c.NodeID = fmt.Sprintf("%s-%d", cmp.Or(host, "kassa"), os.Getpid())
 	}
 	errs = append(errs, checkOps(c)...)
 	if len(errs) > 0 {

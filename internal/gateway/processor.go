@@ -84,6 +84,11 @@ func (p *Processor) Attach(b chain.Backend) {
 	p.g.created.Store(&created)
 }
 
+// Detach stops the gateway from reporting the invoices it creates to this
+// processor: a node that loses leadership detaches its processor, and the
+// next term attaches a new one.
+func (p *Processor) Detach() { p.g.created.Store(nil) }
+
 // Load fills the watch set from the store; call it before running the
 // backend.
 func (p *Processor) Load(ctx context.Context) error {

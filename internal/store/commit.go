@@ -60,6 +60,11 @@ func (db *DB) Commit(ctx context.Context, changes []Change, chain *ChainUpdate) 
 		if err := writeChanges(ctx, tx, changes); err != nil {
 			return err
 		}
+		if slices.ContainsFunc(changes, func(c Change) bool { return len(c.Notes) > 0 }) {
+			if err := db.notifyOutbox(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if chain != nil {
 			return writeChain(ctx, tx, chain)
 		}

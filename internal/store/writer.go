@@ -245,6 +245,11 @@ func (db *DB) writeBatch(reqs []*createRequest, bulk bool) (failed int, err erro
 			return -1, fmt.Errorf("advance store %s: %w", st.id, err)
 		}
 	}
+	if slices.ContainsFunc(reqs, func(r *createRequest) bool { return len(r.notes) > 0 }) {
+		if err := db.notifyOutbox(ctx, tx); err != nil {
+			return -1, err
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		return -1, fmt.Errorf("commit: %w", err)
 	}
