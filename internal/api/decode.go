@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -192,7 +194,10 @@ func FormToJSON(body []byte) ([]byte, error) {
 		return nil, BadRequest("request body is not a valid form")
 	}
 	obj := map[string]any{}
-	for k, vs := range vals {
+	// In key order, so a name sent in two shapes (buyer=x&buyer[name]=y)
+	// always decodes the same way: the nested form wins.
+	for _, k := range slices.Sorted(maps.Keys(vals)) {
+		vs := vals[k]
 		m := formKey.FindStringSubmatch(k)
 		switch {
 		case m == nil:

@@ -214,7 +214,7 @@ func bodyToken(body []byte) (string, error) {
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", objectError(err)
 	}
 	if token == "" {
 		return "", MissingParam("token")

@@ -110,6 +110,15 @@ func BIP21(address string, amount money.Sats) string {
 	return "bitcoin:" + address + "?amount=" + amount.BTC()
 }
 
+// bip72 adds a payment-request URL (r=) to a BIP21 URI, which may or may
+// not carry parameters already.
+func bip72(uri, r string) string {
+	if strings.Contains(uri, "?") {
+		return uri + "&r=" + r
+	}
+	return uri + "?r=" + r
+}
+
 // RenderInvoice renders inv for a view at a chain tip and time.
 func RenderInvoice(inv *invoice.Invoice, view View, base string, tip int32, now time.Time) InvoiceJSON {
 	paid := inv.Paid()
@@ -157,7 +166,7 @@ func RenderInvoice(inv *invoice.Invoice, view View, base string, tip int32, now 
 		BitcoinAddress: inv.Address,
 		PaymentURLs: map[string]string{
 			"BIP21":  BIP21(inv.Address, remaining),
-			"BIP72":  BIP21(inv.Address, remaining) + "&r=" + base + "/i/" + inv.ID,
+			"BIP72":  bip72(BIP21(inv.Address, remaining), base+"/i/"+inv.ID),
 			"BIP72b": "bitcoin:?r=" + base + "/i/" + inv.ID,
 			"BIP73":  base + "/i/" + inv.ID,
 		},

@@ -77,7 +77,7 @@ type storeKey struct {
 	store atomic.Pointer[merchant.Store]
 	addrs *wallet.Cache
 	// next is one past the highest index handed out; the filler keeps the
-	// cache addressLookahead addresses ahead of it.
+	// cache ahead of it.
 	next atomic.Uint32
 	kick chan struct{}
 	// stop ends the filler when ReloadStore drops this key.
@@ -87,6 +87,7 @@ type storeKey struct {
 // fill keeps the address cache ahead of use, off the store's hot path,
 // until done closes.
 func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
+	ahead, last := uint32(addressAheadMin), uint32(0)
 	for {
 		select {
 		case <-done:
@@ -94,11 +95,22 @@ func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
 		case <-sk.stop:
 			return
 		case <-sk.kick:
-			// Keep a margin behind the newest index: the store derives a
-			// batch's addresses in parallel, so older ones are still asked
-			// for after newer ones.
+			// Grow the window while the store uses more than half of
+			// what lies ahead between two fills, so a busy store stays
+			// ahead of its invoices and an idle one holds few addresses
+			// (a server with hundreds of stores holds kilobytes each,
+			// not megabytes).
 			next := sk.next.Load()
-			if err := sk.addrs.Fill(next - min(next, addressTrail)); err != nil {
+			if next-min(next, last) > ahead/2 && ahead < addressAheadMax {
+				ahead = min(2*ahead, addressAheadMax)
+				sk.addrs.SetLookahead(int(ahead + ahead/4))
+			}
+			last = next
+			// Keep a margin behind the newest index (a quarter of the
+			// window): the store derives a batch's addresses in parallel,
+			// so older ones are still asked for after newer ones.
+			trail := ahead / 4
+			if err := sk.addrs.Fill(next - min(next, trail)); err != nil {
 				log.Error("fill address cache", "store", sk.store.Load().ID, "err", err)
 			}
 		}
@@ -253,7 +265,7 @@ func (g *Gateway) storeKey(ctx context.Context, storeID string) (*storeKey, erro
 	if err != nil {
 		return nil, fmt.Errorf("key of store %s: %w", storeID, err)
 	}
-	sk = &storeKey{addrs: wallet.NewCache(key, addressLookahead), kick: make(chan struct{}, 1), stop: make(chan struct{})}
+	sk = &storeKey{addrs: wallet.NewCache(key, addressAheadMin+addressAheadMin/4), kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	sk.store.Store(&st)
 	g.mu.Lock()
 	if prev := g.keys[storeID]; prev != nil {
@@ -292,11 +304,13 @@ func (g *Gateway) ReloadStore(ctx context.Context, storeID string) error {
 // Close stops the gateway's background work.
 func (g *Gateway) Close() { g.closeOnce.Do(func() { close(g.done) }) }
 
-// addressLookahead is how many addresses the cache holds: about a second of
-// invoices at full speed ahead of use, plus addressTrail behind.
+// The address cache holds a window of addresses ahead of the next index,
+// plus a quarter of that behind it: addressAheadMin for a new or quiet
+// store, doubling while the store's invoices use it up, to
+// addressAheadMax (about a second of invoices at full speed).
 const (
-	addressLookahead = 4096 + addressTrail
-	addressTrail     = 1024
+	addressAheadMin = 64
+	addressAheadMax = 4096
 )
 
 // Act applies a merchant action (invoice.Cancel, invoice.MarkInvalid,

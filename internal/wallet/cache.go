@@ -32,6 +32,15 @@ func NewCache(key *Key, lookahead int) *Cache {
 	return &Cache{key: key, lookahead: uint32(lookahead), addrs: make(map[uint32]Address, lookahead)}
 }
 
+// SetLookahead changes how many addresses the next Fill keeps, clamped to
+// [1, 100000].
+func (c *Cache) SetLookahead(n int) {
+	n = min(max(n, 1), maxLookahead)
+	c.mu.Lock()
+	c.lookahead = uint32(n)
+	c.mu.Unlock()
+}
+
 // Key returns the key the cache derives from.
 func (c *Cache) Key() *Key { return c.key }
 
@@ -55,9 +64,8 @@ func (c *Cache) Address(index uint32) (Address, error) {
 // are deterministic, concurrent Fills can only leave extra entries, never
 // wrong ones.
 func (c *Cache) Fill(next uint32) error {
-	end := min(uint64(next)+uint64(c.lookahead), 1<<31)
-
 	c.mu.Lock()
+	end := min(uint64(next)+uint64(c.lookahead), 1<<31)
 	if next < c.lo || next >= c.hi {
 		// The window moved back, or past everything cached: start over.
 		clear(c.addrs)

@@ -146,3 +146,24 @@ func TestCacheWindowMoves(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheSetLookahead: a wider window takes effect at the next Fill.
+func TestCacheSetLookahead(t *testing.T) {
+	key, err := ParseKey(bip84Zpub, Mainnet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache(key, 4)
+	if err := c.Fill(0); err != nil || c.Len() != 4 {
+		t.Fatalf("Fill(0): %d cached, %v", c.Len(), err)
+	}
+	c.SetLookahead(10)
+	if err := c.Fill(2); err != nil || c.Len() != 10 {
+		t.Fatalf("after SetLookahead(10), Fill(2): %d cached, %v", c.Len(), err)
+	}
+	a, _ := c.Address(11)
+	want, _ := key.Derive(11)
+	if a.Address != want.Address {
+		t.Fatalf("Address(11) = %s, want %s", a.Address, want.Address)
+	}
+}

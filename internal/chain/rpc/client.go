@@ -163,6 +163,11 @@ func (c *Client) Call(ctx context.Context, method string, out any, params ...any
 	if out == nil {
 		return nil
 	}
+	// None of the calls kassa makes answers null on success; a null or
+	// missing result would otherwise decode as a zero height or hash.
+	if res := bytes.TrimSpace(r.Result); len(res) == 0 || bytes.Equal(res, []byte("null")) {
+		return fmt.Errorf("%s: the node answered without a result", method)
+	}
 	if err := json.Unmarshal(r.Result, out); err != nil {
 		return fmt.Errorf("%s: decode result: %w", method, err)
 	}
