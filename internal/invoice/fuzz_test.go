@@ -12,7 +12,10 @@ import (
 
 // FuzzApply drives an invoice through random event sequences, with time
 // moving forwards and the tip moving both ways (reorgs), and checks the
-// machine's invariants after every event. The seed corpus is in
+// machine's invariants after every event: amounts never negative and
+// never re-valued, paid totals equal to the sum of live on-time payments,
+// no way out of a final status but the documented ones (checkStatus), and
+// every change notified. The seed corpus is in
 // testdata/fuzz/FuzzApply.
 func FuzzApply(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 10, 1, 2, 2, 0})
@@ -30,6 +33,7 @@ func FuzzApply(f *testing.F) {
 			tip = max(1, tip+int32(r.next()%4)-1)
 			ev := fuzzEvent(op, r, tip)
 			env := Env{Now: now, Tip: tip, Policy: policy}
+			checkHostile(t, step, inv, ev, env)
 			next := checkApply(t, step, inv, ev, env)
 			inv = next
 		}
@@ -122,6 +126,32 @@ func checkApply(t *testing.T, step int, inv Invoice, ev Event, env Env) Invoice 
 	return next
 }
 
+// checkHostile applies what a broken or hostile chain backend could send
+// instead of a PaymentSeen: the same output with no, a negative or (for an
+// output already recorded) a different amount. Each must be refused with
+// ErrInvalidPayment and change nothing, so amounts never go negative and a
+// payment is never re-valued.
+func checkHostile(t *testing.T, step int, inv Invoice, ev Event, env Env) {
+	t.Helper()
+	seen, ok := ev.(PaymentSeen)
+	if !ok {
+		return
+	}
+	bad := []money.Sats{0, -seen.Payment.Amount, -1}
+	if i := inv.Payment(seen.Payment.TxID, seen.Payment.Vout); i >= 0 {
+		bad = append(bad, inv.Payments[i].Amount+1)
+	}
+	for _, amount := range bad {
+		h := seen
+		h.Payment.Amount = amount
+		next, out, err := Apply(inv, h, env)
+		if !errors.Is(err, ErrInvalidPayment) || out != nil || !equalInvoices(next, inv) {
+			t.Fatalf("step %d: payment %s:%d of %d sats: err %v, notified %v, changed %v",
+				step, h.Payment.TxID, h.Payment.Vout, amount, err, codes(out), !equalInvoices(next, inv))
+		}
+	}
+}
+
 // checkFacts checks the payments: never counted twice, only ever added,
 // the sums consistent.
 func checkFacts(t *testing.T, fail func(string, ...any), inv, next Invoice, env Env) {
@@ -140,6 +170,21 @@ func checkFacts(t *testing.T, fail func(string, ...any), inv, next Invoice, env 
 	}
 	if next.Paid() < 0 || next.Paid() != paid {
 		fail("Paid() = %d, live on-time payments sum to %d", next.Paid(), paid)
+	}
+	for _, p := range next.Payments {
+		if p.Amount <= 0 {
+			fail("payment %s:%d of %d sats recorded", p.TxID, p.Vout, p.Amount)
+		}
+	}
+	if next.Received() < next.Paid() {
+		fail("Received() = %d below Paid() = %d", next.Received(), next.Paid())
+	}
+	if want := max(next.Due-next.Paid(), 0); next.Remaining() != want || next.Remaining() > next.Due {
+		fail("Remaining() = %d, want %d of %d due", next.Remaining(), want, next.Due)
+	}
+	if next.Due != inv.Due || next.Due <= 0 || !next.Price.Equal(inv.Price) || !next.Rate.Equal(inv.Rate) ||
+		next.Currency != inv.Currency || next.Address != inv.Address {
+		fail("the invoice was re-priced: %d %s %s at %s", next.Due, next.Price, next.Currency, next.Address)
 	}
 	if len(next.Payments) < len(inv.Payments) {
 		fail("payments were dropped")
