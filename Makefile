@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/kassa-pay/kassa/internal/cli.Version=$(VERSION)
 export KASSA_BTCD ?= $(TOOLS)/btcd
 export CGO_ENABLED ?= 0
 
-.PHONY: all build tools demo test lint fuzz bench clean
+.PHONY: all build tools demo test lint fuzz bench bench-1m clean chaos
 
 all: build
 
@@ -29,12 +29,22 @@ test: tools lint
 	$(GO) test -count=1 -timeout 20m ./...
 	@$(MAKE) --no-print-directory fuzz
 
-# fuzz runs every fuzz target for FUZZTIME (corpora in each package's testdata/fuzz).
+# fuzz runs every fuzz target (corpora in each package's testdata/fuzz): the first four
+# for FUZZTIME, the narrower decoder and parser targets after them for FUZZTIME_SHORT.
+FUZZTIME_SHORT ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./internal/invoice
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeInvoiceRequest$$' -fuzztime $(FUZZTIME) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./internal/wallet
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/bitauth
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzLenientJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzFormToJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzParseDate$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzBIP21$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzMatchBlock$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain
+	$(GO) test -run '^$$' -fuzz '^FuzzNodeAnswers$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain/rpc
+	$(GO) test -run '^$$' -fuzz '^FuzzEsploraAnswers$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain/esplora
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \
@@ -42,10 +52,26 @@ lint:
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-# bench runs the benchmarks the README reports: bench/results.txt and bench/RESULTS.md.
+# bench runs every benchmark the README reports (about 5-6 minutes): raw output in
+# bench/results.txt, figures beside their same-run baselines in bench/results.json
+# and bench/RESULTS.md. bench-1m adds the dashboard at 1M invoices (4-7 minutes
+# more: it seeds a million rows on SQLite and on PostgreSQL).
 bench: tools
 	@scripts/ensure-postgres.sh
 	@scripts/bench.sh
+
+bench-1m: tools
+	@scripts/ensure-postgres.sh
+	@scripts/bench.sh 1m
+
+# chaos runs the full fault-injection harness (test/chaos, build tag chaos):
+# 20 kill -9 of kassa during a payment storm, reorgs of 1 to 6 blocks with
+# double-spends, RBF, the IPN receiver failing and hanging, the node's RPC
+# gone for a minute and, as root, a full disk on a tmpfs. It prints the
+# checker's totals (CHAOS TOTALS ...). `make test` runs the bounded
+# TestChaosSmall. KASSA_CHAOS_SEED=N replays a run.
+chaos: tools
+	$(GO) test -tags chaos -count=1 -timeout 40m -run '^TestChaosFull$$' -v ./test/chaos
 
 clean:
 	rm -rf bin .data
