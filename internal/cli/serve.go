@@ -174,6 +174,9 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if err != nil {
 		return fmt.Errorf("dashboard: %w", err)
 	}
+	if err := mountInvoicePages(dash, db, g, rs, cfg.PublicURL, h); err != nil {
+		return fmt.Errorf("dashboard invoice pages: %w", err)
+	}
 	dash.Register(mux)
 	if routes != nil {
 		routes(mux, g, db)

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/dashboard"
+	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+// invoiceViewer adapts the dashboard's signed-in viewer to the invoice
+// pages' small interface.
+type invoiceViewer struct{ v dashboard.Viewer }
+
+func (iv invoiceViewer) StoreID() string   { return iv.v.StoreID }
+func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(dashboard.RoleManager) }
+func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
+
+// mountInvoicePages adds the invoice list, detail, CSV export and overview
+// (package dashboard/invoices) to the dashboard behind its login and roles.
+func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway, rs *rates.Rates,
+	publicURL string, h *health) error {
+	base := ""
+	if u, err := url.Parse(publicURL); err == nil {
+		base = strings.TrimRight(u.Path, "/")
+	}
+	pages, err := invoices.New(invoices.Config{
+		Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus, BasePath: base,
+		Resend: func(ctx context.Context, id string) error {
+			_, err := g.Act(ctx, id, invoice.Resend{})
+			return err
+		},
+		MarkInvalid: func(ctx context.Context, id string) error {
+			_, err := g.Act(ctx, id, invoice.MarkInvalid{})
+			return err
+		},
+		Deliveries: func(ctx context.Context, id string) ([]invoices.Attempt, error) {
+			as, err := db.DeliveryAttempts(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			out := make([]invoices.Attempt, len(as))
+			for i, a := range as {
+				out[i] = invoices.Attempt{At: a.At, Event: a.Code, Channel: a.Channel, Target: a.Target, N: a.N,
+					StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error}
+			}
+			return out, nil
+		},
+		Chain: func(ctx context.Context) (invoices.ChainStatus, error) {
+			state, _ := h.chainState.Load().(string)
+			st := invoices.ChainStatus{Backend: state, Height: h.tip(), Synced: state == "watching" || state == "standby"}
+			if strings.HasPrefix(state, "failed") {
+				st.Err = state
+			}
+			return st, nil
+		},
+		Rates: func(context.Context) []invoices.RateSource {
+			var out []invoices.RateSource
+			for _, s := range rs.Sources() {
+				r := invoices.RateSource{Name: s.Name, Updated: s.LastSuccess}
+				if s.LastError != nil {
+					r.Err = s.LastError.Error()
+				}
+				out = append(out, r)
+			}
+			return out
+		},
+		RateMaxAge: 10 * time.Minute,
+	})
+	if err != nil {
+		return err
+	}
+	for _, rt := range pages.Routes() {
+		role := dashboard.RoleEmployee
+		if rt.Manage {
+			role = dashboard.RoleManager
+		}
+		page := rt.Page
+		dash.Handle(rt.Pattern, role, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
+			page(w, r, invoiceViewer{v})
+		})
+	}
+	return nil
+}
