@@ -41,7 +41,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatalf("%s is missing: run make tools (npm ci) and install chromium", need)
 		}
 	}
-	h := newHarness(t, options{realTime: true, checkout: true})
+	h := newHarness(t, options{realTime: true, checkout: true, invoicePages: true})
 	key := regtestKey(t, "browser wizard")
 	artifacts := filepath.Join(root, "artifacts", "dashboard")
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {

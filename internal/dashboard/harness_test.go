@@ -23,6 +23,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/dashboard"
+	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -68,6 +69,9 @@ type harness struct {
 type options struct {
 	signup bool
 	pages  func(*dashboard.Server)
+	// invoicePages mounts the invoice list, detail, CSV and overview
+	// (package dashboard/invoices) as kassa serve does.
+	invoicePages bool
 	// realTime runs on the wall clock (for the browser, whose TOTP codes
 	// are of the real time), checkout adds the hosted checkout pages.
 	realTime bool
@@ -121,6 +125,9 @@ func newHarness(t *testing.T, o options) *harness {
 	}
 	if o.pages != nil {
 		o.pages(dash)
+	}
+	if o.invoicePages {
+		mountInvoicePages(t, dash, db)
 	}
 	mux := http.NewServeMux()
 	apiSrv.Register(mux)
@@ -360,5 +367,30 @@ func mustNotContain(t *testing.T, what, body string, bad ...string) {
 		if strings.Contains(body, b) {
 			t.Fatalf("%s: must not contain %q:\n%s", what, b, body)
 		}
+	}
+}
+
+// invoiceViewer adapts the dashboard's viewer to the invoice pages'.
+type invoiceViewer struct{ v dashboard.Viewer }
+
+func (iv invoiceViewer) StoreID() string   { return iv.v.StoreID }
+func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(dashboard.RoleManager) }
+func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
+
+func mountInvoicePages(t *testing.T, dash *dashboard.Server, db *store.DB) {
+	t.Helper()
+	pages, err := invoices.New(invoices.Config{Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rt := range pages.Routes() {
+		role := dashboard.RoleEmployee
+		if rt.Manage {
+			role = dashboard.RoleManager
+		}
+		page := rt.Page
+		dash.Handle(rt.Pattern, role, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
+			page(w, r, invoiceViewer{v})
+		})
 	}
 }

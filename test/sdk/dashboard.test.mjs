@@ -9,6 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -218,6 +219,18 @@ test('a bearer pos token, shown once, creates an invoice through the SDK', async
   assert.match(list, /bearer/);
   assert.ok(!list.includes(token), 'the token value is shown only once');
   await shot(owner, '10-tokens');
+
+  // The invoice shows in the list, and the CSV export downloads it.
+  await owner.goto(`${base}/dashboard/stores/${storeId}/invoices`);
+  assert.ok((await owner.textContent('main')).includes(created.id), 'the new invoice is listed');
+  await shot(owner, '10b-invoices');
+  const [download] = await Promise.all([owner.waitForEvent('download'), owner.click('#export')]);
+  assert.match(download.suggestedFilename(), /\.csv$/);
+  const csv = readFileSync(await download.path(), 'utf8');
+  assert.match(csv.split('\n')[0], /^id,/);
+  assert.ok(csv.includes(created.id), 'the CSV holds the invoice');
+  await owner.goto(`${base}/dashboard/stores/${storeId}/invoices/${created.id}`);
+  await shot(owner, '10c-invoice-detail');
 });
 
 test('a pairing code requested with the SDK is approved from /api-access-request', async () => {
