@@ -2,6 +2,7 @@ package esplora
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -163,6 +164,9 @@ func (c *Client) TipHeight(ctx context.Context) (int32, error) {
 	if err != nil {
 		return 0, fmt.Errorf("GET /blocks/tip/height: %w", err)
 	}
+	if n < 0 {
+		return 0, fmt.Errorf("GET /blocks/tip/height: negative height %d", n)
+	}
 	return int32(n), nil
 }
 
@@ -223,12 +227,60 @@ type Tx struct {
 	Status Status   `json:"status"`
 }
 
+// maxSats is every bitcoin there will ever be, in satoshis.
+const maxSats = 21_000_000 * 100_000_000
+
+// check refuses a status no Esplora server sends: confirmed without a
+// block.
+func (st Status) check() error {
+	if !st.Confirmed {
+		return nil
+	}
+	if st.BlockHeight <= 0 {
+		return fmt.Errorf("confirmed at height %d", st.BlockHeight)
+	}
+	if _, err := chainhash.NewHashFromStr(st.BlockHash); err != nil || len(st.BlockHash) != 2*chainhash.HashSize {
+		return fmt.Errorf("confirmed in block %q", snippet([]byte(st.BlockHash)))
+	}
+	return nil
+}
+
+// check refuses a transaction whose outputs could not be real: amounts
+// outside 0…21M BTC or scripts that are not hex. Payments are read from
+// these outputs, so a broken answer must not become a payment.
+func (tx Tx) check() error {
+	if err := tx.Status.check(); err != nil {
+		return fmt.Errorf("esplora: tx %s: %w", snippet([]byte(tx.TxID)), err)
+	}
+	for i, out := range tx.Vout {
+		if out.Value < 0 || out.Value > maxSats {
+			return fmt.Errorf("esplora: tx %s output %d: amount %d sats", snippet([]byte(tx.TxID)), i, out.Value)
+		}
+		if _, err := hex.DecodeString(out.ScriptPubKey); err != nil {
+			return fmt.Errorf("esplora: tx %s output %d: script is not hex", snippet([]byte(tx.TxID)), i)
+		}
+	}
+	return nil
+}
+
+func checkTxs(txs []Tx, err error) ([]Tx, error) {
+	if err != nil {
+		return nil, err
+	}
+	for _, tx := range txs {
+		if err := tx.check(); err != nil {
+			return nil, err
+		}
+	}
+	return txs, nil
+}
+
 // AddressTxs returns the address's transactions, newest first: up to 50
 // unconfirmed and the 25 newest confirmed (GET /address/:addr/txs).
 func (c *Client) AddressTxs(ctx context.Context, address string) ([]Tx, error) {
 	var txs []Tx
 	err := c.getJSON(ctx, "/address/"+url.PathEscape(address)+"/txs", &txs)
-	return txs, err
+	return checkTxs(txs, err)
 }
 
 // AddressMempoolTxs returns the address's unconfirmed transactions, up to
@@ -236,15 +288,17 @@ func (c *Client) AddressTxs(ctx context.Context, address string) ([]Tx, error) {
 func (c *Client) AddressMempoolTxs(ctx context.Context, address string) ([]Tx, error) {
 	var txs []Tx
 	err := c.getJSON(ctx, "/address/"+url.PathEscape(address)+"/txs/mempool", &txs)
-	return txs, err
+	return checkTxs(txs, err)
 }
 
 // Tx returns a transaction (GET /tx/:txid); ErrNotFound when the server
 // knows it neither in the chain nor in the mempool.
 func (c *Client) Tx(ctx context.Context, txid string) (Tx, error) {
 	var tx Tx
-	err := c.getJSON(ctx, "/tx/"+url.PathEscape(txid), &tx)
-	return tx, err
+	if err := c.getJSON(ctx, "/tx/"+url.PathEscape(txid), &tx); err != nil {
+		return Tx{}, err
+	}
+	return tx, tx.check()
 }
 
 // TxStatus returns a transaction's status (GET /tx/:txid/status);
@@ -252,8 +306,13 @@ func (c *Client) Tx(ctx context.Context, txid string) (Tx, error) {
 // mempool.
 func (c *Client) TxStatus(ctx context.Context, txid string) (Status, error) {
 	var s Status
-	err := c.getJSON(ctx, "/tx/"+url.PathEscape(txid)+"/status", &s)
-	return s, err
+	if err := c.getJSON(ctx, "/tx/"+url.PathEscape(txid)+"/status", &s); err != nil {
+		return Status{}, err
+	}
+	if err := s.check(); err != nil {
+		return Status{}, fmt.Errorf("esplora: tx %s: %w", snippet([]byte(txid)), err)
+	}
+	return s, nil
 }
 
 func snippet(b []byte) string {

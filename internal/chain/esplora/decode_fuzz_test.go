@@ -114,7 +114,7 @@ func FuzzEsploraAnswers(f *testing.F) {
 // ErrInvalidPayment (and a negative amount is the watcher's own marker
 // for "amount unknown"). Set it to false once client.go (or the watcher)
 // refuses such answers.
-const knownUnvalidatedAnswers = true
+const knownUnvalidatedAnswers = false
 
 func checkTx(t *testing.T, tx Tx) {
 	t.Helper()
