@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/regtest"
@@ -35,6 +36,9 @@ var demoDefaults = map[string]string{
 	// The demo's shop and its IPN endpoint run on this machine.
 	"KASSA_IPN_ALLOW_PRIVATE": "true",
 }
+
+// demoOwner is the demo's dashboard account.
+const demoOwner = "demo@kassa.example"
 
 func runDemo(ctx context.Context, env Env, args []string) error {
 	getenv := env.Getenv
@@ -106,6 +110,19 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		db.Close()
 		return err
 	}
+	// A dashboard owner with a fresh password, so the newcomer can look
+	// around /dashboard at once (a real install starts at /dashboard/setup).
+	password := auth.NewTokenValue()[:16]
+	hash, err := dashboard.HashPassword(password)
+	if err != nil {
+		db.Close()
+		return err
+	}
+	owner := store.User{ID: auth.NewID(), Email: demoOwner, PasswordHash: hash, Kind: "admin", CreatedAt: time.Now().UTC()}
+	if err := db.CreateUser(ctx, owner); err != nil {
+		db.Close()
+		return fmt.Errorf("create the demo owner: %w", err)
+	}
 	db.Close()
 
 	fmt.Fprintf(env.Stderr, `
@@ -123,9 +140,10 @@ Try it from another terminal:
   curl -s %s/healthz
 
 Or open %[1]s/invoice?id=$ID in a browser: the checkout has Pay and Mine buttons.
+The dashboard is at %[1]s/dashboard: sign in as %[9]s with password %[10]s.
 
 Stop with Ctrl-C.
-`, cfg.PublicURL, st.ID, st.Key, tok.Value, cfg.DataDir, cfg.Rates, st.ID, cfg.PublicURL)
+`, cfg.PublicURL, st.ID, st.Key, tok.Value, cfg.DataDir, cfg.Rates, st.ID, cfg.PublicURL, demoOwner, password)
 
 	return serve(ctx, env, cfg, func(mux *http.ServeMux, g *gateway.Gateway, db *store.DB) {
 		mux.HandleFunc("POST /demo/pay", func(w http.ResponseWriter, r *http.Request) {
