@@ -132,6 +132,10 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	go func() { defer close(notifyDone); _ = notifier.Run(notifyCtx) }()
 	defer func() { stopNotify(); <-notifyDone }()
 
+	if h.multi {
+		// Only the leader calls the rate APIs; the others read its answers.
+		providers = shareProviders(providers, db, func() bool { return h.role() == leader.Leader }, log)
+	}
 	rs, err := rates.New(rates.Config{Providers: providers, Logger: log})
 	if err != nil {
 		return fmt.Errorf("KASSA_RATES: %w", err)
