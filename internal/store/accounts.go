@@ -140,20 +140,8 @@ func (db *DB) GetUserByEmail(ctx context.Context, email string) (User, error) {
 
 // ListUsers returns every account, oldest first.
 func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
+	out, err := queryAll(ctx, db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list users: %w", err)
-	}
-	defer rows.Close()
-	var out []User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list users: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	return out, nil
@@ -484,22 +472,14 @@ type StoreRole struct {
 
 // StoresOfUser returns the stores a user is a member of, oldest first.
 func (db *DB) StoresOfUser(ctx context.Context, userID string) ([]StoreRole, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT m.role, s.`+strings.ReplaceAll(storeColumns, ", ", ", s.")+`
+	scan := func(r scanner) (StoreRole, error) {
+		var role string
+		st, err := scanStore(prefixScanner{r, &role})
+		return StoreRole{Store: st, Role: role}, err
+	}
+	out, err := queryAll(ctx, db, scan, `SELECT m.role, s.`+strings.ReplaceAll(storeColumns, ", ", ", s.")+`
 		FROM memberships m JOIN stores s ON s.id = m.store_id WHERE m.user_id = $1 ORDER BY s.created_at, s.id`, userID)
 	if err != nil {
-		return nil, fmt.Errorf("stores of user %s: %w", userID, err)
-	}
-	defer rows.Close()
-	var out []StoreRole
-	for rows.Next() {
-		var role string
-		st, err := scanStore(prefixScanner{rows, &role})
-		if err != nil {
-			return nil, fmt.Errorf("stores of user %s: %w", userID, err)
-		}
-		out = append(out, StoreRole{Store: st, Role: role})
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("stores of user %s: %w", userID, err)
 	}
 	return out, nil
@@ -522,22 +502,14 @@ type Member struct {
 
 // Members returns a store's users, oldest membership first.
 func (db *DB) Members(ctx context.Context, storeID string) ([]Member, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT m.role, u.`+strings.ReplaceAll(userColumns, ", ", ", u.")+`
+	scan := func(r scanner) (Member, error) {
+		var role string
+		u, err := scanUser(prefixScanner{r, &role})
+		return Member{User: u, Role: role}, err
+	}
+	out, err := queryAll(ctx, db, scan, `SELECT m.role, u.`+strings.ReplaceAll(userColumns, ", ", ", u.")+`
 		FROM memberships m JOIN users u ON u.id = m.user_id WHERE m.store_id = $1 ORDER BY m.created_at, u.id`, storeID)
 	if err != nil {
-		return nil, fmt.Errorf("members of store %s: %w", storeID, err)
-	}
-	defer rows.Close()
-	var out []Member
-	for rows.Next() {
-		var role string
-		u, err := scanUser(prefixScanner{rows, &role})
-		if err != nil {
-			return nil, fmt.Errorf("members of store %s: %w", storeID, err)
-		}
-		out = append(out, Member{User: u, Role: role})
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("members of store %s: %w", storeID, err)
 	}
 	return out, nil
@@ -604,21 +576,9 @@ func (db *DB) GetInvite(ctx context.Context, tokenHash string) (Invite, error) {
 
 // PendingInvites returns a store's unused, unexpired invites, oldest first.
 func (db *DB) PendingInvites(ctx context.Context, storeID string, now time.Time) ([]Invite, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+inviteColumns+` FROM invites
+	out, err := queryAll(ctx, db, scanInvite, `SELECT `+inviteColumns+` FROM invites
 		WHERE store_id = $1 AND used_at = 0 AND expires_at > $2 ORDER BY created_at, id`, storeID, millis(now))
 	if err != nil {
-		return nil, fmt.Errorf("invites of store %s: %w", storeID, err)
-	}
-	defer rows.Close()
-	var out []Invite
-	for rows.Next() {
-		i, err := scanInvite(rows)
-		if err != nil {
-			return nil, fmt.Errorf("invites of store %s: %w", storeID, err)
-		}
-		out = append(out, i)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("invites of store %s: %w", storeID, err)
 	}
 	return out, nil
@@ -782,20 +742,8 @@ func (db *DB) CreateApplication(ctx context.Context, a Application) error {
 
 // ListApplications returns the merchant applications, oldest first.
 func (db *DB) ListApplications(ctx context.Context) ([]Application, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+applicationColumns+` FROM applications ORDER BY created_at, id`)
+	out, err := queryAll(ctx, db, scanApplication, `SELECT `+applicationColumns+` FROM applications ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list applications: %w", err)
-	}
-	defer rows.Close()
-	var out []Application
-	for rows.Next() {
-		a, err := scanApplication(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list applications: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list applications: %w", err)
 	}
 	return out, nil

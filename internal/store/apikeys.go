@@ -84,21 +84,9 @@ func (db *DB) StoreForAPIKey(ctx context.Context, plain string) (string, error) 
 // ListAPIKeys returns a store's API keys, revoked ones included, oldest
 // first.
 func (db *DB) ListAPIKeys(ctx context.Context, storeID string) ([]APIKey, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+apiKeyColumns+` FROM api_keys WHERE store_id = $1
+	out, err := queryAll(ctx, db, scanAPIKey, `SELECT `+apiKeyColumns+` FROM api_keys WHERE store_id = $1
 		ORDER BY created_at, id`, storeID)
 	if err != nil {
-		return nil, fmt.Errorf("list API keys of store %s: %w", storeID, err)
-	}
-	defer rows.Close()
-	var out []APIKey
-	for rows.Next() {
-		k, err := scanAPIKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list API keys of store %s: %w", storeID, err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list API keys of store %s: %w", storeID, err)
 	}
 	return out, nil

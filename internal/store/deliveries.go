@@ -519,21 +519,9 @@ func (db *DB) PendingDeliveries(ctx context.Context, channel string) (int, error
 // Deliveries returns an invoice's deliveries, by channel and in outbox
 // order.
 func (db *DB) Deliveries(ctx context.Context, invoiceID string) ([]Delivery, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE invoice_id = $1
+	out, err := queryAll(ctx, db, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE invoice_id = $1
 		ORDER BY channel, outbox_seq`, invoiceID)
 	if err != nil {
-		return nil, fmt.Errorf("load deliveries of invoice %s: %w", invoiceID, err)
-	}
-	defer rows.Close()
-	var out []Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, fmt.Errorf("load deliveries of invoice %s: %w", invoiceID, err)
-		}
-		out = append(out, d)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("load deliveries of invoice %s: %w", invoiceID, err)
 	}
 	return out, nil
@@ -542,31 +530,23 @@ func (db *DB) Deliveries(ctx context.Context, invoiceID string) ([]Delivery, err
 // DeliveryAttempts returns every attempt of an invoice's deliveries in the
 // order they were made.
 func (db *DB) DeliveryAttempts(ctx context.Context, invoiceID string) ([]DeliveryAttempt, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT a.delivery_id, d.channel, d.event_id, d.code, d.target, a.n, a.at,
-		a.status_code, a.latency_us, a.error
-		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-		WHERE d.invoice_id = $1 ORDER BY a.at, a.id`, invoiceID)
-	if err != nil {
-		return nil, fmt.Errorf("load delivery attempts of invoice %s: %w", invoiceID, err)
-	}
-	defer rows.Close()
-	var out []DeliveryAttempt
-	for rows.Next() {
+	scan := func(r scanner) (DeliveryAttempt, error) {
 		var (
 			a         DeliveryAttempt
 			code      int
 			at, micro int64
 		)
-		err := rows.Scan(&a.DeliveryID, &a.Channel, &a.EventID, &code, &a.Target, &a.N, &at, &a.StatusCode, &micro, &a.Error)
-		if err != nil {
-			return nil, fmt.Errorf("load delivery attempts of invoice %s: %w", invoiceID, err)
-		}
+		err := r.Scan(&a.DeliveryID, &a.Channel, &a.EventID, &code, &a.Target, &a.N, &at, &a.StatusCode, &micro, &a.Error)
 		a.Code = invoice.Code(code)
 		a.At = fromMillis(at)
 		a.Latency = time.Duration(micro) * time.Microsecond
-		out = append(out, a)
+		return a, err
 	}
-	if err := rows.Err(); err != nil {
+	out, err := queryAll(ctx, db, scan, `SELECT a.delivery_id, d.channel, d.event_id, d.code, d.target, a.n, a.at,
+		a.status_code, a.latency_us, a.error
+		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+		WHERE d.invoice_id = $1 ORDER BY a.at, a.id`, invoiceID)
+	if err != nil {
 		return nil, fmt.Errorf("load delivery attempts of invoice %s: %w", invoiceID, err)
 	}
 	return out, nil

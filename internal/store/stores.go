@@ -44,20 +44,8 @@ func (db *DB) GetStore(ctx context.Context, id string) (merchant.Store, error) {
 
 // ListStores returns every merchant store, oldest first.
 func (db *DB) ListStores(ctx context.Context) ([]merchant.Store, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+storeColumns+` FROM stores ORDER BY created_at, id`)
+	out, err := queryAll(ctx, db, scanStore, `SELECT `+storeColumns+` FROM stores ORDER BY created_at, id`)
 	if err != nil {
-		return nil, fmt.Errorf("list stores: %w", err)
-	}
-	defer rows.Close()
-	var out []merchant.Store
-	for rows.Next() {
-		s, err := scanStore(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list stores: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list stores: %w", err)
 	}
 	return out, nil
@@ -80,6 +68,24 @@ func (db *DB) GapRun(ctx context.Context, storeID string) (int, error) {
 }
 
 type scanner interface{ Scan(dest ...any) error }
+
+// queryAll runs a query and returns its rows, each read by scan.
+func queryAll[T any](ctx context.Context, db *DB, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.sql.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
 
 func scanStore(r scanner) (merchant.Store, error) {
 	var (

@@ -108,20 +108,7 @@ func (db *DB) oneToken(ctx context.Context, query string, arg string) (auth.Toke
 }
 
 func (db *DB) tokens(ctx context.Context, query string, arg string) ([]auth.Token, error) {
-	rows, err := db.sql.QueryContext(ctx, query, arg)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []auth.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return queryAll(ctx, db, scanToken, query, arg)
 }
 
 func scanToken(r scanner) (auth.Token, error) {
