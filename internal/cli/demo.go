@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +16,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/dashboard"
+	"github.com/kassa-pay/kassa/internal/demo"
 	"github.com/kassa-pay/kassa/internal/gateway"
-	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -145,47 +142,8 @@ The dashboard is at %[1]s/dashboard: sign in as %[9]s with password %[10]s.
 Stop with Ctrl-C.
 `, cfg.PublicURL, st.ID, st.Key, tok.Value, cfg.DataDir, cfg.Rates, st.ID, cfg.PublicURL, demoOwner, password)
 
-	return serve(ctx, env, cfg, func(mux *http.ServeMux, g *gateway.Gateway, db *store.DB) {
-		mux.HandleFunc("POST /demo/pay", func(w http.ResponseWriter, r *http.Request) {
-			inv, err := db.GetInvoice(r.Context(), r.FormValue("invoice"))
-			if errors.Is(err, store.ErrNotFound) {
-				http.Error(w, "no such invoice", http.StatusNotFound)
-				return
-			}
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			amount := inv.Remaining()
-			if s := r.FormValue("btc"); s != "" {
-				if amount, err = money.ParseBTC(s); err != nil || amount <= 0 {
-					http.Error(w, "bad amount", http.StatusBadRequest)
-					return
-				}
-			}
-			if amount <= 0 {
-				http.Error(w, "the invoice is already paid in full; pass btc= to pay more", http.StatusConflict)
-				return
-			}
-			txid, err := node.Wallet().Pay(r.Context(), inv.Address, amount)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			fmt.Fprintf(w, "%s\n", txid)
-		})
-		mux.HandleFunc("POST /demo/mine", func(w http.ResponseWriter, r *http.Request) {
-			n, err := strconv.Atoi(r.FormValue("blocks"))
-			if err != nil || n < 1 || n > 200 {
-				n = 1
-			}
-			hashes, err := node.Mine(r.Context(), n)
-			if err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
-			}
-			_ = json.NewEncoder(w).Encode(hashes)
-		})
+	return serve(ctx, env, cfg, func(mux *http.ServeMux, _ *gateway.Gateway, db *store.DB) {
+		demo.Register(mux, db, node)
 	})
 }
 

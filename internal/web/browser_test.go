@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -20,10 +18,10 @@ import (
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/demo"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
-	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -158,7 +156,7 @@ func startKassa(t *testing.T, root string) kassa {
 	mux := http.NewServeMux()
 	apiSrv.Register(mux)
 	pages.Register(mux)
-	registerDemo(mux, db, node)
+	demo.Register(mux, db, node)
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -175,50 +173,4 @@ func startKassa(t *testing.T, root string) kassa {
 	shop := httptest.NewServer(shopMux)
 	t.Cleanup(shop.Close)
 	return kassa{url: base, pos: pos.Value, shop: shop.URL}
-}
-
-// registerDemo serves POST /demo/pay (invoice, optional btc) and POST
-// /demo/mine (blocks), with the form fields and answers of kassa demo's
-// routes, paying and mining on the test's node.
-func registerDemo(mux *http.ServeMux, db *store.DB, node *regtest.Node) {
-	mux.HandleFunc("POST /demo/pay", func(w http.ResponseWriter, r *http.Request) {
-		inv, err := db.GetInvoice(r.Context(), r.FormValue("invoice"))
-		if errors.Is(err, store.ErrNotFound) {
-			http.Error(w, "no such invoice", http.StatusNotFound)
-			return
-		}
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		amount := inv.Remaining()
-		if s := r.FormValue("btc"); s != "" {
-			if amount, err = money.ParseBTC(s); err != nil || amount <= 0 {
-				http.Error(w, "bad amount", http.StatusBadRequest)
-				return
-			}
-		}
-		if amount <= 0 {
-			http.Error(w, "the invoice is already paid in full", http.StatusConflict)
-			return
-		}
-		txid, err := node.Wallet().Pay(r.Context(), inv.Address, amount)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintf(w, "%s\n", txid)
-	})
-	mux.HandleFunc("POST /demo/mine", func(w http.ResponseWriter, r *http.Request) {
-		n, err := strconv.Atoi(r.FormValue("blocks"))
-		if err != nil || n < 1 || n > 200 {
-			n = 1
-		}
-		hashes, err := node.Mine(r.Context(), n)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-			return
-		}
-		fmt.Fprintf(w, "%d blocks, last %s\n", len(hashes), hashes[len(hashes)-1])
-	})
 }
