@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -14,14 +13,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 )
-
-// invoiceViewer adapts the dashboard's signed-in viewer to the invoice
-// pages' small interface.
-type invoiceViewer struct{ v dashboard.Viewer }
-
-func (iv invoiceViewer) StoreID() string   { return iv.v.StoreID }
-func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(dashboard.RoleManager) }
-func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
 
 // mountInvoicePages adds the invoice list, detail, CSV export and overview
 // (package dashboard/invoices) to the dashboard behind its login and roles.
@@ -77,15 +68,6 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 	if err != nil {
 		return err
 	}
-	for _, rt := range pages.Routes() {
-		role := dashboard.RoleEmployee
-		if rt.Manage {
-			role = dashboard.RoleManager
-		}
-		page := rt.Page
-		dash.Handle(rt.Pattern, role, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
-			page(w, r, invoiceViewer{v})
-		})
-	}
+	dash.HandleInvoicePages(pages)
 	return nil
 }

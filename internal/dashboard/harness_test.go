@@ -370,27 +370,11 @@ func mustNotContain(t *testing.T, what, body string, bad ...string) {
 	}
 }
 
-// invoiceViewer adapts the dashboard's viewer to the invoice pages'.
-type invoiceViewer struct{ v dashboard.Viewer }
-
-func (iv invoiceViewer) StoreID() string   { return iv.v.StoreID }
-func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(dashboard.RoleManager) }
-func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
-
 func mountInvoicePages(t *testing.T, dash *dashboard.Server, db *store.DB) {
 	t.Helper()
 	pages, err := invoices.New(invoices.Config{Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, rt := range pages.Routes() {
-		role := dashboard.RoleEmployee
-		if rt.Manage {
-			role = dashboard.RoleManager
-		}
-		page := rt.Page
-		dash.Handle(rt.Pattern, role, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
-			page(w, r, invoiceViewer{v})
-		})
-	}
+	dash.HandleInvoicePages(pages)
 }
