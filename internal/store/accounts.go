@@ -151,16 +151,7 @@ func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
 // when no row matched.
 func (db *DB) updateUser(ctx context.Context, what, query string, args ...any) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, query, args...)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -186,15 +177,10 @@ func (db *DB) SetTOTPPending(ctx context.Context, userID, secret string, at time
 // codes with codeHashes, in one transaction.
 func (db *DB) EnableTOTP(ctx context.Context, userID, secret string, step int64, codeHashes []string, at time.Time) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = $2, totp_pending = '', totp_last_step = $3,
+		err := execOne(ctx, tx, `UPDATE users SET totp_secret = $2, totp_pending = '', totp_last_step = $3,
 			updated_at = $4 WHERE id = $1`, userID, secret, step, millis(at))
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
 		}
 		return replaceCodes(ctx, tx, userID, codeHashes)
 	})
@@ -207,15 +193,10 @@ func (db *DB) EnableTOTP(ctx context.Context, userID, secret string, step int64,
 // DisableTOTP turns the second factor off and deletes the recovery codes.
 func (db *DB) DisableTOTP(ctx context.Context, userID string, at time.Time) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE users SET totp_secret = '', totp_pending = '', updated_at = $2
+		err := execOne(ctx, tx, `UPDATE users SET totp_secret = '', totp_pending = '', updated_at = $2
 			WHERE id = $1`, userID, millis(at))
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
 		}
 		return replaceCodes(ctx, tx, userID, nil)
 	})
@@ -433,16 +414,7 @@ func upsertMember(ctx context.Context, tx *sql.Tx, m Membership, at time.Time) e
 // RemoveMember takes a user out of a store; ErrNotFound when it was not in.
 func (db *DB) RemoveMember(ctx context.Context, userID, storeID string) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM memberships WHERE user_id = $1 AND store_id = $2`, userID, storeID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `DELETE FROM memberships WHERE user_id = $1 AND store_id = $2`, userID, storeID)
 	})
 	if err != nil {
 		return fmt.Errorf("remove user %s from store %s: %w", userID, storeID, err)
@@ -588,17 +560,8 @@ func (db *DB) PendingInvites(ctx context.Context, storeID string, now time.Time)
 // the store has no such pending invite.
 func (db *DB) RevokeInvite(ctx context.Context, storeID, id string, at time.Time) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE invites SET expires_at = $3 WHERE store_id = $1 AND id = $2 AND used_at = 0
+		return execOne(ctx, tx, `UPDATE invites SET expires_at = $3 WHERE store_id = $1 AND id = $2 AND used_at = 0
 			AND expires_at > $3`, storeID, id, millis(at))
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("revoke invite %s: %w", id, err)
@@ -754,15 +717,10 @@ func (db *DB) ListApplications(ctx context.Context) ([]Application, error) {
 func (db *DB) DecideApplication(ctx context.Context, id, status string, at time.Time) (Application, error) {
 	var a Application
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE applications SET status = $2, decided_at = $3
+		err := execOne(ctx, tx, `UPDATE applications SET status = $2, decided_at = $3
 			WHERE id = $1 AND status = 'pending'`, id, status, millis(at))
 		if err != nil {
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
 		}
 		a, err = scanApplication(tx.QueryRowContext(ctx, `SELECT `+applicationColumns+` FROM applications WHERE id = $1`, id))
 		return err

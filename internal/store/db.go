@@ -227,6 +227,21 @@ func isUnique(err error) bool {
 }
 
 // dupErr wraps a unique violation as ErrDuplicate and leaves other errors.
+// execOne runs a statement in tx that must touch a row: none touched is
+// ErrNotFound.
+func execOne(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	res, err := tx.ExecContext(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
 func dupErr(err error) error {
 	if isUnique(err) {
 		return fmt.Errorf("%w: %w", ErrDuplicate, err)

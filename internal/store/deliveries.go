@@ -574,16 +574,7 @@ func (db *DB) SigningToken(ctx context.Context, storeID string) (string, error) 
 // ErrNotFound.
 func (db *DB) SetStoreSignIPN(ctx context.Context, storeID string, on bool) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE stores SET sign_ipn = $2 WHERE id = $1`, storeID, on)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return execOne(ctx, tx, `UPDATE stores SET sign_ipn = $2 WHERE id = $1`, storeID, on)
 	})
 	if err != nil {
 		return fmt.Errorf("set signed IPNs of store %s: %w", storeID, err)

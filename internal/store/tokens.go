@@ -33,20 +33,11 @@ func (db *DB) CreateToken(ctx context.Context, t auth.Token) error {
 // last use) or fails with ErrNotFound.
 func (db *DB) UpdateToken(ctx context.Context, t auth.Token) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET facade = $2, label = $3, sin = $4, active = $5,
+		return dupErr(execOne(ctx, tx, `UPDATE tokens SET facade = $2, label = $3, sin = $4, active = $5,
 			pairing_code = $6, pairing_expires_at = $7, revoked_at = $8, last_used_at = $9
 			WHERE value = $1`,
 			t.Value, string(t.Facade), t.Label, t.SIN, t.Active, t.PairingCode, millis(t.PairingExpiresAt),
-			millis(t.RevokedAt), millis(t.LastUsedAt))
-		if err != nil {
-			return dupErr(err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return ErrNotFound
-		}
-		return nil
+			millis(t.RevokedAt), millis(t.LastUsedAt)))
 	})
 	if err != nil {
 		return fmt.Errorf("update token of store %s: %w", t.StoreID, err)
