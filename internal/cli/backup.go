@@ -138,7 +138,7 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	if err := os.Rename(tmp, target); err != nil {
 		return fmt.Errorf("put the restored database in place (the previous one is at %s): %w", aside, err)
 	}
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := store.SyncDir(filepath.Dir(target)); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "restored %s to %s: schema version %d, %d stores, %d invoices\n",
@@ -212,18 +212,6 @@ func moveAside(path string) (string, error) {
 		}
 	}
 	return aside, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // postgresGuidance tells how to back up and restore a PostgreSQL

@@ -60,7 +60,7 @@ func (db *DB) Backup(ctx context.Context, dst string) error {
 	if err := os.Link(tmp, dst); err != nil {
 		return fmt.Errorf("backup to %s: %w", dst, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return SyncDir(filepath.Dir(dst))
 }
 
 // tempPath returns an unused name beside path.
@@ -105,7 +105,9 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-func syncDir(dir string) error {
+// SyncDir makes a directory's entries durable (a file created, renamed or
+// removed in it survives a crash).
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
