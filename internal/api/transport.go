@@ -3,8 +3,6 @@ package api
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"reflect"
 	"runtime/debug"
 	"strings"
+
+	"github.com/kassa-pay/kassa/internal/metrics"
 )
 
 // DefaultMaxBody bounds a request body when no other limit is configured.
@@ -140,34 +140,14 @@ func Logger(ctx context.Context) *slog.Logger {
 func withRequestID(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = newRequestID()
+		if !metrics.ValidRequestID(id) {
+			id = metrics.NewRequestID()
 		}
 		w.Header().Set("X-Request-Id", id)
 		ctx := context.WithValue(r.Context(), requestIDKey, id)
 		ctx = context.WithValue(ctx, loggerKey, log.With("request_id", id))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-// validRequestID accepts up to 128 visible ASCII characters, so a client
-// cannot inject line breaks or bulk into the logs.
-func validRequestID(id string) bool {
-	if id == "" || len(id) > 128 {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] > '~' {
-			return false
-		}
-	}
-	return true
-}
-
-func newRequestID() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:])
 }
 
 // The CORS answer BitPay gave (spec §0.3), extended with the headers the
