@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/kassa-pay/kassa/internal/web"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -44,7 +45,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, v *Viewer
 		}
 	} else if u.TOTPPending != "" {
 		d.Pending = u.TOTPPending
-		if d.PendingQR, err = qrSVG(otpauthURI(s.issuer(), u.Email, u.TOTPPending), "QR code to add kassa to an authenticator app"); err != nil {
+		if d.PendingQR, err = web.QRSVG(otpauthURI(s.issuer(), u.Email, u.TOTPPending), "QR code to add kassa to an authenticator app"); err != nil {
 			s.serverError(w, r, "TOTP QR code", err)
 			return
 		}

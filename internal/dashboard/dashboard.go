@@ -3,9 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -23,6 +21,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/web"
 )
 
 //go:embed templates/*.html assets/*
@@ -502,7 +501,7 @@ func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) 
 		s.message(w, r, http.StatusForbidden, "Signed out", "Your session has ended. Sign in again and repeat.")
 		return nil, false
 	}
-	nonce, err := newNonce()
+	nonce, err := web.NewNonce()
 	if err != nil {
 		s.serverError(w, r, "nonce", err)
 		return nil, false
@@ -559,7 +558,7 @@ func (s *Server) LayoutStatus(w http.ResponseWriter, r *http.Request, status int
 		}
 	} else {
 		var err error
-		if d.Nonce, err = newNonce(); err != nil {
+		if d.Nonce, err = web.NewNonce(); err != nil {
 			s.serverError(w, r, "nonce", err)
 			return
 		}
@@ -664,14 +663,6 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, path string) {
 // storePath is a store's page path.
 func storePath(storeID, sub string) string {
 	return "/dashboard/stores/" + url.PathEscape(storeID) + sub
-}
-
-func newNonce() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("nonce: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 // formatDate renders a time for tables; the zero time as a dash.

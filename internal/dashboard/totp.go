@@ -9,13 +9,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"html/template"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	qrcode "github.com/skip2/go-qrcode"
 )
 
 // TOTP as authenticator apps implement it (RFC 6238 over RFC 4226's
@@ -134,35 +131,4 @@ func normalizeRecoveryCode(code string) string {
 func hashRecoveryCode(userID, code string) string {
 	sum := sha256.Sum256([]byte("kassa recovery code\x00" + userID + "\x00" + normalizeRecoveryCode(code)))
 	return hex.EncodeToString(sum[:])
-}
-
-// qrSVG renders content as an SVG QR code: one path of dark runs on a
-// white square with the quiet zone, built from numbers only.
-func qrSVG(content, label string) (template.HTML, error) {
-	q, err := qrcode.New(content, qrcode.Medium)
-	if err != nil {
-		return "", fmt.Errorf("qr code: %w", err)
-	}
-	bits := q.Bitmap()
-	n := strconv.Itoa(len(bits))
-	var b strings.Builder
-	b.WriteString(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ` + n + ` ` + n +
-		`" shape-rendering="crispEdges" role="img" aria-label="` + template.HTMLEscapeString(label) + `">` +
-		`<rect width="` + n + `" height="` + n + `" fill="#fff"/><path fill="#000" d="`)
-	for y, row := range bits {
-		for x := 0; x < len(row); {
-			if !row[x] {
-				x++
-				continue
-			}
-			start := x
-			for x < len(row) && row[x] {
-				x++
-			}
-			fmt.Fprintf(&b, "M%d %dh%dv1h-%dz", start, y, x-start, x-start)
-		}
-	}
-	b.WriteString(`"/></svg>`)
-	// Numbers and an escaped label only: safe to inline.
-	return template.HTML(b.String()), nil
 }

@@ -33,7 +33,7 @@ func (c *qrCache) get(content, label string) (template.HTML, error) {
 	if ok {
 		return svg, nil
 	}
-	svg, err := qrSVG(content, label)
+	svg, err := QRSVG(content, label)
 	if err != nil {
 		return "", err
 	}
@@ -46,11 +46,11 @@ func (c *qrCache) get(content, label string) (template.HTML, error) {
 	return svg, nil
 }
 
-// qrSVG renders content as a QR code in an SVG element: one path of
+// QRSVG renders content as a QR code in an SVG element: one path of
 // horizontal runs of dark modules on a white square, including the
 // four-module quiet zone, so it scans from a screen and prints crisply. The
 // SVG is built from numbers only; the label is HTML-escaped.
-func qrSVG(content, label string) (template.HTML, error) {
+func QRSVG(content, label string) (template.HTML, error) {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return "", fmt.Errorf("qr code for %d bytes: %w", len(content), err)

@@ -341,7 +341,7 @@ func (s *Server) page(r *http.Request, inv *invoice.Invoice, storeName string, l
 	if err != nil {
 		return page{}, err
 	}
-	nonce, err := newNonce()
+	nonce, err := NewNonce()
 	if err != nil {
 		return page{}, err
 	}
@@ -454,7 +454,8 @@ func languageLinks(r *http.Request, current language) []languageLink {
 	return out
 }
 
-func newNonce() (string, error) {
+// NewNonce returns a random nonce for a page's Content-Security-Policy.
+func NewNonce() (string, error) {
 	var b [16]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", fmt.Errorf("nonce: %w", err)
@@ -486,7 +487,7 @@ func (s *Server) writeMessage(w http.ResponseWriter, lang language, modal bool, 
 	if status != http.StatusNotFound {
 		p.Title, p.Body = lang.T["error"], lang.T["error_body"]
 	}
-	nonce, err := newNonce()
+	nonce, err := NewNonce()
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -233,7 +233,7 @@ func equalBits(a, b [][]bool) bool {
 
 func TestQRSVGMatchesTheCode(t *testing.T) {
 	for _, content := range []string{"bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080?amount=0.0002", "bitcoin:1BoatSLRHtKNngkdXEeobR76b53LETtpyT"} {
-		svg, err := qrSVG(content, `label "quoted" <b>`)
+		svg, err := QRSVG(content, `label "quoted" <b>`)
 		if err != nil {
 			t.Fatal(err)
 		}
