@@ -111,7 +111,10 @@ func (s *Server) cancelInvoice(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		id = inv.ID
-	} else if inv, err := s.cfg.Store.GetInvoice(r.Context(), id); err != nil || inv.StoreID != c.token.StoreID {
+	} else if inv, err := s.cfg.Store.GetInvoice(r.Context(), id); err != nil {
+		WriteError(w, r, err) // a 404 when it does not exist, a 5xx when the database fails
+		return
+	} else if inv.StoreID != c.token.StoreID {
 		WriteError(w, r, NotFound())
 		return
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -163,6 +164,11 @@ func (s *Server) authenticate(r *http.Request, token string, body []byte) (calle
 		return caller{}, errNoToken
 	}
 	t, err := s.cfg.Store.GetToken(r.Context(), token)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// A database that cannot answer is a 5xx the client retries,
+		// never "Invalid token": plugins drop their pairing on that.
+		return caller{}, fmt.Errorf("authenticate: %w", err)
+	}
 	if err != nil || !t.Usable() || !t.Matches(token) {
 		return caller{}, Unauthorized("Invalid token")
 	}

@@ -315,3 +315,27 @@ func TestRatesAndCurrencies(t *testing.T) {
 }
 
 func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// A database failure while checking the token is a 5xx the client
+// retries, not a 401 "Invalid token" that makes a plugin drop its pairing.
+func TestTokenLookupFailureIsNotUnauthorized(t *testing.T) {
+	e := newEnv(t)
+	status, m := e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD"})
+	if status != 200 {
+		t.Fatalf("create before the failure: %d %v", status, m)
+	}
+	id := data(t, m)["id"].(string)
+	e.db.Close()
+	for _, req := range []struct {
+		method, path string
+		body         any
+	}{
+		{"POST", "/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD"}},
+		{"GET", "/invoices/" + id + "?token=" + e.pos, nil},
+	} {
+		status, m := e.do(nil, req.method, req.path, req.body)
+		if status < 500 || m["error"] == "Invalid token" {
+			t.Errorf("%s %s with the database closed: %d %v, want a 5xx", req.method, req.path, status, m)
+		}
+	}
+}
