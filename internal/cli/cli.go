@@ -186,7 +186,7 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	db, err := store.Open(ctx, cfg.DatabaseURL)
+	db, err := store.OpenWith(ctx, cfg.DatabaseURL, store.Options{MaxOpenConns: cfg.DatabaseMaxConns})
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.Redacted().DatabaseURL, err)
 	}

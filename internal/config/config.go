@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -52,6 +53,9 @@ type Config struct {
 	// NodeID names this node among several on one PostgreSQL database
 	// (KASSA_NODE_ID, default hostname-pid): logs and /readyz show it.
 	NodeID string
+	// DatabaseMaxConns caps this node's connection pool
+	// (KASSA_DATABASE_MAX_CONNS, default 16).
+	DatabaseMaxConns int
 	// Ops holds built-in TLS and the metrics endpoint's settings (ops.go).
 	Ops
 }
@@ -97,6 +101,7 @@ var Settings = []Setting{
 	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
 	{"node-id", "", "this node's name among several on one PostgreSQL database (default hostname-pid)", func(c *Config) *string { return &c.NodeID }},
+	{"database-max-conns", "16", "most connections this node opens to the database; on PostgreSQL keep nodes x (this + 2) under max_connections", nil},
 	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
 }
 
@@ -275,6 +280,11 @@ func build(v map[string]string) (*Config, error) {
 		if err := checkSMTPURL(c.SMTPURL); err != nil {
 			bad("smtp-url", "%q: %v", redact(c.SMTPURL), err)
 		}
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(v["database-max-conns"])); err != nil || n < 2 || n > 1000 {
+		bad("database-max-conns", "%q is not a number between 2 and 1000", v["database-max-conns"])
+	} else {
+		c.DatabaseMaxConns = n
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()

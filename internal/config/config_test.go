@@ -81,3 +81,18 @@ func TestSignupSetting(t *testing.T) {
 		t.Fatalf("KASSA_SIGNUP=maybe: %v", err)
 	}
 }
+
+func TestDatabaseMaxConns(t *testing.T) {
+	c, err := resolve(t, nil)
+	if err != nil || c.DatabaseMaxConns != 16 {
+		t.Fatalf("default: %v, %v", c, err)
+	}
+	if c, err = resolve(t, map[string]string{"KASSA_DATABASE_MAX_CONNS": "40"}); err != nil || c.DatabaseMaxConns != 40 {
+		t.Fatalf("from env: %v, %v", c, err)
+	}
+	for _, v := range []string{"0", "1", "lots", "5000"} {
+		if _, err := resolve(t, map[string]string{"KASSA_DATABASE_MAX_CONNS": v}); err == nil || !strings.Contains(err.Error(), "KASSA_DATABASE_MAX_CONNS") {
+			t.Errorf("KASSA_DATABASE_MAX_CONNS=%s: %v, want an error naming the setting", v, err)
+		}
+	}
+}
