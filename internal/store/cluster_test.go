@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,5 +65,101 @@ func TestListenCommitsWakesOtherNodes(t *testing.T) {
 	}
 	if tip, err := b.ProcessedTip(context.Background()); err != nil || tip != 7 {
 		t.Fatalf("processed tip = %d, %v; want 7", tip, err)
+	}
+}
+
+// TestConcurrentCreationAcrossNodes has three nodes of one PostgreSQL
+// schema create invoices in the same stores at once while a fourth pages
+// through them with InvoicesAfter, as the leader's processor does. No
+// derivation index may be handed out twice within a store, and the reader,
+// which only ever moves forward, must see every invoice: creation batches
+// of several nodes commit concurrently and out of sequence order, and
+// InvoicesAfter must never step past a number still in flight.
+func TestConcurrentCreationAcrossNodes(t *testing.T) {
+	url := testpg.Schema(t)
+	nodes := []*DB{openDB(t, url), openDB(t, url), openDB(t, url)}
+	reader := openDB(t, url)
+	var stores []string
+	for range 5 {
+		stores = append(stores, newStore(t, nodes[0], 1000).ID)
+	}
+	const perNode, callers = 300, 8
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, len(nodes)*callers)
+	for n, db := range nodes {
+		for c := range callers {
+			wg.Go(func() {
+				for i := c; i < perNode; i += callers {
+					inv := newInvoice(stores[(n+i)%len(stores)])
+					if err := db.CreateInvoice(ctx, inv, createdNote(inv), testAddress); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	seen := map[string]bool{}
+	var seq int64
+	poll := func() {
+		t.Helper()
+		for {
+			invs, last, err := reader.InvoicesAfter(ctx, seq, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(invs) == 0 {
+				return
+			}
+			for _, inv := range invs {
+				seen[inv.ID] = true
+			}
+			seq = last
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		case <-time.After(2 * time.Millisecond):
+		}
+		poll()
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	poll()
+
+	rows, err := reader.sql.QueryContext(ctx, `SELECT id, store_id, key_index FROM invoices`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	indexes := map[string]map[int64]bool{}
+	total := 0
+	for rows.Next() {
+		var id, store string
+		var index int64
+		if err := rows.Scan(&id, &store, &index); err != nil {
+			t.Fatal(err)
+		}
+		total++
+		if indexes[store] == nil {
+			indexes[store] = map[int64]bool{}
+		}
+		if indexes[store][index] {
+			t.Errorf("store %s: index %d handed out twice", store, index)
+		}
+		indexes[store][index] = true
+		if !seen[id] {
+			t.Errorf("invoice %s (store %s, index %d) was committed but the reader paging with InvoicesAfter never saw it", id, store, index)
+		}
+	}
+	if total != len(nodes)*perNode {
+		t.Fatalf("%d invoices stored, %d created", total, len(nodes)*perNode)
 	}
 }

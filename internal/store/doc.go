@@ -44,9 +44,11 @@
 // writes each store's next_index back once. If one invoice fails
 // (a duplicate guid, an unknown store, an address that cannot be derived)
 // the transaction is rolled back and retried without it, so only that
-// caller sees the error. On PostgreSQL a batch holds an advisory lock so
-// batches of several nodes take turns; that keeps seq in commit order and
-// derivation indexes unique.
+// caller sees the error. On PostgreSQL the batches of several nodes run
+// concurrently: each locks its stores' rows, so derivation indexes stay
+// unique, and holds an advisory lock shared that InvoicesAfter takes
+// exclusively, so a reader paging by seq never passes a number a batch
+// still in flight will commit.
 //
 // Commit is the other writer: it stores a set of invoice changes, their
 // outbox events and the chain watcher's processed blocks in one

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 )
 
@@ -38,6 +39,35 @@ func loadStoreState(ctx context.Context, tx *sql.Tx, stores map[string]*storeSta
 	}
 	stores[id] = st
 	return st, nil
+}
+
+// lockStores locks the rows of the stores reqs create invoices in, in id
+// order (the order Commit updates them in, so the two cannot deadlock),
+// and loads their address counters into stores (PostgreSQL only).
+func lockStores(ctx context.Context, tx *sql.Tx, stores map[string]*storeState, reqs []*createRequest) error {
+	ids := make([]string, 0, len(reqs))
+	for _, r := range reqs {
+		ids = append(ids, r.inv.StoreID)
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	rows, err := tx.QueryContext(ctx, `SELECT id, gap_limit, next_index, last_paid_index FROM stores
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return fmt.Errorf("lock stores: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		st := &storeState{}
+		if err := rows.Scan(&st.id, &st.gapLimit, &st.next, &st.lastPaid); err != nil {
+			return fmt.Errorf("lock stores: %w", err)
+		}
+		stores[st.id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("lock stores: %w", err)
+	}
+	return nil
 }
 
 // maxIndex is the last non-hardened derivation index.

@@ -203,15 +203,34 @@ func (db *DB) OpenInvoices(ctx context.Context, closedSince time.Time) ([]invoic
 
 // InvoicesAfter returns at most limit invoices created after the creation
 // sequence number seq, in creation order, and the sequence number of the
-// last one (seq itself when there are none). Sequence numbers grow in
-// commit order, so polling with the last one returned misses nothing, even
-// for invoices other processes create.
+// last one (seq itself when there are none). Polling with the last one
+// returned misses nothing, even for invoices other processes create: on
+// SQLite one writer at a time commits sequence numbers in order; on
+// PostgreSQL creation batches of several nodes commit concurrently, each
+// holding createLock shared, so the read takes it exclusively: once it
+// holds it no batch is in flight, every number handed out so far is
+// committed or rolled back for good, and later batches get higher ones.
 func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoice.Invoice, int64, error) {
 	if limit <= 0 {
 		return nil, seq, nil
 	}
-	invs, last, err := db.invoices(ctx, `SELECT `+invoiceColumns+`, seq FROM invoices
-		WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	const query = `SELECT ` + invoiceColumns + `, seq FROM invoices WHERE seq > $1 ORDER BY seq LIMIT $2`
+	var (
+		invs []invoice.Invoice
+		last int64
+		err  error
+	)
+	if db.dialect == Postgres {
+		err = db.readTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+			invs, last, err = scanInvoices(tx.QueryContext(ctx, query, seq, limit))
+			return err
+		})
+	} else {
+		invs, last, err = db.invoices(ctx, query, seq, limit)
+	}
 	if err != nil {
 		return nil, seq, fmt.Errorf("load invoices after %d: %w", seq, err)
 	}
@@ -221,10 +240,28 @@ func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoic
 	return invs, last, nil
 }
 
+// readTx runs fn in a transaction that is committed when fn succeeds: for
+// reads that need a transaction's locks.
+func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // invoices runs a query selecting invoiceColumns and seq, returning the
 // invoices and the largest seq seen.
 func (db *DB) invoices(ctx context.Context, query string, args ...any) ([]invoice.Invoice, int64, error) {
-	rows, err := db.sql.QueryContext(ctx, query, args...)
+	return scanInvoices(db.sql.QueryContext(ctx, query, args...))
+}
+
+// scanInvoices reads rows of invoiceColumns and seq.
+func scanInvoices(rows *sql.Rows, err error) ([]invoice.Invoice, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}

@@ -16,7 +16,8 @@ import (
 var migrationFiles embed.FS
 
 // migrateLock is the pg_advisory_xact_lock key that serializes migrations
-// across nodes; createLock serializes invoice creation (see writer.go).
+// across nodes; invoice creation batches hold createLock shared and
+// InvoicesAfter holds it exclusively (see writer.go).
 const (
 	migrateLock = 0x6b61737361_01 // "kassa" 1
 	createLock  = 0x6b61737361_02 // "kassa" 2

@@ -195,17 +195,21 @@ func (db *DB) writeBatch(reqs []*createRequest, bulk bool) (failed int, err erro
 		return -1, fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
+	stores := make(map[string]*storeState)
 	if db.dialect == Postgres {
-		// Creation batches of all nodes take turns, so invoice sequence
-		// numbers grow in commit order (InvoicesAfter relies on it) and no
-		// two nodes hand out the same derivation index.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+		// Creation batches of several nodes run concurrently. Each holds
+		// createLock shared, which InvoicesAfter takes exclusively to
+		// read a settled sequence, and locks its stores' rows, so no two
+		// batches hand out one derivation index or reuse one address.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, int64(createLock)); err != nil {
 			return -1, fmt.Errorf("lock: %w", err)
+		}
+		if err := lockStores(ctx, tx, stores, reqs); err != nil {
+			return -1, err
 		}
 	}
 
 	// Allocate every invoice's address index (or reused address) first.
-	stores := make(map[string]*storeState)
 	for i, r := range reqs {
 		st, err := loadStoreState(ctx, tx, stores, r.inv.StoreID)
 		if err != nil {
