@@ -123,7 +123,8 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		mailer = email.New(mc, email.WithPublicURL(cfg.PublicURL), email.WithLogger(log.With("component", "mail")))
 	}
 	notifier, err := notify.New(notify.Config{Store: db, PublicURL: cfg.PublicURL, AllowPrivate: cfg.IPNAllowPrivate,
-		RetryWindow: cfg.IPNRetryWindow, Mailer: mailer, Log: log.With("component", "notify")})
+		RetryWindow: cfg.IPNRetryWindow, Mailer: mailer, Log: log.With("component", "notify"),
+		Plans: func() bool { return !h.multi || h.role() == leader.Leader }})
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}

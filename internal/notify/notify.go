@@ -141,7 +141,13 @@ type Config struct {
 	Transport http.RoundTripper
 	// UserAgent is sent with every IPN (default "kassa-ipn").
 	UserAgent string
-	Log       *slog.Logger
+	// Plans reports whether this process plans notifications (turns new
+	// outbox events into deliveries); nil means always. Several nodes on
+	// one database let only the leader plan, so new events are read once,
+	// not by every node racing for the planning lock; every node still
+	// delivers.
+	Plans func() bool
+	Log   *slog.Logger
 }
 
 // The defaults of Config.
@@ -359,6 +365,21 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
+// wakeGap is the least time between two plans that commits woke: an
+// idle dispatcher plans at once, a busy one batches what commits in
+// wakeGap.
+const wakeGap = 10 * time.Millisecond
+
+// pause sleeps d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
 // loop is the dispatcher: plan, claim for free workers, sleep until
 // woken by a commit, a worker finishing, the next retry or the poll.
 func (s *Service) loop(ctx context.Context, ipn, mail *lane) {
@@ -368,13 +389,18 @@ func (s *Service) loop(ctx context.Context, ipn, mail *lane) {
 	} else {
 		s.warnNoMailer(ctx)
 	}
+	var planned time.Time
 	for {
 		wake := s.cfg.Store.Committed()
-		planned, err := s.planner.Plan(ctx)
-		if err != nil && ctx.Err() == nil {
-			s.cfg.Log.Error("plan notifications", "err", err)
+		planned = s.cfg.Clock()
+		var n map[string]int
+		if s.cfg.Plans == nil || s.cfg.Plans() {
+			var err error
+			if n, err = s.planner.Plan(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Log.Error("plan notifications", "err", err)
+			}
 		}
-		if planned[store.ChannelEmail] > 0 {
+		if n[store.ChannelEmail] > 0 {
 			s.warnNoMailer(ctx)
 		}
 		for _, l := range lanes {
@@ -385,6 +411,12 @@ func (s *Service) loop(ctx context.Context, ipn, mail *lane) {
 		select {
 		case <-ctx.Done():
 		case <-wake:
+			// Commits in quick succession are planned together: a
+			// burst of invoice creations (each waking every node of a
+			// cluster) costs one plan per wakeGap, not one per commit.
+			if d := wakeGap - s.cfg.Clock().Sub(planned); d > 0 {
+				pause(ctx, d)
+			}
 		case <-timer.C:
 		case h := <-ipn.done:
 			ipn.finish(h)
