@@ -79,6 +79,8 @@ type storeKey struct {
 	// next is one past the highest index handed out; the filler keeps the
 	// cache ahead of it.
 	next atomic.Uint32
+	// used counts the addresses handed out since the filler last looked.
+	used atomic.Uint32
 	kick chan struct{}
 	// stop ends the filler when ReloadStore drops this key.
 	stop chan struct{}
@@ -87,7 +89,10 @@ type storeKey struct {
 // fill keeps the address cache ahead of use, off the store's hot path,
 // until done closes.
 func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
-	ahead, last := uint32(addressAheadMin), uint32(0)
+	ahead, last, first := uint32(addressAheadMin), uint32(0), true
+	// seen counts the indexes the store moved on since the filler last
+	// judged whether this node or others use them; shared is the verdict.
+	seen, shared := uint32(0), false
 	for {
 		select {
 		case <-done:
@@ -101,7 +106,27 @@ func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
 			// (a server with hundreds of stores holds kilobytes each,
 			// not megabytes).
 			next := sk.next.Load()
-			if next-min(next, last) > ahead/2 && ahead < addressAheadMax {
+			if first {
+				// A store that already used addresses (another node's,
+				// or before a restart) starts at its next index, not
+				// as if it had used them all since this fill began.
+				last, first = next-min(next, 1), false
+			}
+			moved := next - min(next, last)
+			if seen += moved; seen >= sharedMinMoved {
+				// Other nodes hand out most of this store's indexes: a
+				// window kept here would derive every address the
+				// cluster uses, mostly for nothing. The few this node
+				// needs are derived on demand by the store's writer
+				// (in parallel) until it is the main user again.
+				shared = sk.used.Swap(0)*2 < seen
+				seen = 0
+			}
+			if shared {
+				last = next
+				continue
+			}
+			if moved > ahead/2 && ahead < addressAheadMax {
 				ahead = min(2*ahead, addressAheadMax)
 				sk.addrs.SetLookahead(int(ahead + ahead/4))
 			}
@@ -237,6 +262,7 @@ func (g *Gateway) address(storeID string, index uint32) (string, []byte, error) 
 		return "", nil, fmt.Errorf("store %s has no loaded key", storeID)
 	}
 	a, err := sk.addrs.Address(index)
+	sk.used.Add(1)
 	if index+1 > sk.next.Load() {
 		sk.next.Store(index + 1)
 	}
@@ -311,6 +337,9 @@ func (g *Gateway) Close() { g.closeOnce.Do(func() { close(g.done) }) }
 const (
 	addressAheadMin = 64
 	addressAheadMax = 4096
+	// sharedMinMoved is how far a store's next index moves between two
+	// judgments of who uses it.
+	sharedMinMoved = 8
 )
 
 // Act applies a merchant action (invoice.Cancel, invoice.MarkInvalid,

@@ -106,6 +106,14 @@ func (c *Cache) Fill(next uint32) error {
 	return nil
 }
 
+// Cached reports whether the address at index is derived already.
+func (c *Cache) Cached(index uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.addrs[index]
+	return ok
+}
+
 // Len returns how many addresses the cache holds.
 func (c *Cache) Len() int {
 	c.mu.Lock()
