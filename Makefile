@@ -52,7 +52,7 @@ lint:
 	$(GO) vet ./...
 	$(TOOLS)/staticcheck ./...
 
-# bench runs every benchmark the README reports (about 5-6 minutes): raw output in
+# bench runs every benchmark the README reports (about 8-9 minutes): raw output in
 # bench/results.txt, figures beside their same-run baselines in bench/results.json
 # and bench/RESULTS.md. bench-1m adds the dashboard at 1M invoices (4-7 minutes
 # more: it seeds a million rows on SQLite and on PostgreSQL).

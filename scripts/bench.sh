@@ -5,7 +5,7 @@
 # its same-run baseline, with the ratio) and bench/RESULTS.md (the table).
 # Figures are noisy on shared machines: compare ratios measured in one run.
 #
-#   scripts/bench.sh         the suite (about 5-6 minutes on 2 cores)
+#   scripts/bench.sh         the suite (about 8-9 minutes on 2 cores)
 #   scripts/bench.sh 1m      the dashboard at 1M invoices (BenchmarkDashboard,
 #                            seeds 1M rows on SQLite and PostgreSQL, 4-7 min)
 #                            into bench/dashboard-1m.txt, then the report again
@@ -71,6 +71,9 @@ trap 'rm -rf "$(dirname "$kassa")"' EXIT
   # kassa serve's resident memory, idle and after 20,000 invoices.
   run go build -trimpath -o "$kassa" ./cmd/kassa
   run go run ./internal/benchtools rss -kassa "$kassa" -invoices 20000 -stores 400
+  # One node vs three on one PostgreSQL (order 1,3,3,1 twice), then ten
+  # kill -9 of the leader with a block mined at once after each.
+  run go run ./internal/benchtools cluster -kassa "$kassa" -invoices 12000 -stores 400 -rounds 2 -kills 10
 } 2>&1 | tee "$out"
 report
 if [ -s "$failed" ]; then

@@ -24,17 +24,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtools rss|report [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtools rss|cluster|report [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "rss":
 		err = runRSS(ctx, os.Args[2:])
+	case "cluster":
+		err = runCluster(ctx, os.Args[2:])
 	case "report":
 		err = runReport(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: want rss or report", os.Args[1])
+		err = fmt.Errorf("unknown command %q: want rss, cluster or report", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchtools:", err)

@@ -124,6 +124,25 @@ var specs = []spec{
 		metric: "KiB/invoice", unit: "KiB", command: "(same run)"},
 	{group: "Resident memory of kassa serve (SQLite, btcd regtest)", label: "HTTP creation rate during the load (400 stores, default limits)", bench: `benchtools:BenchmarkRSS/loaded`,
 		metric: "invoices/s", unit: "invoices/s", command: "(same run)"},
+	{group: "Several nodes on one PostgreSQL (HTTP POST /invoices, 64 clients, same 2-core machine)", label: "3 nodes", bench: `benchtools:BenchmarkCluster/nodes=3`,
+		metric: "invoices/s", unit: "invoices/s", baseline: "benchtools:BenchmarkCluster/nodes=1", baseLabel: "1 node, same run",
+		command: "go build -o bin/kassa ./cmd/kassa && go run ./internal/benchtools cluster -kassa bin/kassa -invoices 12000 -stores 400 -rounds 2 -kills 10"},
+	{group: "Several nodes on one PostgreSQL (HTTP POST /invoices, 64 clients, same 2-core machine)", label: "kassa CPU per invoice, $1", bench: `benchtools:BenchmarkCluster/(nodes=\d)`,
+		metric: "kassa-cpu-ms/invoice", unit: "ms", command: "(same run)"},
+	{group: "Several nodes on one PostgreSQL (HTTP POST /invoices, 64 clients, same 2-core machine)", label: "PostgreSQL CPU per invoice, $1", bench: `benchtools:BenchmarkCluster/(nodes=\d)`,
+		metric: "pg-cpu-ms/invoice", unit: "ms", command: "(same run)"},
+	{group: "Several nodes on one PostgreSQL (HTTP POST /invoices, 64 clients, same 2-core machine)", label: "PostgreSQL commits per invoice, $1", bench: `benchtools:BenchmarkCluster/(nodes=\d)`,
+		metric: "commits/invoice", unit: "commits", command: "(same run)"},
+	{group: "Several nodes on one PostgreSQL (HTTP POST /invoices, 64 clients, same 2-core machine)", label: "PostgreSQL one-row commits, 32 connections", bench: `benchtools:BenchmarkCluster/pg-commits`,
+		metric: "commits/s", unit: "commits/s", command: "(same run)"},
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kill → a survivor leads, median", bench: `benchtools:BenchmarkFailover`,
+		metric: "elected-median-s", unit: "s", command: "(the cluster run above)"},
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kill → the new leader processed the block, median", bench: `benchtools:BenchmarkFailover`,
+		metric: "block-median-s", unit: "s", command: "(same run)"},
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kill → the new leader processed the block, worst", bench: `benchtools:BenchmarkFailover`,
+		metric: "block-max-s", unit: "s", command: "(same run)"},
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kills", bench: `benchtools:BenchmarkFailover`,
+		metric: "kills", unit: "kills", command: "(same run)"},
 }
 
 func runReport(args []string) error {
@@ -222,7 +241,7 @@ func parseBench(r io.Reader) ([]result, machine, error) {
 			continue
 		}
 		res := result{pkg: pkg, name: suffix.ReplaceAllString(f[0], ""), metrics: map[string]float64{}}
-		if strings.HasPrefix(res.name, "BenchmarkRSS") {
+		if strings.HasPrefix(res.name, "BenchmarkRSS") || strings.HasPrefix(res.name, "BenchmarkCluster") || strings.HasPrefix(res.name, "BenchmarkFailover") {
 			res.pkg = "benchtools"
 		}
 		for i := 2; i+1 < len(f); i += 2 {
@@ -321,7 +340,7 @@ func writeMarkdown(w io.Writer, m machine, figs []figure) {
 	fmt.Fprintln(w)
 	seen := map[string]bool{}
 	for _, f := range figs {
-		if f.Command != "(same run)" && !seen[f.Command] {
+		if !strings.HasPrefix(f.Command, "(") && !seen[f.Command] {
 			seen[f.Command] = true
 			fmt.Fprintf(w, "- %s: `%s`\n", f.Group, f.Command)
 		}

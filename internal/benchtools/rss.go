@@ -76,13 +76,9 @@ func runRSS(ctx context.Context, args []string) error {
 }
 
 func measureRSS(ctx context.Context, c rssConfig, dir string) error {
-	nodeDir := filepath.Join(dir, "btcd")
-	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
-		return err
-	}
-	node, err := regtest.Start(ctx, regtest.Options{DataDir: nodeDir})
+	node, err := startBtcd(ctx, dir)
 	if err != nil {
-		return fmt.Errorf("start btcd: %w", err)
+		return err
 	}
 	defer node.Stop()
 
@@ -150,7 +146,8 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 	if err != nil {
 		return err
 	}
-	first, retried, err := createInvoices(ctx, c.workers, clients, 0, len(shops))
+	pick := func(i int) *client.Client { return clients[i%len(clients)] }
+	first, retried, err := createInvoices(ctx, c.workers, pick, 0, len(shops))
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, tail(logFile.Name()))
 	}
@@ -163,7 +160,7 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 		warm.rss, warm.hwm, len(shops), (warm.rss-idle.rss)*1024/float64(len(shops)))
 
 	start := time.Now()
-	rest, retried2, err := createInvoices(ctx, c.workers, clients, len(shops), c.invoices)
+	rest, retried2, err := createInvoices(ctx, c.workers, pick, len(shops), c.invoices)
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, tail(logFile.Name()))
 	}
@@ -185,6 +182,19 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 		loaded.rss, loaded.hwm, created, float64(rest)/took.Seconds(), retried+retried2,
 		(loaded.rss-warm.rss)*1024/float64(max(rest, 1)))
 	return nil
+}
+
+// startBtcd starts a regtest btcd with its data in dir/btcd.
+func startBtcd(ctx context.Context, dir string) (*regtest.Node, error) {
+	nodeDir := filepath.Join(dir, "btcd")
+	if err := os.MkdirAll(nodeDir, 0o700); err != nil {
+		return nil, err
+	}
+	node, err := regtest.Start(ctx, regtest.Options{DataDir: nodeDir})
+	if err != nil {
+		return nil, fmt.Errorf("start btcd: %w", err)
+	}
+	return node, nil
 }
 
 // shop is one seeded store and its tokens.
@@ -247,10 +257,10 @@ func posClients(base string, hc *http.Client, shops []shop) ([]*client.Client, e
 }
 
 // createInvoices creates invoices from up to to over HTTP with the pos
-// tokens, invoice i in store i mod len(clients), from workers concurrent
-// clients, and returns how many it created and how many answers were 429
-// (retried after a pause).
-func createInvoices(ctx context.Context, workers int, clients []*client.Client, from, to int) (int, int, error) {
+// tokens, invoice i with pick(i), from workers concurrent clients, and
+// returns how many it created and how many answers were 429 (retried after
+// a pause).
+func createInvoices(ctx context.Context, workers int, pick func(i int) *client.Client, from, to int) (int, int, error) {
 	var next, created, retried atomic.Int64
 	next.Store(int64(from))
 	var wg sync.WaitGroup
@@ -264,7 +274,7 @@ func createInvoices(ctx context.Context, workers int, clients []*client.Client, 
 				}
 				req := client.InvoiceRequest{Price: "10", Currency: "USD", OrderID: fmt.Sprintf("rss-%d", i)}
 				for {
-					_, err := clients[i%len(clients)].CreateInvoice(ctx, client.FacadePOS, req)
+					_, err := pick(i).CreateInvoice(ctx, client.FacadePOS, req)
 					var ae *client.APIError
 					if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 						retried.Add(1)

@@ -61,29 +61,47 @@ func Schema(tb testing.TB) string {
 		}
 		tb.Skip(msg)
 	}
-	admin, err := sql.Open("pgx", URL())
+	u, drop, err := NewSchema(context.Background())
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return u
+}
+
+// NewSchema creates a random schema on the test server and returns a URL
+// whose connections use it and a function that drops it: for programs
+// (make bench) that have no testing.TB.
+func NewSchema(ctx context.Context) (string, func() error, error) {
+	admin, err := sql.Open("pgx", URL())
+	if err != nil {
+		return "", nil, err
 	}
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	schema := "kassa_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+	if _, err := admin.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
 		admin.Close()
-		tb.Fatalf("create schema: %v", err)
+		return "", nil, fmt.Errorf("create schema: %w", err)
 	}
-	tb.Cleanup(func() {
+	drop := func() error {
+		defer admin.Close()
 		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
-			tb.Errorf("drop schema %s: %v", schema, err)
+			return fmt.Errorf("drop schema %s: %w", schema, err)
 		}
-		admin.Close()
-	})
+		return nil
+	}
 	u, err := url.Parse(URL())
 	if err != nil {
-		tb.Fatal(err)
+		_ = drop()
+		return "", nil, err
 	}
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return u.String()
+	return u.String(), drop, nil
 }
