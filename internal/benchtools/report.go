@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"sort"
@@ -141,8 +142,10 @@ var specs = []spec{
 		metric: "block-median-s", unit: "s", command: "(same run)"},
 	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kill → the new leader processed the block, worst", bench: `benchtools:BenchmarkFailover`,
 		metric: "block-max-s", unit: "s", command: "(same run)"},
-	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "kills", bench: `benchtools:BenchmarkFailover`,
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "leader kills", bench: `benchtools:BenchmarkFailover`,
 		metric: "kills", unit: "kills", command: "(same run)"},
+	{group: "Failover (3 nodes, kill -9 of the leader, a block mined at once)", label: "open invoices the new leader loads", bench: `benchtools:BenchmarkFailover`,
+		metric: "open-invoices", unit: "invoices", command: "(same run)"},
 }
 
 func runReport(args []string) error {
@@ -350,6 +353,8 @@ func writeMarkdown(w io.Writer, m machine, figs []figure) {
 // num formats a figure with three significant digits or as an integer.
 func num(v float64) string {
 	switch {
+	case v == math.Trunc(v):
+		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 1000:
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	case v >= 100:

@@ -23,6 +23,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/testpg"
 )
 
 // TestRetryAfterServerError: the receiver answers 500, then 200. The IPN
@@ -539,4 +540,27 @@ func TestNoGoroutinesLeft(t *testing.T) {
 	}
 	stop()
 	waitFor(t, "the goroutine count to drop back", func() bool { return runtime.NumGoroutine() <= before })
+}
+
+// TestOnlyThePlannerPlans: two services on one PostgreSQL database, as
+// nodes of a cluster. While neither may plan (followers both), no event
+// becomes a delivery and no IPN leaves; once one may (it leads), the IPN
+// is planned and arrives exactly once.
+func TestOnlyThePlannerPlans(t *testing.T) {
+	f := newFixture(t, testpg.Schema(t), invoice.SpeedMedium)
+	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) { w.WriteHeader(http.StatusNoContent) })
+	var leading atomic.Bool
+	f.start(func(c *notify.Config) { c.Plans = func() bool { return false } })
+	f.start(func(c *notify.Config) { c.Plans = leading.Load })
+	inv := f.create(invoice.Fields{NotificationURL: rc.url("/ipn")})
+	f.resend(inv.ID)
+	time.Sleep(300 * time.Millisecond) // several polls of both services
+	if ds := f.deliveries(inv.ID, store.ChannelIPN); len(ds) != 0 || len(rc.received(inv.ID)) != 0 {
+		t.Fatalf("with no service planning: %d deliveries, %d IPNs", len(ds), len(rc.received(inv.ID)))
+	}
+	leading.Store(true)
+	f.waitDeliveries(inv.ID, "the IPN delivered once a service plans", allIn(1, store.DeliveryDelivered))
+	if got := rc.received(inv.ID); len(got) != 1 {
+		t.Fatalf("%d IPNs arrived, want 1", len(got))
+	}
 }
