@@ -107,18 +107,24 @@ func (h *harness) openDB() {
 		h.t.Fatal(err)
 	}
 	h.db = db
+	h.g = gateway.New(gateway.Config{Store: db, Rates: fixedRates(h.t), Network: "regtest", Clock: h.clock.Now, Log: h.log})
+}
+
+// fixedRates serves BTC_USD=50000 and BTC_EUR=45000.
+func fixedRates(t testing.TB) gateway.Rates {
+	t.Helper()
 	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := rs.Refresh(context.Background()); err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h.g = gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest", Clock: h.clock.Now, Log: h.log})
+	return rs
 }
 
 // start runs a processor and a node watcher, as kassa serve does.

@@ -25,6 +25,9 @@ type ChainStore interface {
 	// InvoicesAfter returns invoices created after seq, for invoices other
 	// processes create while this one serves.
 	InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoice.Invoice, int64, error)
+	// LastInvoiceSeq returns the newest creation sequence number, with no
+	// lower one still to commit.
+	LastInvoiceSeq(ctx context.Context) (int64, error)
 }
 
 // Processor connects the chain watcher to the invoices: it implements
@@ -100,6 +103,13 @@ func (p *Processor) Load(ctx context.Context) error {
 		p.tip = blocks[len(blocks)-1].Height
 		p.g.ObserveTip(p.tip)
 	}
+	// The creation sequence is read first: invoices another node creates
+	// while the open ones load are after it, so the first Poll watches
+	// them (one loaded twice is watched once).
+	seq, err := p.db.LastInvoiceSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("load invoice sequence: %w", err)
+	}
 	now := p.g.cfg.Clock()
 	invs, err := p.db.OpenInvoices(ctx, now.Add(-p.lateWindow))
 	if err != nil {
@@ -108,17 +118,7 @@ func (p *Processor) Load(ctx context.Context) error {
 	for i := range invs {
 		p.watch(&invs[i], true)
 	}
-	// Skip to the newest creation sequence: everything open is loaded.
-	for {
-		page, last, err := p.db.InvoicesAfter(ctx, p.seq, 10000)
-		if err != nil {
-			return fmt.Errorf("load invoice sequence: %w", err)
-		}
-		if len(page) == 0 {
-			break
-		}
-		p.seq = last
-	}
+	p.seq = seq
 	p.g.cfg.Log.Info("watching invoices", "count", len(p.tracked), "tip", p.tip)
 	return nil
 }

@@ -240,6 +240,28 @@ func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoic
 	return invs, last, nil
 }
 
+// LastInvoiceSeq returns the highest invoice creation sequence number (0
+// with none), read like InvoicesAfter: no lower number is still to commit.
+func (db *DB) LastInvoiceSeq(ctx context.Context) (int64, error) {
+	const query = `SELECT COALESCE(MAX(seq), 0) FROM invoices`
+	var seq int64
+	var err error
+	if db.dialect == Postgres {
+		err = db.readTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+				return fmt.Errorf("lock: %w", err)
+			}
+			return tx.QueryRowContext(ctx, query).Scan(&seq)
+		})
+	} else {
+		err = db.sql.QueryRowContext(ctx, query).Scan(&seq)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the last invoice sequence: %w", err)
+	}
+	return seq, nil
+}
+
 // readTx runs fn in a transaction that is committed when fn succeeds: for
 // reads that need a transaction's locks.
 func (db *DB) readTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
