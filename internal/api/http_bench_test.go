@@ -28,6 +28,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/testpg"
 )
 
 // benchWorkers is how many concurrent keep-alive clients the HTTP
@@ -43,8 +44,8 @@ const benchPool = 4096
 const baselinePath = "/bench/baseline"
 
 // BenchmarkHTTPCreateInvoice measures POST /invoices over loopback HTTP on
-// the real API, the real gateway and a durable SQLite store
-// (synchronous=FULL, one fsync per invoice):
+// the real API, the real gateway and a durable store: SQLite
+// (synchronous=FULL) and, with the postgres- prefix, a PostgreSQL schema:
 //
 //   - baseline: a handler that reads the body and writes a small JSON
 //     answer, mounted on the same http.Server and ServeMux as the API, so
@@ -67,37 +68,45 @@ const baselinePath = "/bench/baseline"
 //
 //	go test -run '^$' -bench HTTPCreateInvoice -benchtime 20000x ./internal/api
 func BenchmarkHTTPCreateInvoice(b *testing.B) {
+	sqlite := func(b *testing.B) string { return filepath.Join(b.TempDir(), "kassa.db") }
 	b.Run("baseline", func(b *testing.B) {
-		e := newBenchEnv(b)
+		e := newBenchEnv(b, sqlite(b))
 		e.run(b, e.pool(b.N, func(i int) loadgen.Request {
 			return e.post(baselinePath, map[string]any{"token": e.pos, "price": "10", "currency": "USD",
 				"orderId": fmt.Sprintf("bench-%d", i)})
 		}))
 	})
-	b.Run("pos", func(b *testing.B) {
-		e := newBenchEnv(b)
-		e.run(b, e.pool(b.N, func(i int) loadgen.Request {
-			return e.post("/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD",
-				"orderId": fmt.Sprintf("bench-%d", i)})
-		}))
-	})
-	b.Run("merchant-signed", func(b *testing.B) {
-		e := newBenchEnv(b)
-		key, token := e.pairMerchant(b)
-		e.run(b, e.pool(b.N, func(i int) loadgen.Request {
-			r := e.post("/invoices", map[string]any{"token": token, "price": "10", "currency": "USD",
-				"orderId": fmt.Sprintf("bench-%d", i)})
-			sum := sha256.Sum256(append([]byte(e.url+"/invoices"), r.Body...))
-			r.Header.Set("X-Identity", hex.EncodeToString(key.PubKey().SerializeCompressed()))
-			r.Header.Set("X-Signature", hex.EncodeToString(ecdsa.Sign(key, sum[:]).Serialize()))
-			return r
-		}))
-	})
+	// The same requests on SQLite ("pos", "merchant-signed") and on
+	// PostgreSQL ("postgres-pos", "postgres-merchant-signed").
+	for _, backend := range []struct {
+		prefix string
+		url    func(b *testing.B) string
+	}{{"", sqlite}, {"postgres-", func(b *testing.B) string { return testpg.Schema(b) }}} {
+		b.Run(backend.prefix+"pos", func(b *testing.B) {
+			e := newBenchEnv(b, backend.url(b))
+			e.run(b, e.pool(b.N, func(i int) loadgen.Request {
+				return e.post("/invoices", map[string]any{"token": e.pos, "price": "10", "currency": "USD",
+					"orderId": fmt.Sprintf("bench-%d", i)})
+			}))
+		})
+		b.Run(backend.prefix+"merchant-signed", func(b *testing.B) {
+			e := newBenchEnv(b, backend.url(b))
+			key, token := e.pairMerchant(b)
+			e.run(b, e.pool(b.N, func(i int) loadgen.Request {
+				r := e.post("/invoices", map[string]any{"token": token, "price": "10", "currency": "USD",
+					"orderId": fmt.Sprintf("bench-%d", i)})
+				sum := sha256.Sum256(append([]byte(e.url+"/invoices"), r.Body...))
+				r.Header.Set("X-Identity", hex.EncodeToString(key.PubKey().SerializeCompressed()))
+				r.Header.Set("X-Signature", hex.EncodeToString(ecdsa.Sign(key, sum[:]).Serialize()))
+				return r
+			}))
+		})
+	}
 }
 
 // benchEnv is kassa's API on a loopback http.Server configured as kassa
-// serve configures it, over a fresh durable SQLite store, beside the
-// baseline handler.
+// serve configures it, over a fresh durable store (a SQLite file or a
+// PostgreSQL schema), beside the baseline handler.
 type benchEnv struct {
 	url     string
 	db      *store.DB
@@ -106,10 +115,10 @@ type benchEnv struct {
 	client  *http.Client
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b *testing.B, dbURL string) *benchEnv {
 	b.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "kassa.db"))
+	db, err := store.Open(ctx, dbURL)
 	if err != nil {
 		b.Fatal(err)
 	}
