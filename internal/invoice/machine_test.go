@@ -387,6 +387,28 @@ func TestApplyTransitions(t *testing.T) {
 			status: StatusConfirmed,
 		},
 		{
+			// The processor may apply the reorg's facts at a tip that has
+			// already rewound below the orphaned block (tip 101, block
+			// 102): the payment still lost its confirmation.
+			name:  "reorg back to the mempool seen at a tip below the orphaned block",
+			speed: SpeedMedium,
+			steps: []step{
+				{at: minute, tip: 102, ev: seen("a", due, 102), want: []Code{1002, 1003, 1005}},
+				{at: 12 * minute, tip: 101, ev: Tick{}, want: none},
+				{at: 12 * minute, tip: 101, ev: seen("a", due, 0), want: []Code{3002}},
+			},
+			status: StatusPaid,
+		},
+		{
+			name:  "reorg to a later block seen at a tip below it",
+			speed: SpeedMedium,
+			steps: []step{
+				{at: minute, tip: 106, ev: seen("a", due, 101), want: []Code{1002, 1003, 1005, 1006}},
+				{at: hour, tip: 100, ev: seen("a", due, 103), want: []Code{3002}},
+			},
+			status: StatusPaid,
+		},
+		{
 			name:  "reorg moves a complete payment to a later block",
 			speed: SpeedMedium,
 			steps: []step{

@@ -48,16 +48,21 @@ func (m *machine) add(p Payment) {
 // update records a known output's new place in the chain, and brings it
 // back if it had been removed. It reports whether the update took
 // confirmations away from the payment, the one case (a reorg) in which the
-// status may move backwards.
+// status may move backwards: a payment in a block that goes back to the
+// mempool or into a later block has fewer confirmations at any tip. This is
+// judged from the heights alone, not at env.Tip: during a reorg the tip the
+// facts arrive with may already lie below the orphaned block, where both
+// places count zero confirmations.
 func (m *machine) update(i int, p Payment) (lost bool) {
 	cur := &m.inv.Payments[i]
-	before := cur.Confirmations(m.env.Tip)
+	was := cur.Height
+	lost = !cur.Removed && was > 0 && (p.Height <= 0 || p.Height > was)
 	cur.Height, cur.BlockHash = p.Height, p.BlockHash
 	if cur.Removed {
 		cur.Removed = false
 		m.arrived(*cur)
 	}
-	return cur.Confirmations(m.env.Tip) < before
+	return lost
 }
 
 // arrived emits the notification for a payment that has just become live:
