@@ -235,7 +235,11 @@ func TestMultiNodeFailover(t *testing.T) {
 
 	c := &mnCluster{t: t, bin: bin, env: append(os.Environ(), "KASSA_NETWORK=regtest", "KASSA_DATABASE_URL="+dbURL,
 		"KASSA_CHAIN="+node.RPCURL(), "KASSA_RATES=fixed:BTC_USD=50000", "KASSA_IPN_ALLOW_PRIVATE=true",
-		"KASSA_CHAIN_POLL=250ms", "KASSA_LOG_FORMAT=text", "KASSA_METRICS_LISTEN=off")}
+		"KASSA_CHAIN_POLL=250ms", "KASSA_LOG_FORMAT=text", "KASSA_METRICS_LISTEN=off",
+		// One public URL for every node, as behind a balancer (README):
+		// an IPN a node re-sends after another was killed mid-delivery
+		// must carry the same body, invoice url included.
+		"KASSA_PUBLIC_URL=https://pay.example.com")}
 	for i := range 3 {
 		n := &kassaNode{id: fmt.Sprintf("node%d", i), addr: freeAddr(t), dir: t.TempDir()}
 		c.nodes = append(c.nodes, n)
