@@ -22,6 +22,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
 	"github.com/kassa-pay/kassa/client"
+	"github.com/kassa-pay/kassa/internal/ctxwait"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/testpg"
 )
@@ -237,7 +238,7 @@ func (r *clusterRun) loadPhase(ctx context.Context, k, offset int) (phaseResult,
 	}
 	res.warm = warm
 	offset += warm
-	sleep(ctx, time.Second)
+	ctxwait.Sleep(ctx, time.Second)
 	pick := func(i int) *client.Client { return clients[i%k][i%s] }
 	pids := make([]int, k)
 	for i, p := range procs {
@@ -270,7 +271,7 @@ func (r *clusterRun) loadPhase(ctx context.Context, k, offset int) (phaseResult,
 		return res, err
 	}
 	// Backends report their statistics when idle, at most a second late.
-	sleep(ctx, 1500*time.Millisecond)
+	ctxwait.Sleep(ctx, 1500*time.Millisecond)
 	commitsAfter, err := r.xactCommits(ctx)
 	if err != nil {
 		return res, err
@@ -307,7 +308,7 @@ func (r *clusterRun) startNodes(ctx context.Context, k int) ([]*kassaProc, error
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return procs, fmt.Errorf("no leader at height %d after 60 s", height)
 		}
-		sleep(ctx, 50*time.Millisecond)
+		ctxwait.Sleep(ctx, 50*time.Millisecond)
 	}
 }
 
@@ -440,7 +441,7 @@ func (r *clusterRun) failover(ctx context.Context) error {
 			if time.Now().After(deadline) || ctx.Err() != nil {
 				return fmt.Errorf("kill %d: no leader processed block %d within 60 s", kill+1, height+1)
 			}
-			sleep(ctx, 10*time.Millisecond)
+			ctxwait.Sleep(ctx, 10*time.Millisecond)
 		}
 		if err := <-mined; err != nil {
 			return fmt.Errorf("mine: %w", err)
@@ -478,7 +479,7 @@ func (r *clusterRun) waitLeader(ctx context.Context, procs []*kassaProc, height 
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, fmt.Errorf("no leader ready at height %d within 60 s", height)
 		}
-		sleep(ctx, 20*time.Millisecond)
+		ctxwait.Sleep(ctx, 20*time.Millisecond)
 	}
 }
 

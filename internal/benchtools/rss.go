@@ -24,6 +24,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/client"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/ctxwait"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/regtest"
@@ -133,7 +134,7 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 	if err := waitReady(ctx, hc, base+"/readyz", 60*time.Second); err != nil {
 		return fmt.Errorf("%w (log: %s)", err, tail(logFile.Name()))
 	}
-	sleep(ctx, c.settle)
+	ctxwait.Sleep(ctx, c.settle)
 	idle, err := readStatus(pid)
 	if err != nil {
 		return err
@@ -151,7 +152,7 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 	if err != nil {
 		return fmt.Errorf("%w (log: %s)", err, tail(logFile.Name()))
 	}
-	sleep(ctx, c.settle)
+	ctxwait.Sleep(ctx, c.settle)
 	warm, err := readStatus(pid)
 	if err != nil {
 		return err
@@ -173,7 +174,7 @@ func measureRSS(ctx context.Context, c rssConfig, dir string) error {
 	if listed != created {
 		return fmt.Errorf("listed %d invoices, created %d", listed, created)
 	}
-	sleep(ctx, c.settle)
+	ctxwait.Sleep(ctx, c.settle)
 	loaded, err := readStatus(pid)
 	if err != nil {
 		return err
@@ -278,7 +279,7 @@ func createInvoices(ctx context.Context, workers int, pick func(i int) *client.C
 					var ae *client.APIError
 					if errors.As(err, &ae) && ae.Status == http.StatusTooManyRequests {
 						retried.Add(1)
-						sleep(ctx, 200*time.Millisecond)
+						ctxwait.Sleep(ctx, 200*time.Millisecond)
 						continue
 					}
 					if err != nil {
@@ -389,7 +390,7 @@ func waitReady(ctx context.Context, hc *http.Client, url string, within time.Dur
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fmt.Errorf("kassa serve not ready at %s after %v", url, within)
 		}
-		sleep(ctx, 200*time.Millisecond)
+		ctxwait.Sleep(ctx, 200*time.Millisecond)
 	}
 }
 
@@ -400,15 +401,6 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // tail returns the last lines of a log file, for an error message.

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/kassa-pay/kassa/internal/ctxwait"
 )
 
 // The roles Role reports.
@@ -118,7 +120,7 @@ func (e *Elector) Run(ctx context.Context, lead LeadFunc) error {
 			lastErr = err.Error()
 			e.cfg.Log.Warn("leader election: database unavailable; retrying", "node", e.cfg.NodeID, "err", err)
 		}
-		if !sleep(ctx, e.cfg.Retry) {
+		if !ctxwait.Sleep(ctx, e.cfg.Retry) {
 			return nil
 		}
 	}
@@ -192,7 +194,7 @@ func (e *Elector) campaign(ctx context.Context, conn *pgx.Conn, key int64, lead 
 		if won {
 			return e.lead(ctx, conn, lead)
 		}
-		if !sleep(ctx, e.cfg.Retry) {
+		if !ctxwait.Sleep(ctx, e.cfg.Retry) {
 			return nil
 		}
 	}
@@ -243,17 +245,5 @@ func (e *Elector) lead(ctx context.Context, conn *pgx.Conn, lead LeadFunc) error
 			<-done
 			return fmt.Errorf("leader check: %w", err)
 		}
-	}
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -58,6 +58,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/ctxwait"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/netguard"
@@ -370,16 +371,6 @@ func (s *Service) Run(ctx context.Context) error {
 // wakeGap.
 const wakeGap = 10 * time.Millisecond
 
-// pause sleeps d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
 // loop is the dispatcher: plan, claim for free workers, sleep until
 // woken by a commit, a worker finishing, the next retry or the poll.
 func (s *Service) loop(ctx context.Context, ipn, mail *lane) {
@@ -415,7 +406,7 @@ func (s *Service) loop(ctx context.Context, ipn, mail *lane) {
 			// burst of invoice creations (each waking every node of a
 			// cluster) costs one plan per wakeGap, not one per commit.
 			if d := wakeGap - time.Since(planned); d > 0 {
-				pause(ctx, d)
+				ctxwait.Sleep(ctx, d)
 			}
 		case <-timer.C:
 		case h := <-ipn.done:
