@@ -105,15 +105,8 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	if err := db.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000")
 	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)

@@ -144,15 +144,8 @@ func newBenchEnv(b *testing.B, dbURL string) *benchEnv {
 	if err := db.CreateToken(ctx, pos); err != nil {
 		b.Fatal(err)
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		b.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		b.Fatal(err)
 	}
 	// Logs are discarded: per-request records would measure the terminal.

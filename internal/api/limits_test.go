@@ -41,9 +41,7 @@ func (c *fakeClock) Add(d time.Duration) {
 func newEnvWith(t *testing.T, opt func(*api.Config)) *env {
 	t.Helper()
 	e := newEnv(t)
-	fixed, _ := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
-	rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	_ = rs.Refresh(context.Background())
+	rs, _ := rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
 	cfg := api.Config{Store: e.db, Invoices: e.gw, Rates: rs, PublicURL: url, Tip: func() int32 { return e.tip }}

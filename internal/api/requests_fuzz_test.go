@@ -194,15 +194,8 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		tb.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		tb.Fatal(err)
 	}
 	quiet := slog.New(slog.DiscardHandler)

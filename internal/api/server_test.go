@@ -61,9 +61,7 @@ func newEnv(t *testing.T) *env {
 	if err := db.CreateToken(context.Background(), pos); err != nil {
 		t.Fatal(err)
 	}
-	fixed, _ := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
-	rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	_ = rs.Refresh(context.Background())
+	rs, _ := rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)

@@ -98,15 +98,8 @@ func newHarness(t *testing.T, o options) *harness {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest", Clock: now, Log: log})

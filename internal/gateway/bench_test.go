@@ -47,9 +47,7 @@ func BenchmarkCreateInvoice(b *testing.B) {
 			if err := db.CreateStore(context.Background(), st); err != nil {
 				b.Fatal(err)
 			}
-			fixed, _ := rates.ParseFixed("BTC_USD=50000")
-			rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-			_ = rs.Refresh(context.Background())
+			rs, _ := rates.NewFixed(context.Background(), "BTC_USD=50000")
 			g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
 			defer g.Close()
 			req := gateway.NewInvoice{Price: "10", Currency: "USD"}

@@ -50,9 +50,7 @@ func TestAddressWindowFollowsItsUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fixed, _ := rates.ParseFixed("BTC_USD=50000")
-	rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	_ = rs.Refresh(ctx)
+	rs, _ := rates.NewFixed(ctx, "BTC_USD=50000")
 	main, minor := New(Config{Store: db, Rates: rs, Network: "regtest"}), New(Config{Store: db, Rates: rs, Network: "regtest"})
 	defer main.Close()
 	defer minor.Close()

@@ -113,15 +113,8 @@ func (h *harness) openDB() {
 // fixedRates serves BTC_USD=50000 and BTC_EUR=45000.
 func fixedRates(t testing.TB) gateway.Rates {
 	t.Helper()
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Refresh(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	return rs
@@ -473,9 +466,7 @@ func TestInvoiceCreatedElsewhereIsWatched(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	fixed, _ := rates.ParseFixed("BTC_USD=50000")
-	rs, _ := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	_ = rs.Refresh(context.Background())
+	rs, _ := rates.NewFixed(context.Background(), "BTC_USD=50000")
 	g2 := gateway.New(gateway.Config{Store: other, Rates: rs, Network: "regtest"})
 	defer g2.Close()
 	inv, err := g2.CreateInvoice(context.Background(), h.storeID, gateway.NewInvoice{Price: "10", Currency: "USD"})

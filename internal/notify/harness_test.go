@@ -90,14 +90,8 @@ func newFixture(tb testing.TB, dbURL string, speed invoice.Speed) *fixture {
 	tb.Helper()
 	f := &fixture{t: tb, dbURL: dbURL, logs: &logBuffer{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if f.rs, err = rates.New(rates.Config{Providers: []rates.Provider{fixed}}); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.rs.Refresh(context.Background()); err != nil {
+	var err error
+	if f.rs, err = rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000"); err != nil {
 		tb.Fatal(err)
 	}
 	f.openDB()

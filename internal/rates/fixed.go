@@ -15,6 +15,24 @@ type Fixed struct {
 	rates map[string]decimal.Decimal
 }
 
+// NewFixed returns a rate service over the fixed table spec (see
+// ParseFixed), refreshed once so that it answers at once: what tests,
+// benchmarks and tools that price invoices without a rate provider need.
+func NewFixed(ctx context.Context, spec string) (*Rates, error) {
+	fixed, err := ParseFixed(spec)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := New(Config{Providers: []Provider{fixed}})
+	if err != nil {
+		return nil, err
+	}
+	if err := rs.Refresh(ctx); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
 // ParseFixed parses a fixed rate table such as "BTC_USD=50000,BTC_EUR=45000".
 // Each entry names a BTC pair with a three-letter fiat code and a positive
 // decimal rate; a currency may appear once.

@@ -1,6 +1,7 @@
 package rates
 
 import (
+	"context"
 	"strings"
 	"testing"
 )
@@ -53,4 +54,18 @@ func TestFixedFetchReturnsCopy(t *testing.T) {
 	delete(first, "USD")
 	second, _ := f.Fetch(t.Context())
 	assertRates(t, second, map[string]string{"USD": "50000"})
+}
+
+// NewFixed answers at once, with the table's rates, and refuses a bad table.
+func TestNewFixed(t *testing.T) {
+	rs, err := NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := rs.Rate("EUR"); err != nil || r.String() != "45000" {
+		t.Fatalf("EUR rate = %s, %v; want 45000", r, err)
+	}
+	if _, err := NewFixed(context.Background(), "BTC_USD"); err == nil || !strings.Contains(err.Error(), "want BTC_XXX=rate") {
+		t.Fatalf("a bad table: %v", err)
+	}
 }

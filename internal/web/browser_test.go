@@ -112,15 +112,8 @@ func startKassa(t *testing.T, root string) kassa {
 	if err := db.CreateToken(ctx, pos); err != nil {
 		t.Fatal(err)
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest", Log: log})

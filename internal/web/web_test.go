@@ -59,15 +59,8 @@ func newEnv(t testing.TB, demo bool) *env {
 	if err := db.CreateStore(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	fixed, err := rates.ParseFixed("BTC_USD=50000,BTC_EUR=45000")
+	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
 	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := rates.New(rates.Config{Providers: []rates.Provider{fixed}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := rs.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
