@@ -24,6 +24,14 @@ func (w *Watcher) syncBlocks(ctx context.Context, tipHeight int32, tipHash chain
 	if last.Hash == tipHash {
 		return nil
 	}
+	if w.nodeBehind(tipHeight, tipHash) {
+		if !w.behind {
+			w.log.Warn("the node is behind the processed chain; waiting for it", "node_tip", tipHeight, "processed_tip", last.Height)
+			w.behind = true
+		}
+		return nil
+	}
+	w.behind = false
 	forkIdx, err := w.findFork(ctx, tipHeight)
 	if err != nil {
 		return err
@@ -42,6 +50,24 @@ func (w *Watcher) syncBlocks(ctx context.Context, tipHeight int32, tipHash chain
 			return err
 		}
 	}
+}
+
+// nodeBehind reports whether a node whose tip lies below the processed one
+// is behind rather than reorganised: a node just restarted, reindexing or
+// resyncing reports a lower tip for a while. It is behind when its tip is
+// below every remembered block (no reorg goes that deep to a shorter
+// chain) or is the very block processed at that height. A shorter branch
+// proper ends on a block the watcher has not processed, and is followed.
+func (w *Watcher) nodeBehind(tipHeight int32, tipHash chainhash.Hash) bool {
+	last, _ := w.last()
+	if tipHeight >= last.Height {
+		return false
+	}
+	if tipHeight < w.processed[0].Height {
+		return true
+	}
+	i := slices.IndexFunc(w.processed, func(b Block) bool { return b.Height == tipHeight })
+	return i >= 0 && w.processed[i].Hash == tipHash
 }
 
 // findFork returns the index of the highest processed block still on the

@@ -89,8 +89,8 @@ func (w *Watcher) mempoolRound(ctx context.Context) error {
 	for _, e := range examined {
 		w.pool.add(e.id, e.hashes)
 	}
-	if tipHash != last.Hash {
-		return errStaleTip // process the new block now
+	if tipHash != last.Hash && !w.behind {
+		return errStaleTip // process the new block now (not while the node catches up)
 	}
 	return nil
 }

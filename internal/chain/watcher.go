@@ -74,6 +74,8 @@ type Watcher struct {
 	// a late script.
 	recent map[chainhash.Hash][]uint64
 	pool   *mempoolIndex // examined mempool transactions
+	// behind is set while the node reports a tip below the processed one.
+	behind bool
 }
 
 var _ Backend = (*Watcher)(nil)

@@ -403,3 +403,37 @@ func TestWatcherReorgWithoutOldBlocks(t *testing.T) {
 	settle(t, w)
 	expectBatches(t, sink, "disconnect>100 | connect 101 | seen inv-a:0 1000 h0 | tip 101", "connect 102 | tip 102")
 }
+
+// TestWatcherNodeBehind: a node that comes back from a restart (or
+// reindexes) and reports a lower tip on the same chain, or a tip below
+// every remembered block, is behind, not reorganised: nothing is
+// unconfirmed, and once the node has caught up nothing was reported twice.
+func TestWatcherNodeBehind(t *testing.T) {
+	c, sink := newFakeChain(20), &fakeSink{}
+	w := newTestWatcher(t, c, sink)
+	a := p2wpkh(1)
+	w.Watch("inv-a", a, "")
+	settle(t, w)
+	c.mine(payTx(a, 1000))
+	c.mine()
+	settle(t, w)
+	sink.take()
+	c.mu.Lock()
+	full := slices.Clone(c.best)
+	c.mu.Unlock()
+	for _, height := range []int{21, 0} { // on the processed chain; below every remembered block
+		c.mu.Lock()
+		c.best = full[:height+1]
+		c.mu.Unlock()
+		settle(t, w)
+		expectBatches(t, sink)
+	}
+	c.mu.Lock()
+	c.best = full
+	c.mu.Unlock()
+	settle(t, w)
+	expectBatches(t, sink)
+	c.mine()
+	settle(t, w)
+	expectBatches(t, sink, "connect 23 | tip 23")
+}
