@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -91,9 +92,10 @@ func originForms(origin string) ([]string, error) {
 // body, never re-serialized JSON. The errors wrap ErrMissingIdentity,
 // ErrBadIdentity, ErrBadSignature or ErrInvalidSignature.
 //
-// High-S signatures are accepted. When the query holds "+" or "%20" the
-// swapped form is tried too, because PHP clients sign spaces as "+" while
-// their HTTP library sends "%20" (spec §1.2).
+// High-S signatures are accepted. Other spellings of the same target are
+// tried too: "+" and "%20" exchanged in the query, because PHP clients
+// sign spaces as "+" while their HTTP library sends "%20" (spec §1.2), and
+// the target normalised per RFC 3986 (targetForms).
 func (v *Verifier) Verify(identityHex, signatureHex, requestURI string, body []byte) (sin string, err error) {
 	if strings.TrimSpace(identityHex) == "" {
 		return "", ErrMissingIdentity
@@ -111,12 +113,10 @@ func (v *Verifier) Verify(identityHex, signatureHex, requestURI string, body []b
 	if len(cands) == 0 {
 		return "", fmt.Errorf("%w: absolute request-target names an origin that is not configured", ErrInvalidSignature)
 	}
-	targets := []string{target}
-	if alt := swapSpaces(target); alt != target {
-		targets = append(targets, alt)
-	}
 	check := newSigCheck(sig, key.key)
-	for _, t := range targets {
+	// The target as sent comes first: nearly every client signs what it
+	// sends, and the other spellings cost a signature check each.
+	for _, t := range targetForms(target) {
 		for _, c := range cands {
 			if check.verify(signedHash(c.origin, t, body)) {
 				if c.index >= 0 {
@@ -132,6 +132,93 @@ func (v *Verifier) Verify(identityHex, signatureHex, requestURI string, body []b
 		}
 	}
 	return "", fmt.Errorf("%w: no configured origin matches", ErrInvalidSignature)
+}
+
+// targetForms lists the spellings of target a client may have signed,
+// the target as sent first, without repeats. HTTP libraries re-encode a
+// URL between the client's signing code and the wire in two ways that
+// keep its meaning (RFC 3986 §6.2.2): they decode or encode unreserved
+// characters (in practice "~", which Java's URLEncoder and old PHP write
+// as %7E) and they change the case of hex digits. The signature covers
+// bytes, so kassa tries the target normalised per RFC 3986 (unreserved
+// characters decoded, hex upper-cased) and its variants with "~" encoded
+// and hex in lower case; reserved characters are never decoded (%2C and
+// "," mean different things in a query). Each form is also tried with
+// "+" and "%20" exchanged in its query (swapSpaces).
+func targetForms(target string) []string {
+	forms := make([]string, 0, 10)
+	add := func(f string) {
+		for _, g := range [2]string{f, swapSpaces(f)} {
+			if !slices.Contains(forms, g) {
+				forms = append(forms, g)
+			}
+		}
+	}
+	add(target)
+	if !strings.ContainsAny(target, "%~") {
+		return forms
+	}
+	for _, tilde := range [2]bool{false, true} {
+		for _, lower := range [2]bool{false, true} {
+			add(normalizeTarget(target, tilde, lower))
+		}
+	}
+	return forms
+}
+
+// normalizeTarget decodes percent-encoded unreserved characters and
+// writes every remaining escape's hex digits in one case (upper unless
+// lowerHex); encodeTilde then writes every "~" as an escape. A malformed
+// escape is kept as it is.
+func normalizeTarget(target string, encodeTilde, lowerHex bool) string {
+	hexDigits := "0123456789ABCDEF"
+	if lowerHex {
+		hexDigits = "0123456789abcdef"
+	}
+	escape := func(b *strings.Builder, c byte) {
+		b.WriteByte('%')
+		b.WriteByte(hexDigits[c>>4])
+		b.WriteByte(hexDigits[c&15])
+	}
+	var b strings.Builder
+	b.Grow(len(target) + 8)
+	for i := 0; i < len(target); i++ {
+		c := target[i]
+		if c == '%' && i+2 < len(target) && isHex(target[i+1]) && isHex(target[i+2]) {
+			c = unhex(target[i+1])<<4 | unhex(target[i+2])
+			i += 2
+			if !unreserved(c) {
+				escape(&b, c)
+				continue
+			}
+		}
+		if c == '~' && encodeTilde {
+			escape(&b, c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// unreserved reports whether c is an RFC 3986 unreserved character.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }
 
 // candidate is an origin to try, with its index in Verifier.origins, or

@@ -124,6 +124,24 @@ func TestVerify(t *testing.T) {
 			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%2Cb", false), uri: "/invoices?orderId=a%2Cb"},
 		{name: "percent-encoding normalized", identity: id,
 			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%2Cb", false), uri: "/invoices?orderId=a,b", wantErr: ErrInvalidSignature},
+		{name: "tilde signed encoded, sent bare", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%7Eb", false), uri: "/invoices?orderId=a~b"},
+		{name: "tilde signed bare, sent encoded", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a~b", false), uri: "/invoices?orderId=a%7Eb"},
+		{name: "tilde signed in lower-case hex, sent bare", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%7eb%2c", false), uri: "/invoices?orderId=a~b%2C"},
+		{name: "unreserved letters sent encoded", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices/Abc?orderId=x-y", false), uri: "/invoices/%41bc?orderId=x%2Dy"},
+		{name: "hex case differs", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%2cb", false), uri: "/invoices?orderId=a%2Cb"},
+		{name: "tilde and plus together", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a+%7Eb", false), uri: "/invoices?orderId=a%20~b"},
+		{name: "path in absolute form normalised", identity: id,
+			signature: signHex(priv, "https://pay.example.com/invoices?orderId=%7E", false), uri: "https://pay.example.com/invoices?orderId=~"},
+		{name: "reserved character decoded is another URL", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%26b", false), uri: "/invoices?orderId=a&b", wantErr: ErrInvalidSignature},
+		{name: "tilde for another character", identity: id,
+			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a%7Fb", false), uri: "/invoices?orderId=a~b", wantErr: ErrInvalidSignature},
 		{name: "PHP space as plus", identity: id,
 			signature: signHex(priv, "https://bitpay.com/invoices?orderId=a+b", false), uri: "/invoices?orderId=a%20b"},
 		{name: "absolute-form target", identity: id,
@@ -362,5 +380,35 @@ func TestVerifyConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// Every spelling targetForms offers means the same URL as the target.
+func TestTargetFormsKeepMeaning(t *testing.T) {
+	for _, target := range []string{"/invoices", "/invoices?orderId=a~b%7e%2c+c%20d", "/x/%41%zz%7", "/%7E~"} {
+		checkTargetForms(t, target)
+	}
+}
+
+// checkTargetForms asserts targetForms' contract for target: the target
+// as sent first, at most ten forms, and each form the same URL once
+// normalised per RFC 3986 (after undoing the space swap it may carry).
+func checkTargetForms(t *testing.T, target string) {
+	t.Helper()
+	forms := targetForms(target)
+	if forms[0] != target {
+		t.Fatalf("%q: first form %q", target, forms[0])
+	}
+	if len(forms) > 10 {
+		t.Fatalf("%q: %d forms", target, len(forms))
+	}
+	want := normalizeTarget(target, false, false)
+	for _, f := range forms {
+		if normalizeTarget(f, false, false) != want && normalizeTarget(swapSpaces(f), false, false) != want {
+			t.Fatalf("%q: form %q is another URL (normalised %q, want %q)", target, f, normalizeTarget(f, false, false), want)
+		}
+	}
+	if again := normalizeTarget(want, false, false); again != want {
+		t.Fatalf("%q: normalising twice gives %q, then %q", target, want, again)
 	}
 }
