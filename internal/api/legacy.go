@@ -22,13 +22,6 @@ import (
 // {"error":{"type","message"}}. Invoices go through the same gateway as
 // the v2 API; only the edge differs.
 
-// registerLegacy mounts the v0.3 invoice routes (its rates are served
-// beside the v2 ones, see legacyRates).
-func (s *Server) registerLegacy(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/invoice", s.legacyCreateInvoice)
-	mux.HandleFunc("GET /api/invoice/{id}", s.legacyGetInvoice)
-}
-
 // LegacyInvoiceJSON is an invoice in v0.3's flat shape: the answer to
 // create and get alike. Amounts in BTC are strings, as v0.3 sent them.
 type LegacyInvoiceJSON struct {

@@ -90,19 +90,21 @@ func (s *Server) legacyRates(w http.ResponseWriter, r *http.Request) {
 
 // currencyJSON is a currency in BitPay's shape.
 type currencyJSON struct {
-	Code           string   `json:"code"`
-	Symbol         string   `json:"symbol"`
-	Precision      int32    `json:"precision"`
-	Name           string   `json:"name"`
-	Plural         string   `json:"plural"`
-	Alts           string   `json:"alts"`
-	Minimum        string   `json:"minimum"`
-	Sanctioned     bool     `json:"sanctioned"`
-	Decimals       int32    `json:"decimals"`
-	Chain          string   `json:"chain,omitempty"`
-	PayoutFields   []string `json:"payoutFields"`
-	ExchangePctFee int      `json:"exchangePctFee"`
-	PayoutEnabled  bool     `json:"payoutEnabled"`
+	Code      string `json:"code"`
+	Symbol    string `json:"symbol"`
+	Precision int32  `json:"precision"`
+	Name      string `json:"name"`
+	Plural    string `json:"plural"`
+	Alts      string `json:"alts"`
+	// Minimum is a JSON number: BitPay's own schema (the SDK's
+	// Currency.zod.js) rejects a string.
+	Minimum        json.Number `json:"minimum"`
+	Sanctioned     bool        `json:"sanctioned"`
+	Decimals       int32       `json:"decimals"`
+	Chain          string      `json:"chain,omitempty"`
+	PayoutFields   []string    `json:"payoutFields"`
+	ExchangePctFee int         `json:"exchangePctFee"`
+	PayoutEnabled  bool        `json:"payoutEnabled"`
 }
 
 // currencies serves GET /currencies (public facade).

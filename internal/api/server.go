@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
@@ -104,47 +105,129 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, verifier: v, limits: newInvoiceLimiter(cfg.InvoiceLimits), guesses: newGuessLimiter(),
 		sessions: newSessionStore(maxSessions)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /tokens", s.createToken)
-	mux.HandleFunc("GET /tokens", s.listTokens)
-	mux.HandleFunc("POST /sessions", s.createSession)
-	mux.HandleFunc("POST /invoices", s.createInvoice)
-	mux.HandleFunc("GET /invoices/{id}", s.getInvoice)
-	// GET /invoices/guid/:guid and GET /invoices/:id/events share a shape,
-	// which ServeMux cannot tell apart: one handler dispatches.
-	mux.HandleFunc("GET /invoices/{a}/{b}", s.getInvoiceSub)
-	mux.HandleFunc("GET /invoices", s.listInvoices)
-	mux.HandleFunc("DELETE /invoices/{id}", s.cancelInvoice)
-	mux.HandleFunc("DELETE /invoices/guid/{guid}", s.cancelInvoice)
-	mux.HandleFunc("POST /invoices/{id}/notifications", s.resendNotification)
-	mux.HandleFunc("POST /invoices/{id}/{action}", s.invoiceAction)
-	mux.HandleFunc("PUT /invoices/{id}", s.updateInvoice)
-	mux.HandleFunc("GET /api-access-request", s.accessRequest)
-	mux.HandleFunc("POST /invoiceData/{action}", s.invoiceData)
-	mux.HandleFunc("GET /supportedWallets", s.supportedWallets)
-	mux.HandleFunc("GET /supportedwallets", s.supportedWallets)
-	mux.HandleFunc("GET /rates", s.rates)
-	mux.HandleFunc("GET /rates/{base}", s.rates)
-	mux.HandleFunc("GET /rates/{base}/{currency}", s.rate)
-	mux.HandleFunc("GET /currencies", s.currencies)
-	mux.HandleFunc("GET /api/rates", s.legacyRates)
-	mux.HandleFunc("GET /api/rates/{code}", s.legacyRates)
-	mux.HandleFunc("GET /api/rates/{base}/{code}", s.legacyRates)
 	s.bus = newEventBus(s)
-	mux.Handle("GET /events", s.bus)
-	s.registerLegacy(mux)
-	s.handler = Transport(TransportConfig{Log: cfg.Log}, mux)
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		mux.Handle(rt.pattern, rt.handler)
+	}
+	s.handler = Transport(TransportConfig{Log: cfg.Log}, routeOrError(mux))
 	return s, nil
+}
+
+// route is one of the API's endpoints: a ServeMux pattern and its handler.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is every endpoint the API serves, BitPay v2, the 2014 API and
+// v0.3 alike. New mounts them and Register mounts their first path
+// segments, so a route added here is served, slash-insensitive, with no
+// other list to update.
+func (s *Server) routes() []route {
+	f := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
+	return []route{
+		f("POST /tokens", s.createToken),
+		f("GET /tokens", s.listTokens),
+		f("POST /sessions", s.createSession),
+		f("POST /invoices", s.createInvoice),
+		f("GET /invoices/{id}", s.getInvoice),
+		// GET /invoices/guid/:guid and GET /invoices/:id/events share a
+		// shape, which ServeMux cannot tell apart: one handler dispatches.
+		f("GET /invoices/{a}/{b}", s.getInvoiceSub),
+		f("GET /invoices", s.listInvoices),
+		f("DELETE /invoices/{id}", s.cancelInvoice),
+		f("DELETE /invoices/guid/{guid}", s.cancelInvoice),
+		f("POST /invoices/{id}/notifications", s.resendNotification),
+		f("POST /invoices/{id}/{action}", s.invoiceAction),
+		f("PUT /invoices/{id}", s.updateInvoice),
+		f("GET /api-access-request", s.accessRequest),
+		f("POST /invoiceData/{action}", s.invoiceData),
+		f("GET /supportedWallets", s.supportedWallets),
+		f("GET /supportedwallets", s.supportedWallets),
+		f("GET /rates", s.rates),
+		f("GET /rates/{base}", s.rates),
+		f("GET /rates/{base}/{currency}", s.rate),
+		f("GET /currencies", s.currencies),
+		f("GET /api/rates", s.legacyRates),
+		f("GET /api/rates/{code}", s.legacyRates),
+		f("GET /api/rates/{base}/{code}", s.legacyRates),
+		// BitPay's 2012 API (v0.3, legacy.go).
+		f("POST /api/invoice", s.legacyCreateInvoice),
+		f("GET /api/invoice/{id}", s.legacyGetInvoice),
+		{"GET /events", s.bus},
+	}
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Register mounts the API's routes on mux for the paths it serves.
+// Register mounts the API on mux: the first path segment of every route,
+// with and without a trailing slash, and "/" for every path nobody else
+// serves, which the API answers with BitPay's error envelope. Serve mux
+// through SlashInsensitive so that a trailing slash on any other
+// handler's path is forgiven the same way.
 func (s *Server) Register(mux *http.ServeMux) {
-	for _, p := range []string{"/tokens", "/tokens/", "/sessions", "/sessions/", "/invoices", "/invoices/", "/rates", "/rates/", "/currencies", "/currencies/", "/supportedWallets", "/supportedwallets", "/api/", "/api-access-request", "/invoiceData/", "/events", "/events/"} {
-		mux.Handle(p, s)
+	seen := map[string]bool{}
+	for _, rt := range s.routes() {
+		_, path, _ := strings.Cut(rt.pattern, " ")
+		first, _, _ := strings.Cut(path[1:], "/")
+		if p := "/" + first; !seen[p] {
+			seen[p] = true
+			mux.Handle(p, s)
+			mux.Handle(p+"/", s)
+		}
 	}
+	mux.Handle("/", s)
+}
+
+// SlashInsensitive serves mux with a trailing slash forgiven on every
+// path (spec §0.4): a path with one that only the catch-all "/" matches is
+// served as the path without it. The raw request-target, which BitAuth
+// verifies, is left as sent.
+func SlashInsensitive(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' {
+			if _, pattern := mux.Handler(r); pattern == "/" || pattern == "" {
+				r = withoutSlash(r)
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// routeOrError serves mux's routes and answers every request none of them
+// matches in BitPay's error envelope (v0.3's shape under /api/): a 405
+// naming the allowed methods when the path is served with another, a 404
+// naming what kassa does not serve otherwise. ServeMux's own answers to
+// both are plain text, which BitPay clients fail to parse.
+func routeOrError(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "" {
+				allowed = append(allowed, m)
+			}
+		}
+		e := &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Msg: "kassa does not serve " + r.Method + " " + r.URL.Path}
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			e = &Error{Status: http.StatusMethodNotAllowed, Code: CodeGeneric,
+				Msg: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allowed, ", ")}
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			writeLegacyError(w, r, e)
+			return
+		}
+		WriteError(w, r, e)
+	})
 }
 
 // caller is who a request comes from, once authenticated.

@@ -38,6 +38,7 @@ type env struct {
 	pos     string // a bearer pos token
 	tip     int32  // the chain tip the API sees
 	gw      *gateway.Gateway
+	api     *api.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -71,9 +72,15 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = a
+	// Mounted as kassa serve mounts it: beside other handlers, on a mux
+	// whose unmatched paths the API answers.
+	mux := http.NewServeMux()
+	a.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok") })
+	srv.Config.Handler = api.SlashInsensitive(mux)
 	srv.Start()
 	t.Cleanup(srv.Close)
+	e.api = a
 	return e
 }
 
@@ -300,6 +307,16 @@ func TestRatesAndCurrencies(t *testing.T) {
 	status, m = e.do(nil, "GET", "/currencies", nil)
 	if status != 200 || !strings.Contains(toJSON(m), `"code":"JPY"`) || !strings.Contains(toJSON(m), `"precision":0`) {
 		t.Fatalf("currencies: %d", status)
+	}
+	// BitPay's Currency.zod.js wants minimum as a number.
+	for _, c := range m["data"].([]any) {
+		cur := c.(map[string]any)
+		if _, ok := cur["minimum"].(float64); !ok {
+			t.Fatalf("currency %v: minimum is %T, not a number", cur["code"], cur["minimum"])
+		}
+		if cur["code"] == "BTC" && cur["minimum"] != 0.00000001 {
+			t.Fatalf("BTC minimum %v", cur["minimum"])
+		}
 	}
 	resp, err := http.Get(e.url + "/api/rates/usd")
 	if err != nil {

@@ -189,27 +189,30 @@ func cors(next http.Handler) http.Handler {
 // which BitAuth verifies byte for byte, and the query stay as sent.
 func trimSlash(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p := r.URL.Path
-		if len(p) <= 1 || p[len(p)-1] != '/' {
-			next.ServeHTTP(w, r)
-			return
+		if p := r.URL.Path; len(p) > 1 && p[len(p)-1] == '/' {
+			r = withoutSlash(r)
 		}
-		r2 := new(http.Request)
-		*r2 = *r
-		u := *r.URL
-		u.Path = strings.TrimRight(p, "/")
-		if u.Path == "" {
-			u.Path = "/"
-		}
-		if u.RawPath != "" {
-			u.RawPath = strings.TrimRight(u.RawPath, "/")
-			if u.RawPath == "" {
-				u.RawPath = "/"
-			}
-		}
-		r2.URL = &u
-		next.ServeHTTP(w, r2)
+		next.ServeHTTP(w, r)
 	})
+}
+
+// withoutSlash is r with its URL path's trailing slashes removed.
+func withoutSlash(r *http.Request) *http.Request {
+	r2 := new(http.Request)
+	*r2 = *r
+	u := *r.URL
+	u.Path = strings.TrimRight(u.Path, "/")
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	if u.RawPath != "" {
+		u.RawPath = strings.TrimRight(u.RawPath, "/")
+		if u.RawPath == "" {
+			u.RawPath = "/"
+		}
+	}
+	r2.URL = &u
+	return r2
 }
 
 // limitBody rejects a declared oversized body at once and caps every

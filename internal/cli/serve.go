@@ -86,7 +86,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	}
 	defer ops.Close()
 	ln = ops.listener
-	srv := &http.Server{Handler: ops.handler(mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: ops.handler(api.SlashInsensitive(mux)), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	// Background work stops when serve returns, for any reason, before the
