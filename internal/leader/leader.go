@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kassa-pay/kassa/internal/ctxwait"
+	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 // The roles Role reports.
@@ -169,14 +169,7 @@ func (e *Elector) connect(ctx context.Context) (*pgx.Conn, int64, error) {
 		conn.Close(context.Background())
 		return nil, 0, fmt.Errorf("read schema: %w", err)
 	}
-	return conn, LockKey(schema), nil
-}
-
-// LockKey is the advisory lock key of the deployment in schema.
-func LockKey(schema string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("kassa leader\x00" + schema))
-	return int64(h.Sum64())
+	return conn, pglock.Leader(schema), nil
 }
 
 // campaign tries to take the lock every Retry on conn, and leads when it

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 // The dashboard's accounts (migration 0004): users, their sessions,
@@ -27,10 +28,6 @@ var (
 	// key would change on a store that has invoices.
 	ErrKeyLocked = errors.New("the receiving key cannot change once the store has invoices")
 )
-
-// accountLock is the pg_advisory_xact_lock key that serializes the first
-// account's creation across nodes.
-const accountLock = 0x6b61737361_03 // "kassa" 3
 
 // User is a dashboard account.
 type User struct {
@@ -93,7 +90,7 @@ func (db *DB) CreateUser(ctx context.Context, u User) error {
 func (db *DB) CreateFirstUser(ctx context.Context, u User) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		if db.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(accountLock)); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Account); err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/pglock"
 	"github.com/shopspring/decimal"
 )
 
@@ -465,7 +466,7 @@ func (db *DB) MigrateSearch(ctx context.Context) error {
 	}
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		if db.dialect == Postgres {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Migrate); err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
 		}

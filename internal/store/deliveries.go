@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 // This file keeps the notification deliveries: the plan made from outbox
@@ -46,10 +47,6 @@ const (
 	DeliveryDelivered = "delivered"
 	DeliveryFailed    = "failed"
 )
-
-// planLock is the pg_advisory_xact_lock key planners of several nodes take
-// turns on.
-const planLock = 0x6b61737361_03 // "kassa" 3
 
 // Delivery is one outbox event to be sent over one channel.
 type Delivery struct {
@@ -153,7 +150,7 @@ func (db *DB) PlanDeliveries(ctx context.Context, now time.Time, window time.Dur
 		res = PlanResult{Deliveries: map[string]int{}}
 		if db.dialect == Postgres {
 			var got bool
-			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, int64(planLock)).Scan(&got); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock($1)`, pglock.Plan).Scan(&got); err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
 			if !got {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/pglock"
 	"github.com/shopspring/decimal"
 )
 
@@ -207,7 +208,7 @@ func (db *DB) OpenInvoices(ctx context.Context, closedSince time.Time) ([]invoic
 // returned misses nothing, even for invoices other processes create: on
 // SQLite one writer at a time commits sequence numbers in order; on
 // PostgreSQL creation batches of several nodes commit concurrently, each
-// holding createLock shared, so the read takes it exclusively: once it
+// holding pglock.Create shared, so the read takes it exclusively: once it
 // holds it no batch is in flight, every number handed out so far is
 // committed or rolled back for good, and later batches get higher ones.
 func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoice.Invoice, int64, error) {
@@ -222,7 +223,7 @@ func (db *DB) InvoicesAfter(ctx context.Context, seq int64, limit int) ([]invoic
 	)
 	if db.dialect == Postgres {
 		err = db.readTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Create); err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
 			invs, last, err = scanInvoices(tx.QueryContext(ctx, query, seq, limit))
@@ -248,7 +249,7 @@ func (db *DB) LastInvoiceSeq(ctx context.Context) (int64, error) {
 	var err error
 	if db.dialect == Postgres {
 		err = db.readTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(createLock)); err != nil {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Create); err != nil {
 				return fmt.Errorf("lock: %w", err)
 			}
 			return tx.QueryRowContext(ctx, query).Scan(&seq)

@@ -10,18 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
-
-// migrateLock is the pg_advisory_xact_lock key that serializes migrations
-// across nodes; invoice creation batches hold createLock shared and
-// InvoicesAfter holds it exclusively (see writer.go).
-const (
-	migrateLock = 0x6b61737361_01 // "kassa" 1
-	createLock  = 0x6b61737361_02 // "kassa" 2
-)
 
 // postgresDDL rewrites the SQLite spellings in the migrations into
 // PostgreSQL's. The migrations are written so that nothing else differs.
@@ -83,7 +77,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 
 func (db *DB) apply(ctx context.Context, tx *sql.Tx, m migration) error {
 	if db.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Migrate); err != nil {
 			return fmt.Errorf("lock: %w", err)
 		}
 	}

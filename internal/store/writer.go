@@ -11,6 +11,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 // AddressFunc derives the receive address and its output script at a
@@ -198,10 +199,10 @@ func (db *DB) writeBatch(reqs []*createRequest, bulk bool) (failed int, err erro
 	stores := make(map[string]*storeState)
 	if db.dialect == Postgres {
 		// Creation batches of several nodes run concurrently. Each holds
-		// createLock shared, which InvoicesAfter takes exclusively to
+		// pglock.Create shared, which InvoicesAfter takes exclusively to
 		// read a settled sequence, and locks its stores' rows, so no two
 		// batches hand out one derivation index or reuse one address.
-		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, int64(createLock)); err != nil {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, pglock.Create); err != nil {
 			return -1, fmt.Errorf("lock: %w", err)
 		}
 		if err := lockStores(ctx, tx, stores, reqs); err != nil {
