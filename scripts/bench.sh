@@ -58,6 +58,8 @@ trap 'rm -rf "$(dirname "$kassa")"' EXIT
   run go test -run '^$' -bench 'CreateInvoice|RawInsertBaseline' -benchtime 20000x ./internal/gateway ./internal/store
   # POST /invoices over loopback HTTP: pos and signed beside an empty handler.
   run go test -run '^$' -bench HTTPCreateInvoice -benchtime 20000x ./internal/api
+  # One invoice's draw from its store's budget: in memory (one node), in the database (several).
+  run go test -run '^$' -bench InvoiceBudget -benchtime 3000x ./internal/api
   # Payment on btcd regtest → detected, and → paid IPN received.
   run go test -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
   run go test -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify

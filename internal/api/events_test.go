@@ -140,7 +140,7 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	e := &busEnv{t: t, url: "http://" + srv.Listener.Addr().String(), dbURL: o.dbURL, db: db, gw: g, node: o.node,
 		storeID: st.ID, merchant: tok.Value, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, srv: srv}
 	e.api, err = api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: e.url, Tip: tip, Log: quiet, Events: o.events,
-		InvoiceLimits: func(string) api.Limits { return api.Limits{Disabled: true} }})
+		InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{Off: true} }})
 	if err != nil {
 		t.Fatal(err)
 	}

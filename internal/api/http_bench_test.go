@@ -161,7 +161,7 @@ func newBenchEnv(b *testing.B, dbURL string) *benchEnv {
 	// The per-store invoice limits would answer 429 after a few requests:
 	// the benchmark measures the path behind them.
 	a, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: url, Log: quiet,
-		InvoiceLimits: func(string) api.Limits { return api.Limits{Disabled: true} }})
+		InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{Off: true} }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -71,7 +71,12 @@ func (s *Server) legacyCreateInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The store's invoice budget is shared with the v2 API.
-	if ok, wait := s.limits.allow(storeID, s.cfg.Clock()); !ok {
+	ok, wait, err := s.limits.allow(r.Context(), storeID, s.cfg.Clock())
+	if err != nil {
+		writeLegacyError(w, r, err)
+		return
+	}
+	if !ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
 		writeLegacyError(w, r, RateLimited())
 		return

@@ -1,46 +1,31 @@
 package api
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/store"
 )
-
-// Limits caps how fast one store creates invoices. Each non-zero field is
-// a token bucket holding that many invoices and refilling at that rate
-// over its period: PerHour is the sustained rate, PerMinute and PerSecond
-// bound the bursts the hourly bucket would otherwise allow. A zero field
-// sets no cap for its period; a zero Limits, or Disabled, sets none at all.
-type Limits struct {
-	PerHour   int
-	PerMinute int
-	PerSecond int
-	Disabled  bool
-}
-
-// DefaultLimits are the limits of a store without its own. The legacy API
-// document (seed 004) restricts a merchant to "no more than 100 invoices
-// per hour" and mentions per-second and per-minute limits without numbers;
-// 10 a second and 60 a minute are kassa's choice: a checkout page never
-// creates more than a few invoices a second, and the hourly budget still
-// cannot be spent in under two minutes.
-var DefaultLimits = Limits{PerHour: 100, PerMinute: 60, PerSecond: 10}
 
 // Unlimited is a Config.InvoiceLimits that limits no store, for
 // benchmarks and deployments that limit in front of kassa.
-func Unlimited(string) Limits { return Limits{Disabled: true} }
+func Unlimited(string) merchant.Limits { return merchant.Limits{Off: true} }
 
-// off reports whether l limits nothing.
-func (l Limits) off() bool {
-	return l.Disabled || (l.PerHour <= 0 && l.PerMinute <= 0 && l.PerSecond <= 0)
+// limitRates is l as the limiter's buckets.
+func limitRates(l merchant.Limits) [3]rate {
+	return [3]rate{{l.PerHour, time.Hour}, {l.PerMinute, time.Minute}, {l.PerSecond, time.Second}}
 }
 
-// rates is l as the limiter's buckets.
-func (l Limits) rates() [3]rate {
-	return [3]rate{{l.PerHour, time.Hour}, {l.PerMinute, time.Minute}, {l.PerSecond, time.Second}}
+// Budgets draws invoice budgets that every node of a deployment shares;
+// *store.DB implements it.
+type Budgets interface {
+	DrawInvoiceBudget(ctx context.Context, storeID string, take func(store.InvoiceBudget) (store.InvoiceBudget, bool)) (bool, error)
 }
 
 // The pairing-code guess limit: a client address whose claims name this
@@ -89,8 +74,22 @@ func newKeyedLimiter(maxKeys int) *keyedLimiter {
 func (l *keyedLimiter) take(key string, rs [3]rate, now time.Time, commit bool) (ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cur := l.full[key]
-	next := cur
+	next, wait := draw(l.full[key], rs, now)
+	if wait > 0 || !commit {
+		return wait == 0, wait
+	}
+	if _, known := l.full[key]; !known {
+		l.makeRoom(now)
+	}
+	l.full[key] = next
+	return true, 0
+}
+
+// draw takes one token from each of the buckets whose full-again times
+// are cur, and returns their new times; or, when one of them is empty,
+// the wait until none is.
+func draw(cur [3]time.Time, rs [3]rate, now time.Time) (next [3]time.Time, wait time.Duration) {
+	next = cur
 	for i, r := range rs {
 		if r.n <= 0 || r.period <= 0 {
 			continue
@@ -106,14 +105,7 @@ func (l *keyedLimiter) take(key string, rs [3]rate, now time.Time, commit bool) 
 		}
 		next[i] = t
 	}
-	if wait > 0 || !commit {
-		return wait == 0, wait
-	}
-	if _, known := l.full[key]; !known {
-		l.makeRoom(now)
-	}
-	l.full[key] = next
-	return true, 0
+	return next, wait
 }
 
 // makeRoom keeps the map under maxKeys before a new key goes in, and
@@ -153,29 +145,43 @@ func (l *keyedLimiter) len() int {
 	return len(l.full)
 }
 
-// invoiceLimiter limits invoice creation per store.
+// invoiceLimiter limits invoice creation per store: in this process's
+// memory, or in budgets every node shares.
 type invoiceLimiter struct {
-	limits  func(storeID string) Limits
+	limits  func(storeID string) merchant.Limits
 	buckets *keyedLimiter
+	shared  Budgets
 }
 
 // newInvoiceLimiter limits each store to limits(storeID); nil means
-// DefaultLimits for every store.
-func newInvoiceLimiter(limits func(storeID string) Limits) *invoiceLimiter {
+// merchant.DefaultLimits for every store. With shared set, the budgets
+// live there instead of in memory.
+func newInvoiceLimiter(limits func(storeID string) merchant.Limits, shared Budgets) *invoiceLimiter {
 	if limits == nil {
-		limits = func(string) Limits { return DefaultLimits }
+		limits = func(string) merchant.Limits { return merchant.DefaultLimits }
 	}
-	return &invoiceLimiter{limits: limits, buckets: newKeyedLimiter(limiterMaxKeys)}
+	return &invoiceLimiter{limits: limits, buckets: newKeyedLimiter(limiterMaxKeys), shared: shared}
 }
 
 // allow takes one invoice from the store's budget, or reports how long to
 // wait for one.
-func (l *invoiceLimiter) allow(storeID string, now time.Time) (bool, time.Duration) {
+func (l *invoiceLimiter) allow(ctx context.Context, storeID string, now time.Time) (bool, time.Duration, error) {
 	lim := l.limits(storeID)
-	if lim.off() {
-		return true, 0
+	if lim.Unlimited() {
+		return true, 0, nil
 	}
-	return l.buckets.take(storeID, lim.rates(), now, true)
+	rs := limitRates(lim)
+	if l.shared == nil {
+		ok, wait := l.buckets.take(storeID, rs, now, true)
+		return ok, wait, nil
+	}
+	var wait time.Duration
+	ok, err := l.shared.DrawInvoiceBudget(ctx, storeID, func(cur store.InvoiceBudget) (store.InvoiceBudget, bool) {
+		var next [3]time.Time
+		next, wait = draw(cur, rs, now)
+		return next, wait == 0
+	})
+	return ok, wait, err
 }
 
 // guessLimiter limits failed pairing-code claims per client address.
@@ -202,9 +208,14 @@ func (g *guessLimiter) failed(addr string, now time.Time) {
 }
 
 // allowInvoice charges one invoice to the store, or answers 429 with
-// Retry-After and reports false.
+// Retry-After (or the error that kept the budget from being read) and
+// reports false.
 func (s *Server) allowInvoice(w http.ResponseWriter, r *http.Request, storeID string) bool {
-	ok, wait := s.limits.allow(storeID, s.cfg.Clock())
+	ok, wait, err := s.limits.allow(r.Context(), storeID, s.cfg.Clock())
+	if err != nil {
+		WriteError(w, r, err)
+		return false
+	}
 	if !ok {
 		writeRateLimited(w, r, wait)
 	}

@@ -1,10 +1,47 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/testpg"
 )
+
+// budgetKinds are the places a limiter keeps its budgets: this process's
+// memory, and a database every node shares (SQLite and PostgreSQL), which
+// must give the same answers.
+func budgetKinds() []struct {
+	name   string
+	shared func(t testing.TB) Budgets
+} {
+	open := func(url func(t testing.TB) string) func(t testing.TB) Budgets {
+		return func(t testing.TB) Budgets {
+			db, err := store.Open(context.Background(), url(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if err := db.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			return db
+		}
+	}
+	return []struct {
+		name   string
+		shared func(t testing.TB) Budgets
+	}{
+		{"memory", func(testing.TB) Budgets { return nil }},
+		{"sqlite", open(func(t testing.TB) string { return filepath.Join(t.TempDir(), "kassa.db") })},
+		{"postgres", open(func(t testing.TB) string { return testpg.Schema(t) })},
+	}
+}
 
 var t0 = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
@@ -35,31 +72,31 @@ func steps(parts ...[]limitStep) []limitStep {
 func TestInvoiceLimiter(t *testing.T) {
 	cases := []struct {
 		name   string
-		limits Limits
+		limits merchant.Limits
 		steps  []limitStep
 	}{
-		{"per second", Limits{PerSecond: 4}, steps(repeat(4), []limitStep{
+		{"per second", merchant.Limits{PerSecond: 4}, steps(repeat(4), []limitStep{
 			{ok: false, wait: 250 * time.Millisecond},
 			{after: 249 * time.Millisecond, ok: false, wait: time.Millisecond},
 			{after: time.Millisecond, ok: true},
 			{ok: false, wait: 250 * time.Millisecond},
 		})},
-		{"per minute", Limits{PerMinute: 5}, steps(repeat(5), []limitStep{
+		{"per minute", merchant.Limits{PerMinute: 5}, steps(repeat(5), []limitStep{
 			{ok: false, wait: 12 * time.Second},
 			{after: 12 * time.Second, ok: true},
 			{after: time.Minute, ok: true},
 		}, repeat(4), []limitStep{{ok: false, wait: 12 * time.Second}})},
-		{"per hour", Limits{PerHour: 100}, steps(repeat(100), []limitStep{
+		{"per hour", merchant.Limits{PerHour: 100}, steps(repeat(100), []limitStep{
 			{ok: false, wait: 36 * time.Second},
 			{after: 35 * time.Second, ok: false, wait: time.Second},
 			{after: time.Second, ok: true},
 			{ok: false, wait: 36 * time.Second},
 		})},
-		{"defaults: the second bucket bounds a burst", DefaultLimits, steps(repeat(10), []limitStep{
+		{"defaults: the second bucket bounds a burst", merchant.DefaultLimits, steps(repeat(10), []limitStep{
 			{ok: false, wait: 100 * time.Millisecond},
 			{after: 100 * time.Millisecond, ok: true},
 		})},
-		{"defaults: the minute bucket bounds a longer burst", DefaultLimits, steps(
+		{"defaults: the minute bucket bounds a longer burst", merchant.DefaultLimits, steps(
 			// 10 a second, the most the second bucket allows: after 6 s
 			// 66 were taken, the minute's 60 plus the 6 it refilled, and
 			// the 67th waits a second for the minute bucket.
@@ -72,7 +109,7 @@ func TestInvoiceLimiter(t *testing.T) {
 			[]limitStep{{after: time.Second, ok: true}}, repeat(5),
 			[]limitStep{{ok: false, wait: time.Second}},
 		)},
-		{"defaults: the hour bucket bounds the day", DefaultLimits, steps(
+		{"defaults: the hour bucket bounds the day", merchant.DefaultLimits, steps(
 			// One a second passes both burst buckets; after 100 the hour's
 			// budget is spent except what refilled in the meantime.
 			func() []limitStep {
@@ -87,62 +124,117 @@ func TestInvoiceLimiter(t *testing.T) {
 				return s
 			}(),
 		)},
-		{"disabled", Limits{PerSecond: 1, Disabled: true}, repeat(1000)},
-		{"zero limits set none", Limits{}, repeat(1000)},
+		{"disabled", merchant.Limits{PerSecond: 1, Off: true}, repeat(1000)},
+		{"zero limits set none", merchant.Limits{}, repeat(1000)},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := newInvoiceLimiter(func(string) Limits { return tc.limits })
-			now := t0
-			for i, s := range tc.steps {
-				now = now.Add(s.after)
-				ok, wait := l.allow("store", now)
-				if ok != s.ok || (!ok && wait != s.wait) {
-					t.Fatalf("step %d at +%v: have ok=%v wait=%v, want ok=%v wait=%v", i, now.Sub(t0), ok, wait, s.ok, s.wait)
-				}
+	for _, kind := range budgetKinds() {
+		t.Run(kind.name, func(t *testing.T) {
+			shared := kind.shared(t)
+			for _, tc := range cases {
+				t.Run(tc.name, func(t *testing.T) {
+					l := newInvoiceLimiter(func(string) merchant.Limits { return tc.limits }, shared)
+					now := t0
+					for i, s := range tc.steps {
+						now = now.Add(s.after)
+						ok, wait, err := l.allow(context.Background(), "store "+tc.name, now)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if ok != s.ok || (!ok && wait != s.wait) {
+							t.Fatalf("step %d at +%v: have ok=%v wait=%v, want ok=%v wait=%v", i, now.Sub(t0), ok, wait, s.ok, s.wait)
+						}
+					}
+				})
 			}
 		})
 	}
 }
 
 func TestInvoiceLimiterDefaultsAndStores(t *testing.T) {
-	per := map[string]Limits{"small": {PerSecond: 1}, "off": {Disabled: true}}
-	l := newInvoiceLimiter(func(id string) Limits {
-		if lim, ok := per[id]; ok {
-			return lim
-		}
-		return DefaultLimits
-	})
-	if ok, _ := l.allow("small", t0); !ok {
-		t.Fatal("first invoice refused")
+	for _, kind := range budgetKinds() {
+		t.Run(kind.name, func(t *testing.T) {
+			shared := kind.shared(t)
+			now := t0
+			allow := func(l *invoiceLimiter, id string) bool {
+				ok, _, err := l.allow(context.Background(), id, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			per := map[string]merchant.Limits{"small": {PerSecond: 1}, "off": {Off: true}}
+			l := newInvoiceLimiter(func(id string) merchant.Limits {
+				if lim, ok := per[id]; ok {
+					return lim
+				}
+				return merchant.DefaultLimits
+			}, shared)
+			if !allow(l, "small") {
+				t.Fatal("first invoice refused")
+			}
+			if allow(l, "small") {
+				t.Fatal("a store over its own limit must be refused")
+			}
+			// Another store's budget is its own.
+			for i := range merchant.DefaultLimits.PerSecond {
+				if !allow(l, "other") {
+					t.Fatalf("store other refused at invoice %d", i+1)
+				}
+			}
+			for range 100 {
+				if !allow(l, "off") {
+					t.Fatal("a store with limits off was refused")
+				}
+			}
+			u := newInvoiceLimiter(Unlimited, shared)
+			for range 100 {
+				if !allow(u, "s") {
+					t.Fatal("Unlimited refused an invoice")
+				}
+			}
+			// nil limits mean DefaultLimits.
+			d := newInvoiceLimiter(nil, shared)
+			for range merchant.DefaultLimits.PerSecond {
+				allow(d, "d")
+			}
+			if allow(d, "d") {
+				t.Fatal("nil InvoiceLimits must apply DefaultLimits")
+			}
+			// Raised limits apply once the spent budget refilled.
+			per["small"] = merchant.Limits{PerSecond: 3}
+			now = t0.Add(time.Second)
+			var granted []bool
+			for range 4 {
+				granted = append(granted, allow(l, "small"))
+			}
+			if !slices.Equal(granted, []bool{true, true, true, false}) {
+				t.Fatalf("raised limits: granted %v", granted)
+			}
+		})
 	}
-	if ok, _ := l.allow("small", t0); ok {
-		t.Fatal("a store over its own limit must be refused")
-	}
-	// Another store's budget is its own.
-	for i := range DefaultLimits.PerSecond {
-		if ok, _ := l.allow("other", t0); !ok {
-			t.Fatalf("store other refused at invoice %d", i+1)
-		}
-	}
-	for range 500 {
-		if ok, _ := l.allow("off", t0); !ok {
-			t.Fatal("a store with limits disabled was refused")
-		}
-	}
-	u := newInvoiceLimiter(Unlimited)
-	for range 500 {
-		if ok, _ := u.allow("s", t0); !ok {
-			t.Fatal("Unlimited refused an invoice")
-		}
-	}
-	// nil limits mean DefaultLimits.
-	d := newInvoiceLimiter(nil)
-	for range DefaultLimits.PerSecond {
-		d.allow("s", t0)
-	}
-	if ok, _ := d.allow("s", t0); ok {
-		t.Fatal("nil InvoiceLimits must apply DefaultLimits")
+}
+
+// Two limiters on one database, as two nodes are, draw from one budget.
+func TestInvoiceBudgetSharedByNodes(t *testing.T) {
+	for _, kind := range budgetKinds()[1:] {
+		t.Run(kind.name, func(t *testing.T) {
+			shared := kind.shared(t)
+			lim := func(string) merchant.Limits { return merchant.Limits{PerMinute: 30} }
+			nodes := []*invoiceLimiter{newInvoiceLimiter(lim, shared), newInvoiceLimiter(lim, shared), newInvoiceLimiter(lim, shared)}
+			granted := 0
+			for i := range 90 {
+				ok, _, err := nodes[i%3].allow(context.Background(), "store", t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ok {
+					granted++
+				}
+			}
+			if granted != 30 {
+				t.Fatalf("three nodes granted %d invoices of a budget of 30", granted)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
 )
 
@@ -93,11 +94,11 @@ func TestInvoiceRateLimitOverHTTP(t *testing.T) {
 	var storeID string
 	e := newEnvWith(t, func(c *api.Config) {
 		c.Clock = clock.Now
-		c.InvoiceLimits = func(id string) api.Limits {
+		c.InvoiceLimits = func(id string) merchant.Limits {
 			if id == storeID {
-				return api.Limits{PerSecond: 2, PerMinute: 3}
+				return merchant.Limits{PerSecond: 2, PerMinute: 3}
 			}
-			return api.DefaultLimits
+			return merchant.DefaultLimits
 		}
 	})
 	storeID = e.storeID
@@ -139,9 +140,9 @@ func TestInvoiceRateLimitOverHTTP(t *testing.T) {
 
 func TestDefaultLimitsLetABurstThrough(t *testing.T) {
 	e := newEnv(t)
-	for i := range api.DefaultLimits.PerSecond {
+	for i := range merchant.DefaultLimits.PerSecond {
 		if status, m := e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": 1, "currency": "USD"}); status != 200 {
-			t.Fatalf("invoice %d of a burst of %d: %d %v", i+1, api.DefaultLimits.PerSecond, status, m)
+			t.Fatalf("invoice %d of a burst of %d: %d %v", i+1, merchant.DefaultLimits.PerSecond, status, m)
 		}
 	}
 }
@@ -183,11 +184,11 @@ func TestLegacyInvoicesShareTheRateLimit(t *testing.T) {
 	var storeID string
 	e := newEnvWith(t, func(c *api.Config) {
 		c.Clock = clock.Now
-		c.InvoiceLimits = func(id string) api.Limits {
+		c.InvoiceLimits = func(id string) merchant.Limits {
 			if id == storeID {
-				return api.Limits{PerSecond: 2, PerMinute: 100}
+				return merchant.Limits{PerSecond: 2, PerMinute: 100}
 			}
-			return api.DefaultLimits
+			return merchant.DefaultLimits
 		}
 	})
 	storeID = e.storeID

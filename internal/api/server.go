@@ -67,8 +67,11 @@ type Config struct {
 	Clock func() time.Time
 	Log   *slog.Logger
 	// InvoiceLimits returns a store's invoice-creation limits; nil means
-	// DefaultLimits for every store, and a zero or Disabled Limits none.
-	InvoiceLimits func(storeID string) Limits
+	// merchant.DefaultLimits for every store.
+	InvoiceLimits func(storeID string) merchant.Limits
+	// Budgets, when set, holds the stores' invoice budgets for every
+	// node (PostgreSQL); nil keeps them in this process's memory.
+	Budgets Budgets
 	// Events tunes the invoice event stream, GET /events (events.go).
 	Events EventConfig
 	// IPNAllowPrivate accepts notificationURLs on loopback, private and
@@ -103,7 +106,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, verifier: v, limits: newInvoiceLimiter(cfg.InvoiceLimits), guesses: newGuessLimiter(),
+	s := &Server{cfg: cfg, verifier: v, limits: newInvoiceLimiter(cfg.InvoiceLimits, cfg.Budgets), guesses: newGuessLimiter(),
 		sessions: newSessionStore(maxSessions)}
 	s.bus = newEventBus(s)
 	mux := http.NewServeMux()

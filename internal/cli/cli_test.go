@@ -222,3 +222,63 @@ func TestServeRefusesWrongNetwork(t *testing.T) {
 		t.Fatalf("want a clear wrong-network error naming both, have %d %s", code, errs)
 	}
 }
+
+// A store's invoice limits are set by store create and store update,
+// shown by store list, and refused with a message naming the flag when
+// they cannot be read; a refused update changes nothing.
+func TestStoreInvoiceLimits(t *testing.T) {
+	vars := map[string]string{"KASSA_DATA_DIR": t.TempDir(), "KASSA_NETWORK": "regtest", "KASSA_INVOICE_LIMITS": "500/h"}
+	key, _ := demoMerchantKey()
+	if _, errs, code := run(t, vars, "store", "create", "--name", "Shop", "--xpub", key, "--invoice-limits", "5/fortnight"); code == 0 ||
+		!strings.Contains(errs, `--invoice-limits: invoice limits: "5/fortnight": the period must be s, m or h`) {
+		t.Fatalf("bad limits at create: %d %s", code, errs)
+	}
+	out, errs, code := run(t, vars, "store", "create", "--name", "Shop", "--xpub", key, "--invoice-limits", "1000/h,20/s")
+	if code != 0 {
+		t.Fatalf("store create: %d %s", code, errs)
+	}
+	limited := strings.TrimSpace(out)
+	out, _, _ = run(t, vars, "store", "create", "--name", "Other", "--xpub", key)
+	other := strings.TrimSpace(out)
+	list := func() map[string]string {
+		out, errs, code := run(t, vars, "store", "list")
+		if code != 0 {
+			t.Fatalf("store list: %d %s", code, errs)
+		}
+		var stores []struct{ ID, InvoiceLimits string }
+		if err := json.Unmarshal([]byte(out), &stores); err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]string{}
+		for _, s := range stores {
+			m[s.ID] = s.InvoiceLimits
+		}
+		return m
+	}
+	if m := list(); m[limited] != "1000/h,20/s" || m[other] != "default (500/h)" {
+		t.Fatalf("store list: %v", m)
+	}
+	if _, errs, code := run(t, vars, "store", "update", "--store", other, "--invoice-limits", "off"); code != 0 {
+		t.Fatalf("update: %d %s", code, errs)
+	}
+	for _, bad := range [][]string{
+		{"--invoice-limits", "0/s"},
+		{"--invoice-limits", "10/s,5/second"},
+		{"--name", ""},
+		{"--gap-limit", "0"},
+		{"--expiry", "30s"},
+		{"--speed", "ludicrous"},
+		{"--currency", "XYZ"},
+	} {
+		args := append([]string{"store", "update", "--store", limited}, bad...)
+		if _, errs, code := run(t, vars, args...); code == 0 || !strings.Contains(errs, bad[0]) {
+			t.Errorf("store update %v: %d %s; want an error naming %s", bad, code, errs, bad[0])
+		}
+	}
+	if _, errs, code := run(t, vars, "store", "update", "--invoice-limits", "off"); code == 0 || !strings.Contains(errs, "--store is required") {
+		t.Errorf("update without --store: %d %s", code, errs)
+	}
+	if m := list(); m[limited] != "1000/h,20/s" || m[other] != "off" {
+		t.Fatalf("after updates: %v", m)
+	}
+}

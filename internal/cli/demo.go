@@ -18,6 +18,8 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/demo"
 	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -93,8 +95,10 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 		db.Close()
 		return err
 	}
-	st, err := newStore(cfg, "Demo Store", key, "medium", "USD", 15*time.Minute, 20)
-	if err != nil {
+	st := merchant.Store{ID: auth.NewID(), Name: "Demo Store", Network: cfg.Network, Key: key, Speed: invoice.SpeedMedium,
+		Expiry: merchant.DefaultExpiry, GapLimit: merchant.DefaultGapLimit, DefaultCurrency: "USD",
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := checkStore(&st); err != nil {
 		db.Close()
 		return err
 	}

@@ -4,43 +4,66 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
-	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
-	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
-	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 func runStore(ctx context.Context, env Env, args []string) error {
 	sub, args, err := subcommand(env, args, "store", map[string]string{
 		"create": "create a store and print its id",
+		"update": "change a store's settings (only the flags given)",
 		"list":   "list stores as JSON",
 	})
 	if err != nil {
 		return err
 	}
-	fs, resolve := flagSet(env, "store "+sub, "store "+sub+" [flags]")
+	synopsis := "store " + sub + " [flags]"
+	if sub == "update" {
+		synopsis = "store update --store ID [flags]"
+	}
+	fs, resolve := flagSet(env, "store "+sub, synopsis)
+	id := fs.String("store", "", "store id (update only)")
 	name := fs.String("name", "", "store name (required)")
 	key := fs.String("xpub", "", "receiving key: xpub/ypub/zpub/tpub/upub/vpub or a descriptor such as wpkh(xpub…/0/*) (required)")
 	speed := fs.String("speed", "medium", "default transaction speed: high, medium or low")
 	currency := fs.String("currency", "USD", "default invoice currency")
 	expiry := fs.Duration("expiry", merchant.DefaultExpiry, "invoice payment window")
 	gap := fs.Int("gap-limit", merchant.DefaultGapLimit, "most unpaid addresses in a row before addresses are reused")
-	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	// --invoice-limits is the configuration's flag (KASSA_INVOICE_LIMITS,
+	// the server's default); given to these commands, it sets the store's own.
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var limits *merchant.Limits
+	if given["invoice-limits"] {
+		l, err := merchant.ParseLimits(fs.Lookup("invoice-limits").Value.String())
+		if err != nil {
+			return fmt.Errorf("%w: --invoice-limits: %v", ErrUsage, err)
+		}
+		limits = &l
+	}
+	cfg, err := resolve()
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if sub == "list" {
+	switch sub {
+	case "list":
 		stores, err := db.ListStores(ctx)
 		if err != nil {
 			return err
@@ -51,14 +74,47 @@ func runStore(ctx context.Context, env Env, args []string) error {
 			if err != nil {
 				return err
 			}
+			lim := "default (" + cfg.InvoiceLimits.String() + ")"
+			if s.InvoiceLimits != nil {
+				lim = s.InvoiceLimits.String()
+			}
 			out = append(out, map[string]any{"id": s.ID, "name": s.Name, "network": s.Network, "key": s.Key,
 				"speed": s.Speed, "currency": s.DefaultCurrency, "expiry": s.Expiry.String(), "gapLimit": s.GapLimit,
-				"unpaidRun": run})
+				"unpaidRun": run, "invoiceLimits": lim})
 		}
 		return printJSON(env, out)
+	case "update":
+		if *id == "" {
+			return fmt.Errorf("%w: --store is required", ErrUsage)
+		}
+		st, err := db.GetStore(ctx, *id)
+		if err != nil {
+			return fmt.Errorf("store %s: %w", *id, err)
+		}
+		for flagName, set := range map[string]func(){
+			"name": func() { st.Name = *name }, "xpub": func() { st.Key, st.Network = *key, cfg.Network },
+			"speed": func() { st.Speed = invoice.Speed(*speed) }, "currency": func() { st.DefaultCurrency = *currency },
+			"expiry": func() { st.Expiry = *expiry }, "gap-limit": func() { st.GapLimit = *gap },
+			"invoice-limits": func() { st.InvoiceLimits = limits },
+		} {
+			if given[flagName] {
+				set()
+			}
+		}
+		if err := checkStore(&st); err != nil {
+			return err
+		}
+		if err := db.UpdateStoreSettings(ctx, st); err != nil {
+			return fmt.Errorf("update store: %w", err)
+		}
+		fmt.Fprintf(env.Stderr, "updated store %q; running nodes apply invoice limits within %s, other settings when they next load the store (a restart)\n",
+			st.Name, limitsTTL)
+		return nil
 	}
-	st, err := newStore(cfg, *name, *key, *speed, *currency, *expiry, *gap)
-	if err != nil {
+	st := merchant.Store{ID: auth.NewID(), Name: *name, Network: cfg.Network, Key: *key, Speed: invoice.Speed(*speed),
+		Expiry: *expiry, GapLimit: *gap, DefaultCurrency: *currency, InvoiceLimits: limits,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := checkStore(&st); err != nil {
 		return err
 	}
 	if err := db.CreateStore(ctx, st); err != nil {
@@ -69,37 +125,18 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// newStore validates a store's settings against the configured network.
-func newStore(cfg *config.Config, name, key, speed, currency string, expiry time.Duration, gap int) (merchant.Store, error) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return merchant.Store{}, fmt.Errorf("%w: --name is required", ErrUsage)
+// checkStore validates a store's settings (merchant.Store.Validate) and
+// words a refusal with the flag to fix.
+func checkStore(st *merchant.Store) error {
+	err := st.Validate()
+	var se *merchant.SettingError
+	if errors.As(err, &se) {
+		if se.Field == "xpub" && se.Err != nil {
+			return fmt.Errorf("receiving key: %w", se.Err)
+		}
+		return fmt.Errorf("%w: --%s: %s", ErrUsage, se.Field, se.Msg)
 	}
-	if strings.TrimSpace(key) == "" {
-		return merchant.Store{}, fmt.Errorf("%w: --xpub is required", ErrUsage)
-	}
-	k, err := wallet.ParseKey(strings.TrimSpace(key), cfg.Network)
-	if err != nil {
-		return merchant.Store{}, fmt.Errorf("receiving key: %w", err)
-	}
-	sp := invoice.Speed(speed)
-	if !sp.Valid() {
-		return merchant.Store{}, fmt.Errorf("%w: --speed %q is not high, medium or low", ErrUsage, speed)
-	}
-	cur, ok := money.LookupCurrency(currency)
-	if !ok {
-		return merchant.Store{}, fmt.Errorf("%w: --currency %q is not a supported currency", ErrUsage, currency)
-	}
-	if expiry < time.Minute || expiry > gateway.MaxWindow {
-		return merchant.Store{}, fmt.Errorf("%w: --expiry must be between 1m and %s", ErrUsage, gateway.MaxWindow)
-	}
-	if gap < 1 || gap > 10000 {
-		return merchant.Store{}, fmt.Errorf("%w: --gap-limit must be between 1 and 10000", ErrUsage)
-	}
-	return merchant.Store{
-		ID: auth.NewID(), Name: name, Network: cfg.Network, Key: k.String(), Speed: sp,
-		Expiry: expiry, GapLimit: gap, DefaultCurrency: cur.Code, CreatedAt: time.Now().UTC().Truncate(time.Millisecond),
-	}, nil
+	return err
 }
 
 func runToken(ctx context.Context, env Env, args []string) error {

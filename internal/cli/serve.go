@@ -151,8 +151,16 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network, Log: log})
 	defer g.Close()
 	ops.attach(db, rs)
+	// Invoice limits: each store's own or KASSA_INVOICE_LIMITS; with
+	// several nodes the budgets live in the database, so the limit is the
+	// deployment's, not each node's.
+	var budgets api.Budgets
+	if h.multi {
+		budgets = db
+	}
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
-		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate})
+		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate,
+		InvoiceLimits: newStoreLimits(db, cfg.InvoiceLimits, log).For, Budgets: budgets})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}

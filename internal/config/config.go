@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/merchant"
 )
 
 // Config is kassa's validated configuration.
@@ -53,6 +55,9 @@ type Config struct {
 	// NodeID names this node among several on one PostgreSQL database
 	// (KASSA_NODE_ID, default hostname-pid): logs and /readyz show it.
 	NodeID string
+	// InvoiceLimits caps how fast a store without limits of its own
+	// creates invoices (KASSA_INVOICE_LIMITS, default 100/h,60/m,10/s).
+	InvoiceLimits merchant.Limits
 	// DatabaseMaxConns caps this node's connection pool
 	// (KASSA_DATABASE_MAX_CONNS, default 16).
 	DatabaseMaxConns int
@@ -101,6 +106,7 @@ var Settings = []Setting{
 	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
 	{"node-id", "", "this node's name among several on one PostgreSQL database (default hostname-pid)", func(c *Config) *string { return &c.NodeID }},
+	{"invoice-limits", "100/h,60/m,10/s", "invoice-creation limits of a store without its own: COUNT/PERIOD pairs (s, m, h) or off", nil},
 	{"database-max-conns", "16", "most connections this node opens to the database; on PostgreSQL keep nodes x (this + 2) under max_connections", nil},
 	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
 }
@@ -280,6 +286,11 @@ func build(v map[string]string) (*Config, error) {
 		if err := checkSMTPURL(c.SMTPURL); err != nil {
 			bad("smtp-url", "%q: %v", redact(c.SMTPURL), err)
 		}
+	}
+	if l, err := merchant.ParseLimits(v["invoice-limits"]); err != nil {
+		bad("invoice-limits", "%v", err)
+	} else {
+		c.InvoiceLimits = l
 	}
 	if n, err := strconv.Atoi(strings.TrimSpace(v["database-max-conns"])); err != nil || n < 2 || n > 1000 {
 		bad("database-max-conns", "%q is not a number between 2 and 1000", v["database-max-conns"])

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/merchant"
 )
 
 func resolve(t *testing.T, env map[string]string, args ...string) (*Config, error) {
@@ -93,6 +95,26 @@ func TestDatabaseMaxConns(t *testing.T) {
 	for _, v := range []string{"0", "1", "lots", "5000"} {
 		if _, err := resolve(t, map[string]string{"KASSA_DATABASE_MAX_CONNS": v}); err == nil || !strings.Contains(err.Error(), "KASSA_DATABASE_MAX_CONNS") {
 			t.Errorf("KASSA_DATABASE_MAX_CONNS=%s: %v, want an error naming the setting", v, err)
+		}
+	}
+}
+
+func TestInvoiceLimitsSetting(t *testing.T) {
+	c, err := resolve(t, nil)
+	if err != nil || c.InvoiceLimits != merchant.DefaultLimits {
+		t.Fatalf("default: %+v, %v", c.InvoiceLimits, err)
+	}
+	if c, err = resolve(t, map[string]string{"KASSA_INVOICE_LIMITS": "off"}); err != nil || !c.InvoiceLimits.Unlimited() {
+		t.Fatalf("off: %+v, %v", c.InvoiceLimits, err)
+	}
+	if c, err = resolve(t, nil, "--invoice-limits=5000/h,50/s"); err != nil ||
+		c.InvoiceLimits != (merchant.Limits{PerHour: 5000, PerSecond: 50}) {
+		t.Fatalf("from flags: %+v, %v", c.InvoiceLimits, err)
+	}
+	for _, v := range []string{"5/fortnight", "100", "0/h", "10/s,10/s"} {
+		_, err := resolve(t, map[string]string{"KASSA_INVOICE_LIMITS": v})
+		if err == nil || !strings.Contains(err.Error(), "KASSA_INVOICE_LIMITS") {
+			t.Errorf("KASSA_INVOICE_LIMITS=%s: %v, want an error naming the setting", v, err)
 		}
 	}
 }

@@ -491,7 +491,7 @@ func TestStoreSettings(t *testing.T) {
 	root := "/dashboard/stores/" + storeID
 	newKey := regtestKey(t, "replacement")
 	form := url.Values{"name": {"Renamed"}, "key": {newKey}, "currency": {"EUR"}, "speed": {"high"}, "expiry": {"30"},
-		"gap_limit": {"40"}, "action": {"save"}}
+		"gap_limit": {"40"}, "invoice_limits": {"2000/h, 30/s"}, "action": {"save"}}
 	if r := owner.submit(root+"/settings", root+"/settings", form); r.status != http.StatusSeeOther {
 		t.Fatalf("save settings: %d\n%s", r.status, r.body)
 	}
@@ -500,19 +500,40 @@ func TestStoreSettings(t *testing.T) {
 	}
 	st, _ := h.db.GetStore(context.Background(), storeID)
 	if st.Name != "Renamed" || st.DefaultCurrency != "EUR" || st.Speed != "high" || st.Expiry != 30*time.Minute ||
-		st.GapLimit != 40 || !strings.Contains(st.Key, newKey) {
+		st.GapLimit != 40 || !strings.Contains(st.Key, newKey) || st.InvoiceLimits == nil || st.InvoiceLimits.String() != "2000/h,30/s" {
 		t.Fatalf("settings not saved: %+v", st)
 	}
-	// Bad values are refused and change nothing.
-	for field, bad := range map[string]string{"gap_limit": "0", "expiry": "100000", "currency": "XXX", "speed": "warp", "name": ""} {
+	mustContain(t, "invoice limits shown", owner.get(root+"/settings").body, `name="invoice_limits" value="2000/h,30/s"`)
+	// Bad values are refused, say what to fix, and change nothing.
+	for field, bad := range map[string]string{"gap_limit": "0", "expiry": "100000", "currency": "XXX", "speed": "warp", "name": "",
+		"invoice_limits": "5/fortnight"} {
 		f := url.Values{}
 		for k, v := range form {
 			f[k] = v
 		}
 		f.Set(field, bad)
-		if r := owner.submit(root+"/settings", root+"/settings", f); r.status != http.StatusUnprocessableEntity {
+		r := owner.submit(root+"/settings", root+"/settings", f)
+		if r.status != http.StatusUnprocessableEntity {
 			t.Fatalf("settings with %s=%q: %d", field, bad, r.status)
 		}
+		if field == "invoice_limits" {
+			mustContain(t, "limits error", r.body, "Invoice limits: &#34;5/fortnight&#34;: the period must be s, m or h.")
+		}
+	}
+	if got, _ := h.db.GetStore(context.Background(), storeID); got.Name != "Renamed" || got.InvoiceLimits.String() != "2000/h,30/s" {
+		t.Fatalf("a refused change changed the store: %+v", got)
+	}
+	// Emptied, the store follows the server's default again.
+	f := url.Values{}
+	for k, v := range form {
+		f[k] = v
+	}
+	f.Set("invoice_limits", "")
+	if r := owner.submit(root+"/settings", root+"/settings", f); r.status != http.StatusSeeOther {
+		t.Fatalf("clear limits: %d", r.status)
+	}
+	if got, _ := h.db.GetStore(context.Background(), storeID); got.InvoiceLimits != nil {
+		t.Fatalf("limits not cleared: %+v", got.InvoiceLimits)
 	}
 	// Once the store has an invoice the key is shown but cannot change.
 	if r := owner.submit(root+"/pos", root+"/pos", url.Values{"price": {"10"}, "currency": {"USD"}}); r.status != http.StatusSeeOther {

@@ -8,10 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/kassa-pay/kassa/internal/auth"
-	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -148,19 +146,22 @@ func (s *Server) storeList(w http.ResponseWriter, r *http.Request, v *Viewer) {
 
 // storeForm is the store form's fields as typed, for showing it again.
 type storeForm struct {
-	Setup      bool // the first run's second step
-	Action     string
-	Name       string
-	Currency   string
-	Key        string
-	Speed      string
-	Expiry     string // minutes
-	GapLimit   string
-	Network    string
-	Preview    *keyPreview
-	KeyLocked  bool // settings: the store has invoices, or the viewer is no owner
-	KeyHidden  bool
-	Currencies []string
+	Setup    bool // the first run's second step
+	Action   string
+	Name     string
+	Currency string
+	Key      string
+	Speed    string
+	Expiry   string // minutes
+	GapLimit string
+	// InvoiceLimits is the store's own limits ("100/h,60/m,10/s", "off"),
+	// empty for the server's default.
+	InvoiceLimits string
+	Network       string
+	Preview       *keyPreview
+	KeyLocked     bool // settings: the store has invoices, or the viewer is no owner
+	KeyHidden     bool
+	Currencies    []string
 }
 
 // keyPreview is what the preview shows for a key: its script type and
@@ -197,6 +198,7 @@ func (s *Server) readStoreForm(r *http.Request, f storeForm) storeForm {
 	f.Speed = r.PostFormValue("speed")
 	f.Expiry = strings.TrimSpace(r.PostFormValue("expiry"))
 	f.GapLimit = strings.TrimSpace(r.PostFormValue("gap_limit"))
+	f.InvoiceLimits = strings.TrimSpace(r.PostFormValue("invoice_limits"))
 	return f
 }
 
@@ -238,44 +240,41 @@ func keyError(err error, network string) string {
 }
 
 // checkStore validates a store form into st (its key only when
-// withKey); the message says what to fix.
+// withKey) with merchant.Store.Validate; the message says what to fix.
 func (s *Server) checkStore(f storeForm, st *merchant.Store, withKey bool) string {
-	if f.Name == "" || len(f.Name) > 100 {
-		return "Give the store a name of at most 100 characters."
-	}
-	for _, r := range f.Name {
-		if unicode.IsControl(r) {
-			return "The store name cannot hold control characters."
-		}
-	}
-	cur, ok := money.LookupCurrency(f.Currency)
-	if !ok {
-		return "Pick a supported default currency, such as USD or EUR."
-	}
-	sp := invoice.Speed(f.Speed)
-	if !sp.Valid() {
-		return "Pick a transaction speed: high, medium or low."
-	}
+	next := *st
 	mins, err := strconv.Atoi(f.Expiry)
-	if err != nil || mins < 1 || time.Duration(mins)*time.Minute > gateway.MaxWindow {
-		return "The invoice expiry must be between 1 and " + strconv.Itoa(int(gateway.MaxWindow/time.Minute)) + " minutes."
+	if err != nil {
+		return "The invoice expiry is a number of minutes."
 	}
 	gap, err := strconv.Atoi(f.GapLimit)
-	if err != nil || gap < 1 || gap > 10000 {
-		return "The gap limit must be between 1 and 10000."
+	if err != nil {
+		return "The gap limit is a whole number."
+	}
+	next.InvoiceLimits = nil
+	if f.InvoiceLimits != "" {
+		l, err := merchant.ParseLimits(f.InvoiceLimits)
+		if err != nil {
+			return "Invoice limits: " + strings.TrimPrefix(err.Error(), merchant.ErrLimits.Error()+": ") + "."
+		}
+		next.InvoiceLimits = &l
 	}
 	if withKey {
-		if f.Key == "" {
-			return "Give the store's extended public key (xpub, ypub, zpub, tpub, upub, vpub) or output descriptor."
-		}
-		k, err := wallet.ParseKey(f.Key, s.cfg.Network)
-		if err != nil {
-			return keyError(err, s.cfg.Network)
-		}
-		st.Key, st.Network = k.String(), s.cfg.Network
+		next.Key, next.Network = f.Key, s.cfg.Network
 	}
-	st.Name, st.DefaultCurrency, st.Speed = f.Name, cur.Code, sp
-	st.Expiry, st.GapLimit = time.Duration(mins)*time.Minute, gap
+	next.Name, next.DefaultCurrency, next.Speed = f.Name, f.Currency, invoice.Speed(f.Speed)
+	next.Expiry, next.GapLimit = time.Duration(mins)*time.Minute, gap
+	err = next.Validate()
+	var se *merchant.SettingError
+	switch {
+	case errors.As(err, &se) && se.Field == "xpub" && se.Err != nil:
+		return keyError(se.Err, s.cfg.Network)
+	case errors.As(err, &se):
+		return strings.ToUpper(se.Msg[:1]) + se.Msg[1:] + "."
+	case err != nil:
+		return err.Error()
+	}
+	*st = next
 	return ""
 }
 
@@ -371,7 +370,11 @@ func (s *Server) settingsForm(r *http.Request, v Viewer) (storeForm, error) {
 		return storeForm{}, err
 	}
 	st := v.Store
-	return storeForm{Action: storePath(st.ID, "/settings"), Name: st.Name, Currency: st.DefaultCurrency, Key: st.Key,
+	limits := ""
+	if st.InvoiceLimits != nil {
+		limits = st.InvoiceLimits.String()
+	}
+	return storeForm{InvoiceLimits: limits, Action: storePath(st.ID, "/settings"), Name: st.Name, Currency: st.DefaultCurrency, Key: st.Key,
 		Speed: string(st.Speed), Expiry: strconv.Itoa(int(st.Expiry / time.Minute)), GapLimit: strconv.Itoa(st.GapLimit),
 		Network: st.Network, KeyLocked: has || !v.Can(RoleOwner), Currencies: currencyCodes()}, nil
 }

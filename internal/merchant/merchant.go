@@ -1,5 +1,5 @@
 // Package merchant holds a merchant's store: the settings an invoice is
-// created under (receiving key, speed, expiry, gap limit).
+// created under (receiving key, speed, expiry, gap limit, invoice limits).
 package merchant
 
 import (
@@ -25,6 +25,9 @@ type Store struct {
 	// HMAC-SHA256 of the body keyed with one of the store's API tokens
 	// (see package notify). BitPay's IPNs are unsigned; off by default.
 	SignIPN bool
+	// InvoiceLimits caps how fast the store creates invoices; nil means
+	// the server's default (KASSA_INVOICE_LIMITS, else DefaultLimits).
+	InvoiceLimits *Limits
 }
 
 // Defaults for a new store.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
@@ -262,7 +263,7 @@ func TestCreateRejectsPrivateNotificationURL(t *testing.T) {
 	}
 	for _, allow := range []bool{false, true} {
 		a, err := api.New(api.Config{Store: f.db, Invoices: f.g, Rates: f.rs, PublicURL: publicURL, IPNAllowPrivate: allow,
-			InvoiceLimits: func(string) api.Limits { return api.Limits{} }})
+			InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{} }})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -59,7 +60,7 @@ func newChainRig(tb testing.TB, node *regtest.Node, dbURL string, poll time.Dura
 	wg.Go(func() { _ = backend.Run(ctx) })
 	wg.Go(func() { _ = r.proc.Run(ctx, poll) })
 	a, err := api.New(api.Config{Store: r.db, Invoices: r.g, Rates: r.rs, PublicURL: publicURL, Tip: r.proc.Tip,
-		IPNAllowPrivate: true, Log: r.log, InvoiceLimits: func(string) api.Limits { return api.Limits{} }})
+		IPNAllowPrivate: true, Log: r.log, InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{} }})
 	if err != nil {
 		tb.Fatal(err)
 	}

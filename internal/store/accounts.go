@@ -26,7 +26,7 @@ var (
 	ErrInviteUnusable = errors.New("this invite link was used, has expired or does not exist")
 	// ErrKeyLocked is returned by UpdateStoreSettings when the receiving
 	// key would change on a store that has invoices.
-	ErrKeyLocked = errors.New("the receiving key cannot change once the store has invoices")
+	ErrKeyLocked = merchant.ErrKeyLocked
 )
 
 // User is a dashboard account.
@@ -745,27 +745,29 @@ func (db *DB) StoreHasInvoices(ctx context.Context, storeID string) (bool, error
 // nothing changes. An unknown store fails with ErrNotFound.
 func (db *DB) UpdateStoreSettings(ctx context.Context, s merchant.Store) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		var key, network string
-		err := tx.QueryRowContext(ctx, `SELECT key, network FROM stores WHERE id = $1`, s.ID).Scan(&key, &network)
+		// The key-lock rule is merchant's; it is applied here, inside the
+		// transaction, so no invoice can be created between the check
+		// and the change.
+		var old merchant.Store
+		err := tx.QueryRowContext(ctx, `SELECT key, network FROM stores WHERE id = $1`, s.ID).Scan(&old.Key, &old.Network)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
-		if key != s.Key || network != s.Network {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM invoices WHERE store_id = $1 LIMIT 1) x`,
-				s.ID).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return ErrKeyLocked
-			}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM invoices WHERE store_id = $1 LIMIT 1) x`,
+			s.ID).Scan(&n); err != nil {
+			return err
+		}
+		if err := old.CheckKeyChange(s, n > 0); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE stores SET name = $2, default_currency = $3, speed = $4, expiry_ms = $5,
-			gap_limit = $6, key = $7, network = $8 WHERE id = $1`,
-			s.ID, s.Name, s.DefaultCurrency, string(s.Speed), s.Expiry.Milliseconds(), s.GapLimit, s.Key, s.Network)
+			gap_limit = $6, key = $7, network = $8, invoice_limits = $9 WHERE id = $1`,
+			s.ID, s.Name, s.DefaultCurrency, string(s.Speed), s.Expiry.Milliseconds(), s.GapLimit, s.Key, s.Network,
+			limitsColumn(s.InvoiceLimits))
 		return err
 	})
 	if err != nil {
