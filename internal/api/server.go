@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
@@ -24,6 +25,8 @@ type Store interface {
 	GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error)
 	CreateToken(ctx context.Context, t auth.Token) error
 	UpdateToken(ctx context.Context, t auth.Token) error
+	// TouchToken records a token's last use (shown on the dashboard).
+	TouchToken(ctx context.Context, value string, at time.Time) error
 	TokensBySIN(ctx context.Context, sin string) ([]auth.Token, error)
 	ListStores(ctx context.Context) ([]merchant.Store, error)
 	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
@@ -89,6 +92,8 @@ type Server struct {
 	guesses  *guessLimiter
 	sessions *sessionStore
 	bus      *eventBus
+	// touching holds the tokens whose last use is being written.
+	touching sync.Map
 }
 
 // New returns the API server.
@@ -270,7 +275,32 @@ func (s *Server) authenticate(r *http.Request, token string, body []byte) (calle
 		}
 		c.sin = sin
 	}
+	s.touch(t)
 	return c, nil
+}
+
+// touchEvery is how stale a token's recorded last use may get: a token
+// in steady use costs one write a minute, not one a request.
+const touchEvery = time.Minute
+
+// touch records t's use when the recorded one is older than touchEvery,
+// off the request's path and at most one write per token at a time.
+func (s *Server) touch(t auth.Token) {
+	now := s.cfg.Clock()
+	if now.Sub(t.LastUsedAt) < touchEvery {
+		return
+	}
+	if _, busy := s.touching.LoadOrStore(t.Value, struct{}{}); busy {
+		return
+	}
+	go func() {
+		defer s.touching.Delete(t.Value)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.cfg.Store.TouchToken(ctx, t.Value, now); err != nil {
+			s.cfg.Log.Debug("token use not recorded", "store", t.StoreID, "err", err)
+		}
+	}()
 }
 
 // requireFacade checks the caller's token grants one of the facades.

@@ -354,3 +354,42 @@ func TestTokenLookupFailureIsNotUnauthorized(t *testing.T) {
 		}
 	}
 }
+
+// A token's use is recorded (the dashboard's tokens page shows it), at
+// most once a minute, and a failed authentication records nothing.
+func TestTokenLastUse(t *testing.T) {
+	e := newEnv(t)
+	lastUse := func() time.Time {
+		tok, err := e.db.GetToken(context.Background(), e.pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.LastUsedAt
+	}
+	if !lastUse().IsZero() {
+		t.Fatal("a new token has a last use")
+	}
+	if status, _ := e.do(nil, "GET", "/invoices/1?token=wrong", nil); status == 200 {
+		t.Fatal("a wrong token was accepted")
+	}
+	before := time.Now().Add(-time.Second)
+	if status, m := e.do(nil, "GET", "/invoices/1?token="+e.pos, nil); status != 404 {
+		t.Fatalf("GET with the pos token: %d %v", status, m)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for lastUse().IsZero() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	first := lastUse()
+	if first.Before(before) || first.After(time.Now()) {
+		t.Fatalf("last use %v, want about now", first)
+	}
+	// Within the minute, further requests write nothing.
+	for range 5 {
+		e.do(nil, "GET", "/invoices/1?token="+e.pos, nil)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := lastUse(); !got.Equal(first) {
+		t.Fatalf("last use rewritten within the minute: %v then %v", first, got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
 )
@@ -116,4 +117,18 @@ func scanToken(r scanner) (auth.Token, error) {
 	t.RevokedAt = fromMillis(revoked)
 	t.LastUsedAt = fromMillis(lastUsed)
 	return t, err
+}
+
+// TouchToken records that the token was used at at, unless a later use
+// is recorded already. It is no error when the token is gone.
+func (db *DB) TouchToken(ctx context.Context, value string, at time.Time) error {
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE tokens SET last_used_at = $2 WHERE value = $1 AND last_used_at < $2`,
+			value, millis(at))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record a token's use: %w", err)
+	}
+	return nil
 }
