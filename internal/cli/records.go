@@ -91,15 +91,26 @@ func runStore(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return fmt.Errorf("store %s: %w", *id, err)
 		}
-		for flagName, set := range map[string]func(){
-			"name": func() { st.Name = *name }, "xpub": func() { st.Key, st.Network = *key, cfg.Network },
-			"speed": func() { st.Speed = invoice.Speed(*speed) }, "currency": func() { st.DefaultCurrency = *currency },
-			"expiry": func() { st.Expiry = *expiry }, "gap-limit": func() { st.GapLimit = *gap },
-			"invoice-limits": func() { st.InvoiceLimits = limits },
-		} {
-			if given[flagName] {
-				set()
-			}
+		if given["name"] {
+			st.Name = *name
+		}
+		if given["xpub"] {
+			st.Key, st.Network = *key, cfg.Network
+		}
+		if given["speed"] {
+			st.Speed = invoice.Speed(*speed)
+		}
+		if given["currency"] {
+			st.DefaultCurrency = *currency
+		}
+		if given["expiry"] {
+			st.Expiry = *expiry
+		}
+		if given["gap-limit"] {
+			st.GapLimit = *gap
+		}
+		if given["invoice-limits"] {
+			st.InvoiceLimits = limits
 		}
 		if err := checkStore(&st); err != nil {
 			return err
