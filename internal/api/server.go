@@ -118,7 +118,8 @@ func New(cfg Config) (*Server, error) {
 	for _, rt := range s.routes() {
 		mux.Handle(rt.pattern, rt.handler)
 	}
-	s.handler = Transport(TransportConfig{Log: cfg.Log}, routeOrError(mux))
+	mux.Handle("/", notServed(mux))
+	s.handler = Transport(TransportConfig{Log: cfg.Log}, mux)
 	return s, nil
 }
 
@@ -129,8 +130,7 @@ type route struct {
 }
 
 // routes is every endpoint the API serves, BitPay v2, the 2014 API and
-// v0.3 alike. New mounts them and Register mounts their first path
-// segments, so a route added here is served, slash-insensitive, with no
+// v0.3 alike: a route added here is served, slash-insensitive, with no
 // other list to update.
 func (s *Server) routes() []route {
 	f := func(pattern string, h http.HandlerFunc) route { return route{pattern, h} }
@@ -170,24 +170,11 @@ func (s *Server) routes() []route {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// Register mounts the API on mux: the first path segment of every route,
-// with and without a trailing slash, and "/" for every path nobody else
-// serves, which the API answers with BitPay's error envelope. Serve mux
-// through SlashInsensitive so that a trailing slash on any other
-// handler's path is forgiven the same way.
-func (s *Server) Register(mux *http.ServeMux) {
-	seen := map[string]bool{}
-	for _, rt := range s.routes() {
-		_, path, _ := strings.Cut(rt.pattern, " ")
-		first, _, _ := strings.Cut(path[1:], "/")
-		if p := "/" + first; !seen[p] {
-			seen[p] = true
-			mux.Handle(p, s)
-			mux.Handle(p+"/", s)
-		}
-	}
-	mux.Handle("/", s)
-}
+// Register mounts the API on mux as the handler of every path no other
+// handler serves ("/"): the API's own routes, and BitPay's error envelope
+// for everything else. Serve mux through SlashInsensitive so that a
+// trailing slash on any other handler's path is forgiven the same way.
+func (s *Server) Register(mux *http.ServeMux) { mux.Handle("/", s) }
 
 // SlashInsensitive serves mux with a trailing slash forgiven on every
 // path (spec §0.4): a path with one that only the catch-all "/" matches is
@@ -204,22 +191,18 @@ func SlashInsensitive(mux *http.ServeMux) http.Handler {
 	})
 }
 
-// routeOrError serves mux's routes and answers every request none of them
-// matches in BitPay's error envelope (v0.3's shape under /api/): a 405
-// naming the allowed methods when the path is served with another, a 404
-// naming what kassa does not serve otherwise. ServeMux's own answers to
-// both are plain text, which BitPay clients fail to parse.
-func routeOrError(mux *http.ServeMux) http.Handler {
+// notServed answers, as mux's catch-all "/", every request none of mux's
+// routes matches, in BitPay's error envelope (v0.3's shape under /api/):
+// a 405 naming the allowed methods when the path is served with another,
+// a 404 naming what kassa does not serve otherwise. ServeMux's own
+// answers to both are plain text, which BitPay clients fail to parse.
+func notServed(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, pattern := mux.Handler(r); pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
 		var allowed []string
 		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			probe := r.Clone(r.Context())
 			probe.Method = m
-			if _, pattern := mux.Handler(probe); pattern != "" {
+			if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
 				allowed = append(allowed, m)
 			}
 		}
