@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -116,7 +117,7 @@ func (v *Verifier) Verify(identityHex, signatureHex, requestURI string, body []b
 	check := newSigCheck(sig, key.key)
 	// The target as sent comes first: nearly every client signs what it
 	// sends, and the other spellings cost a signature check each.
-	for _, t := range targetForms(target) {
+	for t := range targetForms(target) {
 		for _, c := range cands {
 			if check.verify(signedHash(c.origin, t, body)) {
 				if c.index >= 0 {
@@ -144,26 +145,33 @@ func (v *Verifier) Verify(identityHex, signatureHex, requestURI string, body []b
 // characters decoded, hex upper-cased) and its variants with "~" encoded
 // and hex in lower case; reserved characters are never decoded (%2C and
 // "," mean different things in a query). Each form is also tried with
-// "+" and "%20" exchanged in its query (swapSpaces).
-func targetForms(target string) []string {
-	forms := make([]string, 0, 10)
-	add := func(f string) {
-		for _, g := range [2]string{f, swapSpaces(f)} {
-			if !slices.Contains(forms, g) {
-				forms = append(forms, g)
+// "+" and "%20" exchanged in its query (swapSpaces). The forms are made
+// as they are tried, so a target that verifies as sent costs no more.
+func targetForms(target string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		var seen []string
+		try := func(f string) bool {
+			for _, g := range [2]string{f, swapSpaces(f)} {
+				if !slices.Contains(seen, g) {
+					seen = append(seen, g)
+					if !yield(g) {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		if !try(target) || !strings.ContainsAny(target, "%~") {
+			return
+		}
+		for _, tilde := range [2]bool{false, true} {
+			for _, lower := range [2]bool{false, true} {
+				if !try(normalizeTarget(target, tilde, lower)) {
+					return
+				}
 			}
 		}
 	}
-	add(target)
-	if !strings.ContainsAny(target, "%~") {
-		return forms
-	}
-	for _, tilde := range [2]bool{false, true} {
-		for _, lower := range [2]bool{false, true} {
-			add(normalizeTarget(target, tilde, lower))
-		}
-	}
-	return forms
 }
 
 // normalizeTarget decodes percent-encoded unreserved characters and

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -395,7 +396,7 @@ func TestTargetFormsKeepMeaning(t *testing.T) {
 // normalised per RFC 3986 (after undoing the space swap it may carry).
 func checkTargetForms(t *testing.T, target string) {
 	t.Helper()
-	forms := targetForms(target)
+	forms := slices.Collect(targetForms(target))
 	if forms[0] != target {
 		t.Fatalf("%q: first form %q", target, forms[0])
 	}
