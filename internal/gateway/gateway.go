@@ -179,8 +179,9 @@ type NewInvoice struct {
 	Fields invoice.Fields
 }
 
-// MaxWindow bounds the payment window a request may ask for.
-const MaxWindow = 24 * time.Hour
+// MaxWindow bounds the payment window a request may ask for: the longest
+// expiry a store may have.
+const MaxWindow = merchant.MaxExpiry
 
 // CreateInvoice prices, addresses and durably stores a new invoice. When it
 // returns, the invoice and its invoice_created event are committed.
