@@ -54,6 +54,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ni, err := req.ToNewInvoice()
+	ni.CreatedBy = c.token.Ref()
 	if err == nil {
 		err = s.checkNotificationURL(r, ni.Fields.NotificationURL)
 	}

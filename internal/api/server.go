@@ -24,6 +24,9 @@ type Store interface {
 	GetToken(ctx context.Context, value string) (auth.Token, error)
 	GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error)
 	CreateToken(ctx context.Context, t auth.Token) error
+	// ParkToken stores a client-requested token that names no store yet,
+	// until a merchant approves it for one of theirs.
+	ParkToken(ctx context.Context, t auth.Token) error
 	UpdateToken(ctx context.Context, t auth.Token) error
 	// TouchToken records a token's last use (shown on the dashboard).
 	TouchToken(ctx context.Context, value string, at time.Time) error

@@ -156,6 +156,11 @@ func TestPOSBearerTokenCreatesAndReadsInvoices(t *testing.T) {
 		inv["url"] != e.url+"/invoice?id="+id || inv["exceptionStatus"] != false || inv["token"] == "" {
 		t.Fatalf("invoice fields: %v", inv)
 	}
+	// The invoice records the token that made it (its IPNs are signed
+	// with it), by reference, never by value.
+	if stored, err := e.db.GetInvoice(context.Background(), id); err != nil || stored.CreatedBy != auth.TokenRef(e.pos) {
+		t.Fatalf("stored CreatedBy = %q, %v; want the pos token's ref %q", stored.CreatedBy, err, auth.TokenRef(e.pos))
+	}
 	// The same guid returns the same invoice.
 	_, m = e.do(nil, "POST", "/invoices", map[string]any{"token": e.pos, "price": 10, "currency": "USD", "guid": "g-1"})
 	if data(t, m)["id"] != id {

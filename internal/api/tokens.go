@@ -98,7 +98,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	t := auth.Token{Value: auth.NewTokenValue(), StoreID: storeID, Facade: facade, Label: req.Label, SIN: req.ID,
 		PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
-	if err := s.cfg.Store.CreateToken(r.Context(), t); err != nil {
+	create := s.cfg.Store.CreateToken
+	if storeID == "" {
+		create = s.cfg.Store.ParkToken
+	}
+	if err := create(r.Context(), t); err != nil {
 		WriteError(w, r, err)
 		return
 	}
@@ -106,7 +110,9 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 // pairingStore picks the store a client-requested token belongs to: the
-// store the client id is already paired with, or the only store.
+// store the client id is already paired with, or the only store; "" on a
+// server with several, where the token is parked until the merchant who
+// approves it chooses the store.
 func (s *Server) pairingStore(r *http.Request, sin string) (string, error) {
 	existing, err := s.cfg.Store.TokensBySIN(r.Context(), sin)
 	if err != nil {
@@ -127,7 +133,7 @@ func (s *Server) pairingStore(r *http.Request, sin string) (string, error) {
 	case 1:
 		return stores[0].ID, nil
 	}
-	return "", BadRequest("this server has several stores: create a pairing code for the store and claim it with {id, pairingCode}")
+	return "", nil
 }
 
 // claimToken binds a merchant-created pairing code's token to the client.

@@ -5,7 +5,9 @@ package auth
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -64,6 +66,17 @@ var (
 
 // Usable reports whether t may authorize requests now.
 func (t Token) Usable() bool { return t.Active && t.RevokedAt.IsZero() }
+
+// Ref names the token without its secret value: in dashboard forms, and on
+// the invoices it creates (invoice.Invoice.CreatedBy).
+func (t Token) Ref() string { return TokenRef(t.Value) }
+
+// TokenRef is the Ref of the token with this value: 24 hex digits of a
+// SHA-256 of it, which tell tokens apart but give nothing of the value.
+func TokenRef(value string) string {
+	sum := sha256.Sum256([]byte("kassa token ref\x00" + value))
+	return hex.EncodeToString(sum[:12])
+}
 
 // Matches compares a presented token value with t in constant time.
 func (t Token) Matches(value string) bool {

@@ -101,7 +101,25 @@ func TestPairingApprove(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Parked: requested on a server with several stores, naming none.
+	parked := requested
+	parked.StoreID, parked.Value, parked.PairingCode = "", auth.NewTokenValue(), auth.NewPairingCode()
+	if err := db.ParkToken(context.Background(), parked); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
+	if _, errs, code := run(t, vars, "pairing", "approve", parked.PairingCode); code == 0 || !strings.Contains(errs, "--store") {
+		t.Fatalf("approving a parked request without --store must ask for it: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", "--store", "nope", parked.PairingCode); code == 0 || !strings.Contains(errs, "no store") {
+		t.Fatalf("approving a parked request for an unknown store must fail: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", "--store", storeID, parked.PairingCode); code != 0 {
+		t.Fatalf("approve a parked request: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, vars, "pairing", "approve", "--store", storeID, parked.PairingCode); code == 0 || !strings.Contains(errs, "already") {
+		t.Fatalf("approving a parked request twice must fail: %s", errs)
+	}
 	if _, errs, code := run(t, vars, "pairing", "approve", requested.PairingCode); code != 0 {
 		t.Fatalf("approve: %d %s", code, errs)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -40,10 +41,14 @@ func runIPN(ctx context.Context, env Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "store %s sends unsigned IPNs\n", *storeID)
 			return nil
 		}
-		if _, err := db.SigningToken(ctx, *storeID); errors.Is(err, store.ErrNotFound) {
+		toks, err := db.ListTokens(ctx, *storeID)
+		if err != nil {
+			return err
+		}
+		if tok, _ := notify.SigningToken(toks, ""); tok.Value == "" {
 			fmt.Fprintf(env.Stderr, "warning: store %s has no active merchant or pos token to sign with: its IPNs fail until it has one\n", *storeID)
 		}
-		fmt.Fprintf(env.Stderr, "store %s signs its IPNs: x-signature is base64(HMAC-SHA256(body, key = the store's oldest active merchant token, else pos token))\n", *storeID)
+		fmt.Fprintf(env.Stderr, "store %s signs its IPNs: x-signature is base64(HMAC-SHA256(body, key = the token that created the invoice, else the store's oldest active merchant token, else pos token))\n", *storeID)
 		return nil
 	}
 	if *invoiceID == "" {

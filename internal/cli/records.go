@@ -199,13 +199,13 @@ func runToken(ctx context.Context, env Env, args []string) error {
 func runPairing(ctx context.Context, env Env, args []string) error {
 	sub, args, err := subcommand(env, args, "pairing", map[string]string{
 		"create":  "create a pairing code a client claims with POST /tokens {id, pairingCode}",
-		"approve": "approve a pairing code a client requested (kassa pairing approve CODE)",
+		"approve": "approve a pairing code a client requested (kassa pairing approve [--store ID] CODE)",
 	})
 	if err != nil {
 		return err
 	}
 	fs, resolve := flagSet(env, "pairing "+sub, "pairing "+sub+" [flags]")
-	storeID := fs.String("store", "", "store id (create)")
+	storeID := fs.String("store", "", "store id (create; approve, when the client named none)")
 	facade := fs.String("facade", "merchant", "facade: pos, merchant or payout (create)")
 	label := fs.String("label", "", "label shown in token lists (create)")
 	_, db, err := parseAndOpen(ctx, fs, resolve, args)
@@ -220,10 +220,31 @@ func runPairing(ctx context.Context, env Env, args []string) error {
 		}
 		t, err := db.GetTokenByPairingCode(ctx, fs.Arg(0))
 		if errors.Is(err, store.ErrNotFound) {
+			t, err = db.GetParkedToken(ctx, fs.Arg(0))
+		}
+		if errors.Is(err, store.ErrNotFound) {
 			return auth.ErrPairingNotFound
 		}
 		if err != nil {
 			return err
+		}
+		if t.StoreID == "" {
+			// Requested on a server with several stores: the approver
+			// chooses.
+			if *storeID == "" {
+				return fmt.Errorf("%w: the client named no store: kassa pairing approve --store ID %s", ErrUsage, fs.Arg(0))
+			}
+			if _, err := requireStore(ctx, db, *storeID); err != nil {
+				return err
+			}
+			if err := t.CanApprove(now); err != nil {
+				return err
+			}
+			if t, err = db.PlaceToken(ctx, t.PairingCode, *storeID, true); err != nil {
+				return fmt.Errorf("approve pairing: %w", err)
+			}
+			fmt.Fprintf(env.Stderr, "approved %s access for client %s on store %s\n", t.Facade, t.SIN, t.StoreID)
+			return nil
 		}
 		if t.SIN == "" {
 			return fmt.Errorf("pairing code %s was created by the merchant: the client claims it with POST /tokens", fs.Arg(0))

@@ -83,6 +83,10 @@ type Store interface {
 	CreateToken(ctx context.Context, t auth.Token) error
 	UpdateToken(ctx context.Context, t auth.Token) error
 	GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error)
+	// GetParkedToken and PlaceToken serve client-requested pairings that
+	// name no store: the approver chooses one.
+	GetParkedToken(ctx context.Context, code string) (auth.Token, error)
+	PlaceToken(ctx context.Context, code, storeID string, approve bool) (auth.Token, error)
 	ListTokens(ctx context.Context, storeID string) ([]auth.Token, error)
 	CreateAPIKey(ctx context.Context, storeID, label string) (string, error)
 	ListAPIKeys(ctx context.Context, storeID string) ([]store.APIKey, error)

@@ -1,11 +1,10 @@
 package dashboard
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,12 +29,6 @@ type tokenRow struct {
 	Approvable  bool
 }
 
-// tokenRef names a token in forms without its secret value.
-func tokenRef(value string) string {
-	sum := sha256.Sum256([]byte("kassa token ref\x00" + value))
-	return hex.EncodeToString(sum[:12])
-}
-
 func (s *Server) tokenRows(r *http.Request, storeID string) ([]tokenRow, error) {
 	toks, err := s.cfg.Store.ListTokens(r.Context(), storeID)
 	if err != nil {
@@ -44,7 +37,7 @@ func (s *Server) tokenRows(r *http.Request, storeID string) ([]tokenRow, error) 
 	now := s.now()
 	rows := make([]tokenRow, 0, len(toks))
 	for _, t := range toks {
-		row := tokenRow{Ref: tokenRef(t.Value), Facade: t.Facade, Label: t.Label, ClientID: t.SIN, Created: t.CreatedAt,
+		row := tokenRow{Ref: t.Ref(), Facade: t.Facade, Label: t.Label, ClientID: t.SIN, Created: t.CreatedAt,
 			LastUsed: t.LastUsedAt, Revocable: t.RevokedAt.IsZero()}
 		switch {
 		case !t.RevokedAt.IsZero():
@@ -168,7 +161,7 @@ func (s *Server) findToken(r *http.Request, storeID, ref string) (auth.Token, er
 		return auth.Token{}, err
 	}
 	for _, t := range toks {
-		if ref != "" && sameToken(tokenRef(t.Value), ref) {
+		if ref != "" && sameToken(t.Ref(), ref) {
 			return t, nil
 		}
 	}
@@ -244,13 +237,20 @@ type pairingData struct {
 	ClientID string
 	Created  time.Time
 	Expires  time.Time
+	// Stores, for a request that names no store (a client pairing with a
+	// server of several), are the stores the viewer may give it access to.
+	Stores []merchant.Store
 	// Problem, when set, says why the code cannot be approved.
 	Problem string
 }
 
+// Parked reports a request that waits for the approver to choose a store.
+func (d pairingData) Parked() bool { return len(d.Stores) > 0 }
+
 // pairingLookup finds a client-requested pairing code and checks that
-// the viewer may approve it (manager or owner of its store). It answers
-// and returns false otherwise.
+// the viewer may approve it (manager or owner of its store, or of some
+// store for a request that names none). It answers and returns false
+// otherwise.
 func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer, code string) (auth.Token, pairingData, bool) {
 	d := pairingData{Code: code}
 	if len(code) != 7 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
@@ -258,6 +258,9 @@ func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer
 		return auth.Token{}, d, false
 	}
 	t, err := s.cfg.Store.GetTokenByPairingCode(r.Context(), code)
+	if errors.Is(err, store.ErrNotFound) {
+		t, err = s.cfg.Store.GetParkedToken(r.Context(), code)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.cfg.Log.Info("dashboard: unknown pairing code", "user", v.User.ID)
 		s.render(w, r, http.StatusNotFound, "Approve API access", "pairing", view{D: d, Error: "There is no pairing request with this code."})
@@ -267,22 +270,35 @@ func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer
 		s.serverError(w, r, "load pairing code", err)
 		return auth.Token{}, d, false
 	}
-	role, st, err := s.roleIn(r.Context(), v.User, t.StoreID)
-	if errors.Is(err, store.ErrNotFound) {
-		s.cfg.Log.Warn("dashboard: pairing code of another store", "user", v.User.ID, "store", t.StoreID)
-		s.render(w, r, http.StatusNotFound, "Approve API access", "pairing", view{D: d, Error: "There is no pairing request with this code."})
-		return auth.Token{}, d, false
+	d.Facade, d.Label, d.ClientID, d.Created, d.Expires = t.Facade, t.Label, t.SIN, t.CreatedAt, t.PairingExpiresAt
+	if t.StoreID == "" {
+		if d.Stores, err = s.managedStores(r, v); err != nil {
+			s.serverError(w, r, "list stores", err)
+			return auth.Token{}, d, false
+		}
+		if len(d.Stores) == 0 {
+			s.cfg.Log.Warn("dashboard: no store to approve a pairing for", "user", v.User.ID)
+			s.message(w, r, http.StatusForbidden, "Not allowed", "You manage no store this client could be given access to.")
+			return auth.Token{}, d, false
+		}
+	} else {
+		role, st, err := s.roleIn(r.Context(), v.User, t.StoreID)
+		if errors.Is(err, store.ErrNotFound) {
+			s.cfg.Log.Warn("dashboard: pairing code of another store", "user", v.User.ID, "store", t.StoreID)
+			s.render(w, r, http.StatusNotFound, "Approve API access", "pairing", view{D: pairingData{Code: code}, Error: "There is no pairing request with this code."})
+			return auth.Token{}, d, false
+		}
+		if err != nil {
+			s.serverError(w, r, "load store", err)
+			return auth.Token{}, d, false
+		}
+		if !role.AtLeast(RoleManager) {
+			s.cfg.Log.Warn("dashboard: role too low to approve pairing", "user", v.User.ID, "store", st.ID, "role", role)
+			s.message(w, r, http.StatusForbidden, "Not allowed", "Your role in this store ("+string(role)+") does not allow approving API access.")
+			return auth.Token{}, d, false
+		}
+		d.Store = st
 	}
-	if err != nil {
-		s.serverError(w, r, "load store", err)
-		return auth.Token{}, d, false
-	}
-	if !role.AtLeast(RoleManager) {
-		s.cfg.Log.Warn("dashboard: role too low to approve pairing", "user", v.User.ID, "store", st.ID, "role", role)
-		s.message(w, r, http.StatusForbidden, "Not allowed", "Your role in this store ("+string(role)+") does not allow approving API access.")
-		return auth.Token{}, d, false
-	}
-	d.Store, d.Facade, d.Label, d.ClientID, d.Created, d.Expires = st, t.Facade, t.Label, t.SIN, t.CreatedAt, t.PairingExpiresAt
 	switch {
 	case t.SIN == "":
 		d.Problem = "This pairing code was made in the dashboard: the client claims it itself, there is nothing to approve."
@@ -292,6 +308,21 @@ func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer
 		}
 	}
 	return t, d, true
+}
+
+// managedStores lists the stores the viewer may approve API access to.
+func (s *Server) managedStores(r *http.Request, v *Viewer) ([]merchant.Store, error) {
+	all, err := s.storesOf(r, v)
+	if err != nil {
+		return nil, err
+	}
+	var out []merchant.Store
+	for _, sr := range all {
+		if role, ok := parseRole(sr.Role); ok && role.AtLeast(RoleManager) {
+			out = append(out, sr.Store)
+		}
+	}
+	return out, nil
 }
 
 // pairingPage is where /api-access-request?pairingCode= lands (spec
@@ -322,11 +353,36 @@ func (s *Server) pairingPost(w http.ResponseWriter, r *http.Request, v *Viewer) 
 		s.render(w, r, http.StatusConflict, "Approve API access", "pairing", view{D: d})
 		return
 	}
-	done := "approved"
-	if r.PostFormValue("action") == "deny" {
-		t.RevokedAt, done = s.now(), "denied"
-	} else {
+	approve, done := r.PostFormValue("action") != "deny", "approved"
+	if !approve {
+		done = "denied"
+	}
+	if d.Parked() {
+		storeID := r.PostFormValue("store")
+		if !slices.ContainsFunc(d.Stores, func(st merchant.Store) bool { return st.ID == storeID }) {
+			s.render(w, r, http.StatusUnprocessableEntity, "Approve API access", "pairing",
+				view{D: d, Error: "Choose one of your stores for this client."})
+			return
+		}
+		placed, err := s.cfg.Store.PlaceToken(r.Context(), t.PairingCode, storeID, approve)
+		if errors.Is(err, store.ErrNotFound) {
+			// Another approver was first.
+			s.render(w, r, http.StatusConflict, "Approve API access", "pairing",
+				view{D: pairingData{Code: d.Code}, Error: "This request was approved or denied meanwhile."})
+			return
+		}
+		if err != nil {
+			s.serverError(w, r, "place parked token", err)
+			return
+		}
+		s.cfg.Log.Info("dashboard: pairing "+done, "user", v.User.ID, "store", storeID, "facade", placed.Facade, "client", t.SIN)
+		s.redirect(w, r, storePath(storeID, "/tokens?done="+url.QueryEscape(done)))
+		return
+	}
+	if approve {
 		t.Active = true
+	} else {
+		t.RevokedAt = s.now()
 	}
 	if err := s.cfg.Store.UpdateToken(r.Context(), t); err != nil {
 		s.serverError(w, r, "update token", err)

@@ -232,6 +232,76 @@ func TestClientRequestedPairingApproval(t *testing.T) {
 	}
 }
 
+// TestParkedPairingChoosesStore: on a server with several stores a client
+// asks for a token without naming one; the request is parked and the
+// merchant who approves it chooses one of the stores they manage.
+func TestParkedPairingChoosesStore(t *testing.T) {
+	h := newHarness(t, options{})
+	owner, shop := h.setup(regtestKey(t, "shop"))
+	other := owner.createStore("Second Shop", regtestKey(t, "other"))
+	manager := h.addMember("manager@example.com", shop, dashboard.RoleManager)
+	client := newSigner(t)
+	status, body := h.apiPost("/tokens", map[string]any{"id": client.sin, "facade": "merchant", "label": "crm"})
+	if status != http.StatusOK {
+		t.Fatalf("request on a server with two stores: %d %v", status, body)
+	}
+	d := firstData(t, body)
+	code, token := d["pairingCode"].(string), d["token"].(string)
+	if _, named := d["resource"]; named || len(code) != 7 {
+		t.Fatalf("parked request answer: %v", d)
+	}
+	if status, _ := client.post(t, h.url+"/invoices", map[string]any{"token": token, "price": 1, "currency": "USD"}); status == http.StatusOK {
+		t.Fatal("a parked token worked")
+	}
+	// A manager of one store is offered that store only, and cannot give
+	// access to another.
+	page := manager.get("/dashboard/pairing?pairingCode=" + code)
+	if page.status != http.StatusOK {
+		t.Fatalf("manager's approval page: %d\n%s", page.status, page.body)
+	}
+	mustContain(t, "manager's approval page", page.body, `<option value="`+shop+`">Main Shop</option>`, "crm", client.sin)
+	mustNotContain(t, "manager's approval page", page.body, other)
+	r := manager.submit("/dashboard/pairing?pairingCode="+code, "/dashboard/pairing",
+		url.Values{"pairingCode": {code}, "action": {"approve"}, "store": {other}})
+	if r.status != http.StatusUnprocessableEntity {
+		t.Fatalf("approve for a store the manager does not manage: %d", r.status)
+	}
+	// The owner sees both and gives the second store.
+	page = owner.get("/dashboard/pairing?pairingCode=" + code)
+	mustContain(t, "owner's approval page", page.body, `<option value="`+shop+`">`, `<option value="`+other+`">Second Shop</option>`)
+	r = owner.submit("/dashboard/pairing?pairingCode="+code, "/dashboard/pairing",
+		url.Values{"pairingCode": {code}, "action": {"approve"}, "store": {other}})
+	if r.status != http.StatusSeeOther || r.loc != "/dashboard/stores/"+other+"/tokens?done=approved" {
+		t.Fatalf("approve: %d %s\n%s", r.status, r.loc, r.body)
+	}
+	status, body = client.post(t, h.url+"/invoices", map[string]any{"token": token, "price": 1, "currency": "USD"})
+	if status != http.StatusOK {
+		t.Fatalf("approved token: %d %v", status, body)
+	}
+	inv, err := h.db.GetInvoice(context.Background(), body["data"].(map[string]any)["id"].(string))
+	if err != nil || inv.StoreID != other {
+		t.Fatalf("the invoice belongs to store %q (%v), want the chosen %q", inv.StoreID, err, other)
+	}
+	if r := owner.get("/dashboard/pairing?pairingCode=" + code); r.status != http.StatusConflict {
+		t.Fatalf("approval page after approval: %d", r.status)
+	}
+	// Denied, a parked request is gone and its token never works.
+	c2 := newSigner(t)
+	_, b2 := h.apiPost("/tokens", map[string]any{"id": c2.sin, "facade": "pos"})
+	code2, token2 := firstData(t, b2)["pairingCode"].(string), firstData(t, b2)["token"].(string)
+	r = owner.submit("/dashboard/pairing?pairingCode="+code2, "/dashboard/pairing",
+		url.Values{"pairingCode": {code2}, "action": {"deny"}, "store": {shop}})
+	if r.status != http.StatusSeeOther || !strings.Contains(r.loc, "done=denied") {
+		t.Fatalf("deny: %d %s", r.status, r.loc)
+	}
+	if r := owner.get("/dashboard/pairing?pairingCode=" + code2); r.status != http.StatusNotFound {
+		t.Fatalf("a denied request's page: %d", r.status)
+	}
+	if status, _ := c2.post(t, h.url+"/invoices", map[string]any{"token": token2, "price": 1, "currency": "USD"}); status == http.StatusOK {
+		t.Fatal("a denied parked token worked")
+	}
+}
+
 func TestLegacyAPIKeys(t *testing.T) {
 	h := newHarness(t, options{})
 	owner, storeID := h.setup(regtestKey(t, "shop"))

@@ -177,6 +177,9 @@ type NewInvoice struct {
 	// means the store's expiry.
 	Window time.Duration
 	Fields invoice.Fields
+	// CreatedBy is the Ref of the API token asking (auth.Token.Ref), ""
+	// for none; its secret keys the invoice's signed IPNs.
+	CreatedBy string
 }
 
 // MaxWindow bounds the payment window a request may ask for: the longest
@@ -232,6 +235,7 @@ func (g *Gateway) CreateInvoice(ctx context.Context, storeID string, req NewInvo
 		ID:        auth.NewID(),
 		StoreID:   st.ID,
 		Token:     auth.NewResourceToken(),
+		CreatedBy: req.CreatedBy,
 		Status:    invoice.StatusNew,
 		Speed:     speed,
 		Price:     price,

@@ -92,6 +92,10 @@ type Invoice struct {
 	ID      string // 22-char base58
 	StoreID string
 	Token   string // the invoice resource token, stable for the invoice's life
+	// CreatedBy is the Ref of the API token that created the invoice
+	// (auth.Token.Ref), "" when no token did (the dashboard's point of
+	// sale, a legacy API key, invoices from before kassa recorded it).
+	CreatedBy string
 
 	Status    Status
 	Exception Exception

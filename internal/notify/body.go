@@ -93,7 +93,12 @@ func RenderIPN(ev store.OutboxEvent, publicURL string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := api.RenderInvoice(&inv, api.ViewPublic, publicURL, 0, ev.CreatedAt)
+	return renderIPN(&inv, ev, publicURL)
+}
+
+// renderIPN is RenderIPN of the event's invoice, already decoded.
+func renderIPN(inv *invoice.Invoice, ev store.OutboxEvent, publicURL string) ([]byte, error) {
+	j := api.RenderInvoice(inv, api.ViewPublic, publicURL, 0, ev.CreatedAt)
 	b := inv.Fields.Buyer
 	data := IPN{
 		ID: j.ID, URL: j.URL, PosData: j.PosData, Status: j.Status, Price: j.Price, Currency: j.Currency,

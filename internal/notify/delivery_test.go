@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
@@ -388,31 +390,60 @@ func TestRestartMidRetry(t *testing.T) {
 }
 
 // TestSignedIPN: a store that signs IPNs sends x-signature, base64 of
-// HMAC-SHA256 of the exact body keyed with its merchant token.
+// HMAC-SHA256 of the exact body keyed with the token that created the
+// invoice; an invoice without one (or whose token is revoked) is signed
+// with the store's oldest merchant token. The second token is made after
+// the service has cached the store's tokens: it must still sign its own.
 func TestSignedIPN(t *testing.T) {
 	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
-	if err := f.db.SetStoreSignIPN(context.Background(), f.storeID, true); err != nil {
+	ctx := context.Background()
+	if err := f.db.SetStoreSignIPN(ctx, f.storeID, true); err != nil {
 		t.Fatal(err)
 	}
 	rc := newReceiver(t, nil)
-	inv := f.create(invoice.Fields{NotificationURL: rc.url("/ipn"), ExtendedNotifications: true, FullNotifications: true})
-	f.resend(inv.ID)
+	fields := invoice.Fields{NotificationURL: rc.url("/ipn"), ExtendedNotifications: true, FullNotifications: true}
+	signedWith := func(id, key string) {
+		t.Helper()
+		f.resend(id)
+		f.waitDeliveries(id, "the IPN delivered", allIn(1, store.DeliveryDelivered))
+		got := rc.received(id)[0]
+		mac := hmac.New(sha256.New, []byte(key))
+		mac.Write(got.body)
+		want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		if sig := got.header.Get("x-signature"); sig == "" || !hmac.Equal([]byte(sig), []byte(want)) {
+			t.Fatalf("invoice %s: x-signature %q, want %q", id, sig, want)
+		}
+	}
+	token := func(revoked bool) auth.Token {
+		t.Helper()
+		tok := auth.Token{Value: auth.NewTokenValue(), StoreID: f.storeID, Facade: auth.FacadeMerchant, Active: true,
+			CreatedAt: time.Now().UTC()}
+		if revoked {
+			tok.RevokedAt = tok.CreatedAt
+		}
+		if err := f.db.CreateToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
 	f.start(nil)
-	f.waitDeliveries(inv.ID, "the IPN delivered", allIn(1, store.DeliveryDelivered))
-	got := rc.received(inv.ID)[0]
-	mac := hmac.New(sha256.New, []byte(f.merchant))
-	mac.Write(got.body)
-	want := base64.StdEncoding.EncodeToString(mac.Sum(nil))
-	sig := got.header.Get("x-signature")
-	if sig == "" || !hmac.Equal([]byte(sig), []byte(want)) {
-		t.Fatalf("x-signature %q, want %q", sig, want)
+	signedWith(f.create(fields).ID, f.merchant)
+
+	second := token(false)
+	inv, err := f.g.CreateInvoice(ctx, f.storeID, gateway.NewInvoice{Price: "10", Currency: "USD", Fields: fields,
+		CreatedBy: second.Ref()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Another key does not verify.
-	mac = hmac.New(sha256.New, []byte(f.merchant+"x"))
-	mac.Write(got.body)
-	if base64.StdEncoding.EncodeToString(mac.Sum(nil)) == sig {
-		t.Fatal("the signature does not depend on the key")
+	signedWith(inv.ID, second.Value)
+
+	revoked := token(true)
+	inv, err = f.g.CreateInvoice(ctx, f.storeID, gateway.NewInvoice{Price: "10", Currency: "USD", Fields: fields,
+		CreatedBy: revoked.Ref()})
+	if err != nil {
+		t.Fatal(err)
 	}
+	signedWith(inv.ID, f.merchant)
 }
 
 // recordingMailer is a Mailer that keeps what it is asked to send.

@@ -36,10 +36,12 @@
 // (merchant.Store.SignIPN, `kassa ipn sign`): its IPNs then carry
 // x-signature, base64 of HMAC-SHA256 of the body keyed with the value of
 // one of the store's API tokens, a secret the merchant's integration
-// already holds. kassa does not record which token created an invoice, so
-// the key is the store's oldest active merchant token, else its oldest
-// active pos token (store.SigningToken); a store with neither cannot sign,
-// and its IPNs fail with that error until it has one.
+// already holds: the token that created the invoice, so a store with
+// several integrations has each verify with its own token; for an invoice
+// made without one (or whose token was revoked) the store's oldest active
+// merchant token, else its oldest active pos token (SigningToken). A store
+// with neither cannot sign, and its IPNs fail with that error until it
+// has one.
 package notify
 
 import (
@@ -58,6 +60,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/ctxwait"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
@@ -84,8 +87,9 @@ type Store interface {
 	PendingDeliveries(ctx context.Context, channel string) (int, error)
 	// GetStore loads a merchant store (for its SignIPN setting).
 	GetStore(ctx context.Context, id string) (merchant.Store, error)
-	// SigningToken returns the token value that keys a store's signed IPNs.
-	SigningToken(ctx context.Context, storeID string) (string, error)
+	// ListTokens returns a store's API tokens, oldest first (SigningToken
+	// picks the one that signs an IPN).
+	ListTokens(ctx context.Context, storeID string) ([]auth.Token, error)
 	// Committed returns a channel closed after this process's next commit.
 	Committed() <-chan struct{}
 }
@@ -602,8 +606,8 @@ func signature(body []byte, key string) string {
 // it over the raw body and compare in constant time.
 func Sign(body []byte, token string) string { return signature(body, token) }
 
-// storeCache keeps stores' signing settings for a few seconds, so a burst
-// of IPNs does not load the store for each.
+// storeCache keeps stores' signing settings and tokens for a few
+// seconds, so a burst of IPNs does not load them once per attempt.
 type storeCache struct {
 	mu      sync.Mutex
 	entries map[string]storeEntry
@@ -611,40 +615,89 @@ type storeCache struct {
 
 type storeEntry struct {
 	sign    bool
-	key     string
-	err     error
+	tokens  []auth.Token // the store's tokens, oldest first, when it signs
 	fetched time.Time
 }
 
 // storeCacheTTL is how long a store's signing setting is reused.
 const storeCacheTTL = 5 * time.Second
 
-// signingKey returns the key to sign a store's IPNs with, "" for none.
-func (s *Service) signingKey(ctx context.Context, storeID string) (string, error) {
+// clockSkew bounds how far the clocks of the nodes sharing a database
+// may disagree; a token list fetched less than this after an invoice was
+// created may predate the token that created it.
+const clockSkew = time.Minute
+
+// signingKey returns the key to sign an IPN of a store's invoice with, ""
+// when the store does not sign. createdBy and created are the invoice's
+// CreatedBy and CreatedAt: a creating token missing from a cached list
+// that may predate it sends the list to be loaded again.
+func (s *Service) signingKey(ctx context.Context, storeID, createdBy string, created time.Time) (string, error) {
 	s.stores.mu.Lock()
 	e, ok := s.stores.entries[storeID]
 	s.stores.mu.Unlock()
 	if ok && time.Since(e.fetched) < storeCacheTTL {
-		return e.key, e.err
+		tok, found := SigningToken(e.tokens, createdBy)
+		if !e.sign || found || createdBy == "" || e.fetched.After(created.Add(clockSkew)) {
+			return signingValue(e.sign, tok)
+		}
 	}
 	e = storeEntry{fetched: time.Now()}
 	st, err := s.cfg.Store.GetStore(ctx, storeID)
-	switch {
-	case err != nil:
+	if err != nil {
 		return "", fmt.Errorf("load store %s: %w", storeID, err)
-	case st.SignIPN:
-		e.sign = true
-		e.key, e.err = s.cfg.Store.SigningToken(ctx, storeID)
-		if errors.Is(e.err, store.ErrNotFound) {
-			e.err = errors.New("the store signs IPNs but has no active merchant or pos token to sign with")
-		} else if e.err != nil {
-			return "", e.err
+	}
+	if e.sign = st.SignIPN; e.sign {
+		if e.tokens, err = s.cfg.Store.ListTokens(ctx, storeID); err != nil {
+			return "", err
 		}
 	}
 	s.stores.mu.Lock()
 	s.stores.entries[storeID] = e
 	s.stores.mu.Unlock()
-	return e.key, e.err
+	tok, _ := SigningToken(e.tokens, createdBy)
+	return signingValue(e.sign, tok)
+}
+
+// errNoSigningToken is why a signing store's IPNs fail when it has no
+// token to sign with.
+var errNoSigningToken = errors.New("the store signs IPNs but has no active merchant or pos token to sign with")
+
+func signingValue(sign bool, tok auth.Token) (string, error) {
+	switch {
+	case !sign:
+		return "", nil
+	case tok.Value == "":
+		return "", errNoSigningToken
+	}
+	return tok.Value, nil
+}
+
+// SigningToken picks, from a store's tokens (oldest first), the one whose
+// value keys a signed IPN of an invoice created by the token with Ref
+// createdBy: that token while it is usable, so each integration verifies
+// its own invoices' IPNs with the token it holds; otherwise (an invoice
+// made without a token, or before kassa recorded its creator, or whose
+// token was revoked since) the store's oldest usable merchant token, else
+// its oldest usable pos token. found reports that the creating token is
+// in the list, usable or not; tok is the zero Token when none can sign.
+func SigningToken(tokens []auth.Token, createdBy string) (tok auth.Token, found bool) {
+	var fallback auth.Token
+	for _, t := range tokens {
+		if createdBy != "" && t.Ref() == createdBy {
+			found = true
+			if t.Usable() && (t.Facade == auth.FacadeMerchant || t.Facade == auth.FacadePOS) {
+				return t, true
+			}
+		}
+		if !t.Usable() {
+			continue
+		}
+		if t.Facade == auth.FacadeMerchant && fallback.Facade != auth.FacadeMerchant ||
+			t.Facade == auth.FacadePOS && fallback.Value == "" {
+			fallback = t
+		}
+	}
+	return fallback, found
 }
 
 func truncate(s string, n int) string {

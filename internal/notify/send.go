@@ -93,11 +93,15 @@ func (s *Service) sendIPN(ctx context.Context, c store.Claimed) attempt {
 		// A malformed URL never gets better; a refused address may (DNS).
 		return attempt{err: err, permanent: !errors.As(err, &refused)}
 	}
-	body, err := RenderIPN(c.Event, s.cfg.PublicURL)
+	inv, err := EventInvoice(c.Event)
 	if err != nil {
 		return attempt{err: err, permanent: true}
 	}
-	key, err := s.signingKey(ctx, c.StoreID)
+	body, err := renderIPN(&inv, c.Event, s.cfg.PublicURL)
+	if err != nil {
+		return attempt{err: err, permanent: true}
+	}
+	key, err := s.signingKey(ctx, c.StoreID, inv.CreatedBy, inv.CreatedAt)
 	if err != nil {
 		return attempt{err: err}
 	}

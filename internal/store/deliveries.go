@@ -549,24 +549,6 @@ func (db *DB) DeliveryAttempts(ctx context.Context, invoiceID string) ([]Deliver
 	return out, nil
 }
 
-// SigningToken returns the token whose value keys a store's signed IPNs:
-// its oldest usable merchant token, else its oldest usable pos token, or
-// ErrNotFound when it has neither. The token that created an invoice is
-// not recorded, so the same key signs all of a store's IPNs.
-func (db *DB) SigningToken(ctx context.Context, storeID string) (string, error) {
-	var v string
-	err := db.sql.QueryRowContext(ctx, `SELECT value FROM tokens
-		WHERE store_id = $1 AND active = TRUE AND revoked_at = 0 AND facade IN ('merchant', 'pos')
-		ORDER BY CASE facade WHEN 'merchant' THEN 0 ELSE 1 END, created_at, value LIMIT 1`, storeID).Scan(&v)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", fmt.Errorf("signing token of store %s: %w", storeID, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("signing token of store %s: %w", storeID, err)
-	}
-	return v, nil
-}
-
 // SetStoreSignIPN turns a store's signed IPNs on or off, or fails with
 // ErrNotFound.
 func (db *DB) SetStoreSignIPN(ctx context.Context, storeID string, on bool) error {

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
 )
 
@@ -472,35 +471,11 @@ func TestConcurrentClaimers(t *testing.T) {
 	})
 }
 
-func TestSigningToken(t *testing.T) {
+func TestSetStoreSignIPN(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		db := newDB(t, b)
 		s := newStore(t, db, 20)
-		if _, err := db.SigningToken(ctx, s.ID); !errors.Is(err, ErrNotFound) {
-			t.Errorf("SigningToken of a store without tokens: %v", err)
-		}
-		mk := func(f auth.Facade, age time.Duration, revoked bool) auth.Token {
-			tok := auth.Token{Value: auth.NewTokenValue(), StoreID: s.ID, Facade: f, Active: true, CreatedAt: testEpoch.Add(-age)}
-			if revoked {
-				tok.RevokedAt = testEpoch
-			}
-			if err := db.CreateToken(ctx, tok); err != nil {
-				t.Fatal(err)
-			}
-			return tok
-		}
-		pos := mk(auth.FacadePOS, 3*time.Hour, false)
-		mk(auth.FacadeMerchant, 4*time.Hour, true) // revoked: never used
-		if v, err := db.SigningToken(ctx, s.ID); err != nil || v != pos.Value {
-			t.Errorf("SigningToken with a pos token only = %q, %v", v, err)
-		}
-		merchant := mk(auth.FacadeMerchant, time.Hour, false)
-		mk(auth.FacadeMerchant, 0, false)
-		if v, err := db.SigningToken(ctx, s.ID); err != nil || v != merchant.Value {
-			t.Errorf("SigningToken = %q, %v; want the oldest merchant token", v, err)
-		}
-
 		if got, _ := db.GetStore(ctx, s.ID); got.SignIPN {
 			t.Error("a new store signs IPNs")
 		}

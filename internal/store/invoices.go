@@ -18,13 +18,13 @@ import (
 // invoice.Invoice, in the order scanInvoice and insertInvoiceSQL use.
 const invoiceColumns = `id, store_id, token, status, exception, speed, price, currency, rate, due,
 	address, script, key_index, reused, created_at, expires_at, paid_at, updated_at, cancelled,
-	payments, fields, version`
+	payments, fields, version, created_by`
 
 // insertInvoiceSQL inserts one invoice; has_payments, order_id and guid are
 // derived columns kept for the indexes.
 const insertInvoiceSQL = `INSERT INTO invoices (` + invoiceColumns + `, has_payments, order_id, guid)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-		$23, $24, $25)`
+		$23, $24, $25, $26)`
 
 // The positions of the address fields in the insertInvoiceSQL arguments.
 const (
@@ -104,7 +104,7 @@ func insertArgs(inv *invoice.Invoice) ([]any, error) {
 		inv.Price.String(), inv.Currency, inv.Rate.String(), int64(inv.Due),
 		inv.Address, script, int64(inv.KeyIndex), inv.Reused, millis(inv.CreatedAt), millis(inv.ExpiresAt),
 		millis(inv.PaidAt), millis(inv.UpdatedAt), inv.Cancelled,
-		payments, string(fields), inv.Version,
+		payments, string(fields), inv.Version, inv.CreatedBy,
 		len(inv.Payments) > 0, inv.Fields.OrderID, inv.Fields.GUID}, nil
 }
 
@@ -118,7 +118,7 @@ func scanInvoice(r scanner) (invoice.Invoice, error) {
 	)
 	err := r.Scan(&inv.ID, &inv.StoreID, &inv.Token, &status, &exception, &speed, &price, &inv.Currency, &rate, &due,
 		&inv.Address, &inv.Script, &keyIndex, &inv.Reused, &created, &expires, &paid, &updated, &inv.Cancelled,
-		&payments, &fields, &inv.Version)
+		&payments, &fields, &inv.Version, &inv.CreatedBy)
 	if err != nil {
 		return inv, err
 	}

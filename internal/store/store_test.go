@@ -227,3 +227,67 @@ func TestSQLitePragmas(t *testing.T) {
 		})
 	}
 }
+
+// TestParkedTokens: a client-requested token without a store waits in
+// parked_tokens until PlaceToken approves it into a store (once) or drops
+// it; parking sweeps requests that expired.
+func TestParkedTokens(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db := newDB(t, b)
+		s := newStore(t, db, 20)
+		park := func(code string, created time.Time) auth.Token {
+			t.Helper()
+			tok := auth.Token{Value: auth.NewTokenValue(), Facade: auth.FacadeMerchant, Label: "crm",
+				SIN: "TfG7qRZ2Ccdo3MWYVXhp7GRJmtJvAxXYzWe", PairingCode: code,
+				PairingExpiresAt: created.Add(auth.PairingTTL), CreatedAt: created}
+			if err := db.ParkToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+			return tok
+		}
+		if err := db.ParkToken(ctx, auth.Token{Value: "v", StoreID: s.ID, PairingCode: "AAAAAAA"}); err == nil {
+			t.Error("ParkToken of a token with a store succeeded")
+		}
+		old := park("Old0001", testEpoch.Add(-48*time.Hour))
+		a := park("Park001", testEpoch)
+		dup := a
+		dup.Value = auth.NewTokenValue()
+		if err := db.ParkToken(ctx, dup); !errors.Is(err, ErrDuplicate) {
+			t.Errorf("ParkToken with a taken code = %v, want ErrDuplicate", err)
+		}
+		if _, err := db.GetParkedToken(ctx, old.PairingCode); !errors.Is(err, ErrNotFound) {
+			t.Errorf("an expired parked token was not swept: %v", err)
+		}
+		if got, err := db.GetParkedToken(ctx, a.PairingCode); err != nil || got != a {
+			t.Errorf("GetParkedToken = %+v, %v; want %+v", got, err, a)
+		}
+		if _, err := db.GetToken(ctx, a.Value); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a parked token authenticates: %v", err)
+		}
+
+		placed, err := db.PlaceToken(ctx, a.PairingCode, s.ID, true)
+		want := a
+		want.StoreID, want.Active = s.ID, true
+		if err != nil || placed != want {
+			t.Fatalf("PlaceToken = %+v, %v; want %+v", placed, err, want)
+		}
+		if got, err := db.GetToken(ctx, a.Value); err != nil || got != want {
+			t.Errorf("GetToken of the placed token = %+v, %v", got, err)
+		}
+		if _, err := db.PlaceToken(ctx, a.PairingCode, s.ID, true); !errors.Is(err, ErrNotFound) {
+			t.Errorf("second PlaceToken = %v, want ErrNotFound", err)
+		}
+
+		d := park("Park002", testEpoch)
+		if _, err := db.PlaceToken(ctx, d.PairingCode, "", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.GetParkedToken(ctx, d.PairingCode); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a denied token is still parked: %v", err)
+		}
+		if _, err := db.GetToken(ctx, d.Value); !errors.Is(err, ErrNotFound) {
+			t.Errorf("a denied token became a token: %v", err)
+		}
+	})
+}

@@ -132,3 +132,69 @@ func (db *DB) TouchToken(ctx context.Context, value string, at time.Time) error 
 	}
 	return nil
 }
+
+// parkedColumns select a parked token as tokenColumns, for scanToken: no
+// store, inactive, never revoked or used.
+const parkedColumns = `value, '', facade, label, sin, FALSE, pairing_code, pairing_expires_at, created_at, 0, 0`
+
+// ParkToken stores a client-requested token that names no store yet (its
+// StoreID is ""), until PlaceToken gives it one; it sweeps parked tokens
+// whose pairing code expired before t was made. A taken value or pairing
+// code fails with ErrDuplicate.
+func (db *DB) ParkToken(ctx context.Context, t auth.Token) error {
+	if t.StoreID != "" || t.Active || t.PairingCode == "" {
+		return fmt.Errorf("park token: only an inactive token with a pairing code and no store is parked")
+	}
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM parked_tokens WHERE pairing_expires_at < $1`, millis(t.CreatedAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO parked_tokens (value, facade, label, sin, pairing_code,
+			pairing_expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+			t.Value, string(t.Facade), t.Label, t.SIN, t.PairingCode, millis(t.PairingExpiresAt), millis(t.CreatedAt))
+		return dupErr(err)
+	})
+	if err != nil {
+		return fmt.Errorf("park token: %w", err)
+	}
+	return nil
+}
+
+// GetParkedToken loads the parked token waiting on a pairing code or
+// fails with ErrNotFound.
+func (db *DB) GetParkedToken(ctx context.Context, code string) (auth.Token, error) {
+	t, err := db.oneToken(ctx, `SELECT `+parkedColumns+` FROM parked_tokens WHERE pairing_code = $1`, code)
+	if err != nil {
+		return auth.Token{}, fmt.Errorf("load parked token by pairing code %s: %w", code, err)
+	}
+	return t, nil
+}
+
+// PlaceToken ends the parking of the token waiting on a pairing code: with
+// approve, it becomes an active token of the store (and is returned as
+// such); without, it is dropped. Both happen at most once: a second call
+// fails with ErrNotFound.
+func (db *DB) PlaceToken(ctx context.Context, code, storeID string, approve bool) (auth.Token, error) {
+	var t auth.Token
+	err := db.writeTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRowContext(ctx, `DELETE FROM parked_tokens WHERE pairing_code = $1
+			RETURNING `+parkedColumns, code))
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil || !approve {
+			return err
+		}
+		t.StoreID, t.Active = storeID, true
+		_, err = tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			t.Value, t.StoreID, string(t.Facade), t.Label, t.SIN, t.Active, t.PairingCode,
+			millis(t.PairingExpiresAt), millis(t.CreatedAt), millis(t.RevokedAt), millis(t.LastUsedAt))
+		return dupErr(err)
+	})
+	if err != nil {
+		return auth.Token{}, fmt.Errorf("place parked token %s in store %s: %w", code, storeID, err)
+	}
+	return t, nil
+}

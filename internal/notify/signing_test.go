@@ -1,0 +1,53 @@
+package notify_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/notify"
+)
+
+// TestSigningToken is the rule that picks the token whose value keys a
+// signed IPN.
+func TestSigningToken(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(f auth.Facade, usable bool) auth.Token {
+		tok := auth.Token{Value: auth.NewTokenValue(), Facade: f, Active: true, CreatedAt: at}
+		if !usable {
+			tok.RevokedAt = at
+		}
+		return tok
+	}
+	oldPOS := mk(auth.FacadePOS, true)
+	revokedMerchant := mk(auth.FacadeMerchant, false)
+	merchant := mk(auth.FacadeMerchant, true)
+	newerMerchant := mk(auth.FacadeMerchant, true)
+	payout := mk(auth.FacadePayout, true)
+	pending := mk(auth.FacadeMerchant, true)
+	pending.Active = false
+	all := []auth.Token{oldPOS, revokedMerchant, merchant, newerMerchant, payout, pending}
+	for _, c := range []struct {
+		name      string
+		tokens    []auth.Token
+		createdBy string
+		want      auth.Token
+		found     bool
+	}{
+		{"no tokens", nil, "", auth.Token{}, false},
+		{"only revoked", []auth.Token{revokedMerchant}, "", auth.Token{}, false},
+		{"pos only", []auth.Token{oldPOS, revokedMerchant}, "", oldPOS, false},
+		{"no creator: oldest usable merchant", all, "", merchant, false},
+		{"the creator", all, newerMerchant.Ref(), newerMerchant, true},
+		{"a pos creator", all, oldPOS.Ref(), oldPOS, true},
+		{"a revoked creator falls back", all, revokedMerchant.Ref(), merchant, true},
+		{"a payout token never signs", all, payout.Ref(), merchant, true},
+		{"an unapproved token never signs", all, pending.Ref(), merchant, true},
+		{"an unknown creator falls back", all, auth.TokenRef("gone"), merchant, false},
+	} {
+		got, found := notify.SigningToken(c.tokens, c.createdBy)
+		if got.Value != c.want.Value || found != c.found {
+			t.Errorf("%s: SigningToken = %q, found %v; want %q, %v", c.name, got.Value, found, c.want.Value, c.found)
+		}
+	}
+}
