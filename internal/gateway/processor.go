@@ -143,23 +143,18 @@ func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
 
 func (p *Processor) trackState(inv *invoice.Invoice) *tracked {
 	t := &tracked{status: inv.Status}
-	policy := p.g.cfg.Policy
-	if policy.InvalidAfter <= 0 {
-		policy.InvalidAfter = time.Hour
+	// The invoice's own deadline, else the end of the watch for late
+	// payments.
+	var ok bool
+	if t.deadline, ok = inv.Deadline(p.g.cfg.Policy); !ok {
+		t.deadline = inv.UpdatedAt.Add(p.lateWindow)
 	}
-	hasLive := inv.Received() > 0
 	switch inv.Status {
 	case invoice.StatusNew:
-		t.deadline = inv.ExpiresAt
-		t.confirming = hasLive
-	case invoice.StatusPaid:
-		t.deadline = inv.PaidAt.Add(policy.InvalidAfter)
-		t.confirming = true
-	case invoice.StatusConfirmed, invoice.StatusInvalid:
-		t.deadline = inv.UpdatedAt.Add(p.lateWindow)
+		t.confirming = inv.Received() > 0
+	case invoice.StatusPaid, invoice.StatusConfirmed, invoice.StatusInvalid:
 		t.confirming = true
 	default: // complete, expired, declined: watched for late payments only
-		t.deadline = inv.UpdatedAt.Add(p.lateWindow)
 		t.confirming = inv.Status == invoice.StatusComplete && hasUnconfirmed(inv)
 	}
 	return t

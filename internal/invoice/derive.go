@@ -28,7 +28,7 @@ func (m *machine) step(to Status) {
 // event's own facts are applied: a payment arriving at the expiry instant is
 // late.
 func (m *machine) expireIfDue() {
-	if m.inv.Status == StatusNew && !m.env.Now.Before(m.inv.ExpiresAt) {
+	if m.inv.Status == StatusNew && m.due() {
 		m.settle(false)
 	}
 }
@@ -41,7 +41,7 @@ func (m *machine) target(back bool) Status {
 		switch {
 		case m.fullyPaid():
 			return m.bySpeed()
-		case !m.env.Now.Before(inv.ExpiresAt):
+		case m.due():
 			return StatusExpired
 		}
 	case StatusPaid, StatusConfirmed, StatusComplete:
@@ -65,8 +65,13 @@ func (m *machine) target(back bool) Status {
 // overdue reports whether a paid invoice's payment has stayed unconfirmed
 // for the whole invalid window (spec §3.5: paid → invalid after ~1 hour).
 func (m *machine) overdue() bool {
-	return m.inv.Status == StatusPaid && m.confirmations() == 0 &&
-		!m.env.Now.Before(m.inv.PaidAt.Add(m.env.Policy.invalidAfter()))
+	return m.inv.Status == StatusPaid && m.confirmations() == 0 && m.due()
+}
+
+// due reports whether the invoice's Deadline has come.
+func (m *machine) due() bool {
+	at, ok := m.inv.Deadline(m.env.Policy)
+	return ok && !m.env.Now.Before(at)
 }
 
 // bySpeed returns the status a fully paid invoice has at its current
