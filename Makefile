@@ -45,7 +45,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzLenientJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzFormToJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzParseDate$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
-	$(GO) test -run '^$$' -fuzz '^FuzzBIP21$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
+	$(GO) test -run '^$$' -fuzz '^FuzzBIP21$$' -fuzztime $(FUZZTIME_SHORT) ./internal/bitpay
 	$(GO) test -run '^$$' -fuzz '^FuzzMatchBlock$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain
 	$(GO) test -run '^$$' -fuzz '^FuzzNodeAnswers$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain/rpc
 	$(GO) test -run '^$$' -fuzz '^FuzzEsploraAnswers$$' -fuzztime $(FUZZTIME_SHORT) ./internal/chain/esplora

@@ -16,6 +16,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 )
 
@@ -191,7 +192,7 @@ var formKey = regexp.MustCompile(`^([A-Za-z0-9_]+)\[([A-Za-z0-9_]*)\]$`)
 func FormToJSON(body []byte) ([]byte, error) {
 	vals, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, BadRequest("request body is not a valid form")
+		return nil, bitpay.BadRequest("request body is not a valid form")
 	}
 	obj := map[string]any{}
 	// In key order, so a name sent in two shapes (buyer=x&buyer[name]=y)

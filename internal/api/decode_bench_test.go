@@ -1,10 +1,6 @@
 package api
 
-import (
-	"io"
-	"net/http/httptest"
-	"testing"
-)
+import "testing"
 
 // sdkInvoiceBody is the invoice the official Node SDK 8.0.4 sent.
 const sdkInvoiceBody = `{"price":10.5,"currency":"USD","orderId":"smoke-1795451206570","itemDesc":"sdk_smoke item",` +
@@ -19,16 +15,5 @@ func BenchmarkDecodeInvoiceRequest(b *testing.B) {
 		if _, err := DecodeInvoiceRequest(body); err != nil {
 			b.Fatal(err)
 		}
-	}
-}
-
-func BenchmarkWriteDataInvoice(b *testing.B) {
-	inv := testInvoice()
-	j := RenderInvoice(inv, ViewMerchant, "https://pay.example.com", 0, inv.CreatedAt)
-	b.ReportAllocs()
-	for b.Loop() {
-		w := httptest.NewRecorder()
-		WriteData(w, 200, "merchant/invoice", j)
-		_, _ = io.Copy(io.Discard, w.Body)
 	}
 }

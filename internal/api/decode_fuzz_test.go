@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/shopspring/decimal"
 )
@@ -18,7 +19,7 @@ func FuzzDecodeInvoiceRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		q, err := DecodeInvoiceRequest(body)
 		if err != nil {
-			if e := AsError(err); e.Status != 400 {
+			if e := bitpay.AsError(err); e.Status != 400 {
 				t.Fatalf("rejection is a %d, not a 400: %v", e.Status, err)
 			}
 			return

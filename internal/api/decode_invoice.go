@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 )
@@ -74,15 +75,15 @@ var extraNames = func() map[string]string {
 // when a key repeats the last one wins. Unknown fields are ignored. A
 // value of the wrong type fails with a *gateway.InputError naming the
 // field; a body that is not a JSON object, or one without a price, fails
-// with a 400 *Error. Every error matches gateway.ErrInvalid. An accepted
-// request always has a decimal Price.
+// with a 400 *bitpay.Error. Every error matches gateway.ErrInvalid. An
+// accepted request always has a decimal Price.
 func DecodeInvoiceRequest(body []byte) (InvoiceRequest, error) {
 	var q InvoiceRequest
 	var flat, nested invoice.Buyer
 	var autoRedirect, redirectAuto bool
 	extras := map[string]json.RawMessage{}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return q, BadRequest("missing request body")
+		return q, bitpay.BadRequest("missing request body")
 	}
 	err := eachMember(body, func(key string, val json.RawMessage) error {
 		var err error
@@ -157,7 +158,7 @@ func DecodeInvoiceRequest(body []byte) (InvoiceRequest, error) {
 		return InvoiceRequest{}, objectError(err)
 	}
 	if q.Price == "" {
-		return InvoiceRequest{}, MissingParam("price")
+		return InvoiceRequest{}, bitpay.MissingParam("price")
 	}
 	q.Fields.GUID = q.GUID
 	q.Fields.AutoRedirect = autoRedirect || redirectAuto
@@ -174,9 +175,9 @@ func DecodeInvoiceRequest(body []byte) (InvoiceRequest, error) {
 func objectError(err error) error {
 	switch err {
 	case errNotObject:
-		return BadRequest("request body " + errNotObject.Error())
+		return bitpay.BadRequest("request body " + errNotObject.Error())
 	case errBadJSON:
-		return BadRequest("request body " + errBadJSON.Error())
+		return bitpay.BadRequest("request body " + errBadJSON.Error())
 	}
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 )
@@ -165,7 +166,7 @@ func TestDecodeInvoiceRequestErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			e := AsError(err)
+			e := bitpay.AsError(err)
 			if e.Status != 400 {
 				t.Fatalf("want a 400, have %d: %v", e.Status, err)
 			}
@@ -181,7 +182,7 @@ func TestDecodeInvoiceRequestErrors(t *testing.T) {
 
 func TestDecodeInvoiceRequestMissingPrice(t *testing.T) {
 	_, err := DecodeInvoiceRequest([]byte(`{"currency":"USD"}`))
-	if e := AsError(err); e.Code != CodeMissingParams || e.Param != "price" {
+	if e := bitpay.AsError(err); e.Code != bitpay.CodeMissingParams || e.Param != "price" {
 		t.Fatalf("want a missing-parameter error for price, have %+v", e)
 	}
 }

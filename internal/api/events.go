@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -146,7 +147,7 @@ func parseEventFilter(q url.Values) (eventFilter, error) {
 				}
 				codes, ok := eventClasses[name]
 				if !ok {
-					return nil, FieldError("events", "unknown event "+strconv.Quote(name)+"; known: payment, confirmation")
+					return nil, bitpay.FieldError("events", "unknown event "+strconv.Quote(name)+"; known: payment, confirmation")
 				}
 				if f == nil {
 					f = eventFilter{}
@@ -205,8 +206,8 @@ func (s *Server) CloseEventStreams() {
 func (s *Server) EventStreams() int { return int(s.bus.streams.Load()) }
 
 // tooManyStreams is the 503 beyond EventConfig.MaxStreams.
-func tooManyStreams() *Error {
-	return &Error{Status: http.StatusServiceUnavailable, Code: CodeGeneric,
+func tooManyStreams() *bitpay.Error {
+	return &bitpay.Error{Status: http.StatusServiceUnavailable, Code: bitpay.CodeGeneric,
 		Msg: "too many event streams open, retry later"}
 }
 
@@ -217,7 +218,7 @@ func (b *eventBus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	action := q.Get("action")
 	if action != "" && action != "subscribe" && action != "unsubscribe" {
-		WriteError(w, r, FieldError("action", "action must be subscribe or unsubscribe"))
+		WriteError(w, r, bitpay.FieldError("action", "action must be subscribe or unsubscribe"))
 		return
 	}
 	filter, err := parseEventFilter(q)
@@ -237,7 +238,7 @@ func (b *eventBus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if action == "unsubscribe" {
 		// A stream ends when its client closes it; there is nothing to
 		// undo, but BitPay's pass lists the action.
-		WriteData(w, http.StatusOK, "", map[string]string{"action": "unsubscribe", "invoiceId": inv.ID})
+		bitpay.WriteData(w, http.StatusOK, "", map[string]string{"action": "unsubscribe", "invoiceId": inv.ID})
 		return
 	}
 	resume, err := resumePoint(r, q)
@@ -256,29 +257,29 @@ func (b *eventBus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // access resolves the invoice a request may follow and the view it gets:
 // the invoice-token view for the resource token, the public view for a
 // bare invoice id.
-func (b *eventBus) access(ctx context.Context, q url.Values) (invoice.Invoice, View, error) {
+func (b *eventBus) access(ctx context.Context, q url.Values) (invoice.Invoice, bitpay.View, error) {
 	token, id := q.Get("token"), q.Get("invoiceId")
 	switch {
 	case token != "":
 		inv, err := b.store.InvoiceByToken(ctx, token)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && !(auth.Token{Value: inv.Token}).Matches(token)) {
-			return invoice.Invoice{}, 0, Unauthorized("Invalid token")
+			return invoice.Invoice{}, 0, bitpay.Unauthorized("Invalid token")
 		}
 		if err != nil {
 			return invoice.Invoice{}, 0, err
 		}
 		if id != "" && id != inv.ID {
-			return invoice.Invoice{}, 0, NotFound()
+			return invoice.Invoice{}, 0, bitpay.NotFound()
 		}
-		return inv, ViewPOS, nil
+		return inv, bitpay.ViewPOS, nil
 	case id != "":
 		inv, err := b.store.GetInvoice(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return invoice.Invoice{}, 0, NotFound()
+			return invoice.Invoice{}, 0, bitpay.NotFound()
 		}
-		return inv, ViewPublic, err
+		return inv, bitpay.ViewPublic, err
 	}
-	return invoice.Invoice{}, 0, MissingParam("token")
+	return invoice.Invoice{}, 0, bitpay.MissingParam("token")
 }
 
 // resumePoint reads the Last-Event-ID header, else the lastEventId query
@@ -293,7 +294,7 @@ func resumePoint(r *http.Request, q url.Values) (int64, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 	if err != nil || n < 0 {
-		return 0, FieldError(param, "the last event id must be an event id this stream sent")
+		return 0, bitpay.FieldError(param, "the last event id must be an event id this stream sent")
 	}
 	return n, nil
 }
@@ -301,7 +302,7 @@ func resumePoint(r *http.Request, q url.Values) (int64, error) {
 // stream answers one subscription: the backlog, then live events until
 // the invoice reaches a final state, the client leaves, the stream falls
 // too far behind or the server shuts down.
-func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.Invoice, view View, filter eventFilter, resume int64) {
+func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.Invoice, view bitpay.View, filter eventFilter, resume int64) {
 	ctx := r.Context()
 	log := Logger(ctx).With("invoice", inv.ID)
 	if n := b.streams.Add(1); n > int64(b.cfg.MaxStreams) {
@@ -312,7 +313,7 @@ func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.I
 	defer b.streams.Add(-1)
 	select {
 	case <-b.closing:
-		WriteError(w, r, Unavailable())
+		WriteError(w, r, bitpay.Unavailable())
 		return
 	default:
 	}
@@ -344,7 +345,7 @@ func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.I
 	_ = out.rc.SetReadDeadline(time.Time{})
 	w.WriteHeader(http.StatusOK)
 
-	connect, err := marshal(map[string]string{"invoiceId": inv.ID})
+	connect, err := bitpay.Marshal(map[string]string{"invoiceId": inv.ID})
 	if err != nil {
 		log.Error("encode connect event", "err", err)
 		return
@@ -401,7 +402,7 @@ func setStreamHeaders(h http.Header) {
 // appendEvents appends the events of a batch above last that the stream sends (all
 // of them when all is set) to out, and reports whether the stream ends
 // after them and the last position seen.
-func (b *eventBus) appendEvents(out *sseWriter, batch []*busEvent, view View, filter eventFilter, all bool, last int64) (bool, int64) {
+func (b *eventBus) appendEvents(out *sseWriter, batch []*busEvent, view bitpay.View, filter eventFilter, all bool, last int64) (bool, int64) {
 	ended := false
 	for _, ev := range batch {
 		if ev.seq <= last {
@@ -463,8 +464,8 @@ type busEvent struct {
 	inv  invoice.Invoice // the snapshot
 	ends bool
 
-	once [ViewMerchant + 1]sync.Once
-	data [ViewMerchant + 1][]byte
+	once [bitpay.ViewMerchant + 1]sync.Once
+	data [bitpay.ViewMerchant + 1][]byte
 }
 
 func decodeEvent(e store.OutboxEvent) (*busEvent, error) {
@@ -477,10 +478,10 @@ func decodeEvent(e store.OutboxEvent) (*busEvent, error) {
 }
 
 // render returns the event's data line in a view, encoding it once.
-func (ev *busEvent) render(view View, s *Server) []byte {
+func (ev *busEvent) render(view bitpay.View, s *Server) []byte {
 	ev.once[view].Do(func() {
-		j := RenderInvoice(&ev.inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock())
-		b, err := marshal(j)
+		j := bitpay.RenderInvoice(&ev.inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock())
+		b, err := bitpay.Marshal(j)
 		if err != nil {
 			// An invoice that cannot be encoded is a bug in kassa.
 			s.cfg.Log.Error("encode invoice event", "invoice", ev.inv.ID, "seq", ev.seq, "err", err)

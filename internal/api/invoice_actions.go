@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -17,7 +18,7 @@ import (
 func (s *Server) merchant(w http.ResponseWriter, r *http.Request) (caller, bool) {
 	c, err := s.authenticate(r, r.URL.Query().Get("token"), nil)
 	if errors.Is(err, errNoToken) {
-		err = MissingParam("token")
+		err = bitpay.MissingParam("token")
 	}
 	if err == nil {
 		err = requireFacade(c, auth.FacadeMerchant)
@@ -47,13 +48,13 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	var err error
 	if v := q.Get("dateStart"); v != "" {
 		if f.From, err = ParseDate(v); err != nil {
-			WriteError(w, r, FieldError("dateStart", err.Error()))
+			WriteError(w, r, bitpay.FieldError("dateStart", err.Error()))
 			return
 		}
 	}
 	if v := q.Get("dateEnd"); v != "" {
 		if f.To, err = ParseDate(v); err != nil {
-			WriteError(w, r, FieldError("dateEnd", err.Error()))
+			WriteError(w, r, bitpay.FieldError("dateEnd", err.Error()))
 			return
 		}
 		if f.To.Equal(f.To.Truncate(24 * time.Hour)) {
@@ -62,7 +63,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	}
 	if v := q.Get("status"); v != "" {
 		if f.Status = invoice.Status(strings.ToLower(v)); !f.Status.Valid() {
-			WriteError(w, r, FieldError("status", "unknown status "+strconv.Quote(v)))
+			WriteError(w, r, bitpay.FieldError("status", "unknown status "+strconv.Quote(v)))
 			return
 		}
 	}
@@ -71,7 +72,7 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 		if v := q.Get(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
-				WriteError(w, r, FieldError(name, name+" must be a whole number"))
+				WriteError(w, r, bitpay.FieldError(name, name+" must be a whole number"))
 				return
 			}
 			*dst = n
@@ -82,12 +83,12 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	out := make([]InvoiceJSON, 0, len(invs))
+	out := make([]bitpay.InvoiceJSON, 0, len(invs))
 	tip, now := s.cfg.Tip(), s.cfg.Clock()
 	for i := range invs {
-		out = append(out, RenderInvoice(&invs[i], ViewMerchant, s.cfg.PublicURL, tip, now))
+		out = append(out, bitpay.RenderInvoice(&invs[i], bitpay.ViewMerchant, s.cfg.PublicURL, tip, now))
 	}
-	WriteData(w, http.StatusOK, "merchant/invoice", out)
+	bitpay.WriteData(w, http.StatusOK, "merchant/invoice", out)
 }
 
 // cancelInvoice serves DELETE /invoices/:id and /invoices/guid/:guid: an
@@ -115,19 +116,19 @@ func (s *Server) cancelInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err) // a 404 when it does not exist, a 5xx when the database fails
 		return
 	} else if inv.StoreID != c.token.StoreID {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	inv, err := s.cfg.Invoices.Act(r.Context(), id, invoice.Cancel{})
 	if errors.Is(err, invoice.ErrNotCancellable) {
-		WriteError(w, r, InvoiceNotCancellable())
+		WriteError(w, r, bitpay.InvoiceNotCancellable())
 		return
 	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, auth.FacadeMerchant, inv, ViewMerchant)
+	s.writeInvoice(w, auth.FacadeMerchant, inv, bitpay.ViewMerchant)
 }
 
 // resendNotification serves POST /invoices/:id/notifications with the
@@ -146,7 +147,7 @@ func (s *Server) resendNotification(w http.ResponseWriter, r *http.Request) {
 	}
 	inv, err := s.cfg.Store.GetInvoice(r.Context(), r.PathValue("id"))
 	if err != nil {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	if !(auth.Token{Value: inv.Token}).Matches(token) {
@@ -155,7 +156,7 @@ func (s *Server) resendNotification(w http.ResponseWriter, r *http.Request) {
 			err = requireFacade(c, auth.FacadeMerchant)
 		}
 		if err == nil && c.token.StoreID != inv.StoreID {
-			err = NotFound()
+			err = bitpay.NotFound()
 		}
 		if err != nil {
 			WriteError(w, r, err)
@@ -166,7 +167,7 @@ func (s *Server) resendNotification(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	WriteData(w, http.StatusOK, "", "Success")
+	bitpay.WriteData(w, http.StatusOK, "", "Success")
 }
 
 // eventToken serves GET /invoices/:id/events: the pass to the invoice's
@@ -183,10 +184,10 @@ func (s *Server) eventToken(w http.ResponseWriter, r *http.Request, id string) {
 	defer endSession()
 	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
 	if err != nil || inv.StoreID != c.token.StoreID {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
-	WriteData(w, http.StatusOK, "", map[string]any{
+	bitpay.WriteData(w, http.StatusOK, "", map[string]any{
 		"url":     s.cfg.PublicURL + "/events",
 		"token":   inv.Token,
 		"events":  []string{"payment", "confirmation"},
@@ -197,7 +198,7 @@ func (s *Server) eventToken(w http.ResponseWriter, r *http.Request, id string) {
 // supportedWallets serves GET /supportedWallets: any wallet that pays a
 // BIP21 URI works with kassa.
 func (s *Server) supportedWallets(w http.ResponseWriter, r *http.Request) {
-	WriteData(w, http.StatusOK, "", []map[string]any{{
+	bitpay.WriteData(w, http.StatusOK, "", []map[string]any{{
 		"key": "bip21", "displayName": "Any Bitcoin wallet", "avatar": "", "payPro": false,
 		"currencies": []map[string]any{{"code": "BTC", "payPro": false, "qr": map[string]string{"type": "BIP21"}, "image": ""}},
 	}})
@@ -212,7 +213,7 @@ func bodyToken(body []byte) (string, error) {
 		}
 		var err error
 		if token, err = stringish(val); err != nil {
-			return FieldError("token", "token must be a string")
+			return bitpay.FieldError("token", "token must be a string")
 		}
 		return nil
 	})
@@ -220,7 +221,7 @@ func bodyToken(body []byte) (string, error) {
 		return "", objectError(err)
 	}
 	if token == "" {
-		return "", MissingParam("token")
+		return "", bitpay.MissingParam("token")
 	}
 	return token, nil
 }

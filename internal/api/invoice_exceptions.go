@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 )
 
@@ -16,11 +17,11 @@ import (
 // or a token of the given facades for the invoice's store.
 func (s *Server) invoiceAuth(r *http.Request, id, token string, body []byte, facades ...auth.Facade) (invoice.Invoice, error) {
 	if token == "" {
-		return invoice.Invoice{}, MissingParam("token")
+		return invoice.Invoice{}, bitpay.MissingParam("token")
 	}
 	inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
 	if err != nil {
-		return invoice.Invoice{}, NotFound()
+		return invoice.Invoice{}, bitpay.NotFound()
 	}
 	if (auth.Token{Value: inv.Token}).Matches(token) {
 		return inv, nil
@@ -33,7 +34,7 @@ func (s *Server) invoiceAuth(r *http.Request, id, token string, body []byte, fac
 		return invoice.Invoice{}, err
 	}
 	if c.token.StoreID != inv.StoreID {
-		return invoice.Invoice{}, NotFound()
+		return invoice.Invoice{}, bitpay.NotFound()
 	}
 	return inv, nil
 }
@@ -52,7 +53,7 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 		Commit json.RawMessage `json:"commit"`
 	}
 	if len(body) > 0 && json.Unmarshal(body, &req) != nil {
-		WriteError(w, r, BadRequest("request body is not a JSON object"))
+		WriteError(w, r, bitpay.BadRequest("request body is not a JSON object"))
 		return
 	}
 	if req.Token == "" {
@@ -66,11 +67,11 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 	case "creditOverpayment", "acceptOverpayment":
 		ev, what = invoice.AcceptOverpayment{}, "over payment"
 	case "refunds":
-		WriteError(w, r, &Error{Status: http.StatusBadRequest, Code: CodeRefundGeneric,
+		WriteError(w, r, &bitpay.Error{Status: http.StatusBadRequest, Code: bitpay.CodeRefundGeneric,
 			Msg: "refunds are not yet supported by this kassa: refund the buyer from your wallet"})
 		return
 	default:
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	inv, err := s.invoiceAuth(r, r.PathValue("id"), req.Token, body, auth.FacadeMerchant)
@@ -79,12 +80,12 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(req.Commit) == 0 {
-		WriteError(w, r, MissingParam("commit"))
+		WriteError(w, r, bitpay.MissingParam("commit"))
 		return
 	}
 	commit, err := boolish(req.Commit)
 	if err != nil {
-		WriteError(w, r, FieldError("commit", "commit must be true or false"))
+		WriteError(w, r, bitpay.FieldError("commit", "commit must be true or false"))
 		return
 	}
 	var out *invoice.Invoice
@@ -94,18 +95,18 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 		out, err = s.cfg.Invoices.Preview(r.Context(), inv.ID, ev)
 	}
 	if errors.Is(err, invoice.ErrNotConfirmed) {
-		WriteError(w, r, Conflict(CodeInvoiceInvalidState, "the payment needs six confirmations first"))
+		WriteError(w, r, bitpay.Conflict(bitpay.CodeInvoiceInvalidState, "the payment needs six confirmations first"))
 		return
 	}
 	if errors.Is(err, invoice.ErrIllegalTransition) {
-		WriteError(w, r, Conflict(CodeInvoiceInvalidState, "the invoice has no "+what+" to accept"))
+		WriteError(w, r, bitpay.Conflict(bitpay.CodeInvoiceInvalidState, "the invoice has no "+what+" to accept"))
 		return
 	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, "invoice", out, ViewMerchant)
+	s.writeInvoice(w, "invoice", out, bitpay.ViewMerchant)
 }
 
 // listRefunds serves GET /invoices/:id/refunds: kassa makes no refunds yet,
@@ -115,7 +116,7 @@ func (s *Server) listRefunds(w http.ResponseWriter, r *http.Request, id string) 
 		WriteError(w, r, err)
 		return
 	}
-	WriteData(w, http.StatusOK, "", []struct{}{})
+	bitpay.WriteData(w, http.StatusOK, "", []struct{}{})
 }
 
 // updateInvoice serves PUT /invoices/:id: the buyer's contact for exception
@@ -132,7 +133,7 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 		BuyerSms   string `json:"buyerSms"`
 	}
 	if json.Unmarshal(body, &req) != nil {
-		WriteError(w, r, BadRequest("request body is not a JSON object"))
+		WriteError(w, r, bitpay.BadRequest("request body is not a JSON object"))
 		return
 	}
 	inv, err := s.invoiceAuth(r, r.PathValue("id"), req.Token, body, auth.FacadePOS, auth.FacadeMerchant)
@@ -143,16 +144,16 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case req.BuyerEmail != "":
 		if _, err := mail.ParseAddress(req.BuyerEmail); err != nil || len(req.BuyerEmail) > 254 {
-			WriteError(w, r, FieldError("buyerEmail", "buyerEmail is not an email address"))
+			WriteError(w, r, bitpay.FieldError("buyerEmail", "buyerEmail is not an email address"))
 			return
 		}
 	case req.BuyerSms != "":
 		if len(req.BuyerSms) > 20 || strings.Trim(req.BuyerSms, "+0123456789 -") != "" {
-			WriteError(w, r, FieldError("buyerSms", "buyerSms is not a phone number"))
+			WriteError(w, r, bitpay.FieldError("buyerSms", "buyerSms is not a phone number"))
 			return
 		}
 	default:
-		WriteError(w, r, MissingParam("buyerEmail"))
+		WriteError(w, r, bitpay.MissingParam("buyerEmail"))
 		return
 	}
 	out, err := s.cfg.Invoices.UpdateFields(r.Context(), inv.ID, func(f *invoice.Fields) error {
@@ -168,7 +169,7 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, "invoice", out, ViewPOS)
+	s.writeInvoice(w, "invoice", out, bitpay.ViewPOS)
 }
 
 // accessRequest serves GET /api-access-request?pairingCode=: the link a
@@ -178,7 +179,7 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 func (s *Server) accessRequest(w http.ResponseWriter, r *http.Request) {
 	code := r.URL.Query().Get("pairingCode")
 	if len(code) != 7 || strings.Trim(code, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		WriteError(w, r, FieldError("pairingCode", "pairingCode must be 7 letters and digits"))
+		WriteError(w, r, bitpay.FieldError("pairingCode", "pairingCode must be 7 letters and digits"))
 		return
 	}
 	base := ""
@@ -201,18 +202,18 @@ func (s *Server) invoiceData(w http.ResponseWriter, r *http.Request) {
 		InvoiceID string `json:"invoiceId"`
 	}
 	if json.Unmarshal(body, &req) != nil || req.InvoiceID == "" {
-		WriteError(w, r, MissingParam("invoiceId"))
+		WriteError(w, r, bitpay.MissingParam("invoiceId"))
 		return
 	}
 	switch r.PathValue("action") {
 	case "setBuyerSelectedTransactionCurrency", "setBuyerProvidedEmail":
 	default:
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	if _, err := s.invoiceAuth(r, req.InvoiceID, req.Token, body, auth.FacadePOS, auth.FacadeMerchant); err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	WriteData(w, http.StatusOK, "", "Success")
+	bitpay.WriteData(w, http.StatusOK, "", "Success")
 }

@@ -6,17 +6,18 @@ import (
 	"strings"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/netguard"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // facadeView maps a token's facade to the invoice view it may see.
-func facadeView(f auth.Facade) View {
+func facadeView(f auth.Facade) bitpay.View {
 	if f == auth.FacadeMerchant {
-		return ViewMerchant
+		return bitpay.ViewMerchant
 	}
-	return ViewPOS
+	return bitpay.ViewPOS
 }
 
 // createInvoice serves POST /invoices for pos and merchant tokens. A guid
@@ -34,7 +35,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := s.authenticate(r, req.Token, body)
 	if errors.Is(err, errNoToken) {
-		WriteError(w, r, MissingParam("token"))
+		WriteError(w, r, bitpay.MissingParam("token"))
 		return
 	}
 	if err != nil {
@@ -97,14 +98,14 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 	found := err == nil
 	if token == "" {
 		if !found {
-			WriteError(w, r, NotFound())
+			WriteError(w, r, bitpay.NotFound())
 			return
 		}
-		s.writeInvoice(w, "public", &inv, ViewPublic)
+		s.writeInvoice(w, "public", &inv, bitpay.ViewPublic)
 		return
 	}
 	if found && inv.Token != "" && (auth.Token{Value: inv.Token}).Matches(token) {
-		s.writeInvoice(w, "invoice", &inv, ViewPOS)
+		s.writeInvoice(w, "invoice", &inv, bitpay.ViewPOS)
 		return
 	}
 	c, err := s.authenticate(r, token, nil)
@@ -117,7 +118,7 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !found || inv.StoreID != c.token.StoreID {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
@@ -134,7 +135,7 @@ func (s *Server) getInvoiceSub(w http.ResponseWriter, r *http.Request) {
 	case b == "refunds":
 		s.listRefunds(w, r, a)
 	default:
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 	}
 }
 
@@ -143,7 +144,7 @@ func (s *Server) getInvoiceSub(w http.ResponseWriter, r *http.Request) {
 func (s *Server) getInvoiceByGUID(w http.ResponseWriter, r *http.Request, guid string) {
 	c, err := s.authenticate(r, r.URL.Query().Get("token"), nil)
 	if errors.Is(err, errNoToken) {
-		WriteError(w, r, MissingParam("token"))
+		WriteError(w, r, bitpay.MissingParam("token"))
 		return
 	}
 	if err != nil {
@@ -163,12 +164,12 @@ func (s *Server) getInvoiceByGUID(w http.ResponseWriter, r *http.Request, guid s
 }
 
 // writeInvoice answers with one invoice in the envelope ("pos/invoice").
-func (s *Server) writeInvoice(w http.ResponseWriter, facade auth.Facade, inv *invoice.Invoice, view View) {
+func (s *Server) writeInvoice(w http.ResponseWriter, facade auth.Facade, inv *invoice.Invoice, view bitpay.View) {
 	f := string(facade)
 	if !strings.Contains(f, "/") {
 		f += "/invoice"
 	}
-	WriteData(w, http.StatusOK, f, RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
+	bitpay.WriteData(w, http.StatusOK, f, bitpay.RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
 }
 
 // checkNotificationURL refuses a notificationURL kassa would not deliver
@@ -180,7 +181,7 @@ func (s *Server) checkNotificationURL(r *http.Request, raw string) error {
 		return nil
 	}
 	if err := netguard.CheckTarget(r.Context(), raw, s.cfg.IPNAllowPrivate, nil); err != nil {
-		return FieldError("notificationURL", err.Error())
+		return bitpay.FieldError("notificationURL", err.Error())
 	}
 	return nil
 }

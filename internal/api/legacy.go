@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -47,7 +47,7 @@ type LegacyInvoiceJSON struct {
 // "declined": such an invoice reads as "invalid", v0.3's word for an
 // invoice that will not be credited.
 func RenderLegacyInvoice(inv *invoice.Invoice, base string, tip int32, now time.Time) LegacyInvoiceJSON {
-	j := RenderInvoice(inv, ViewPublic, base, tip, now)
+	j := bitpay.RenderInvoice(inv, bitpay.ViewPublic, base, tip, now)
 	status := j.Status
 	if status == invoice.StatusDeclined {
 		status = invoice.StatusInvalid
@@ -78,7 +78,7 @@ func (s *Server) legacyCreateInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
-		writeLegacyError(w, r, RateLimited())
+		writeLegacyError(w, r, bitpay.RateLimited())
 		return
 	}
 	body, err := ReadBody(w, r, 0)
@@ -123,7 +123,7 @@ func (s *Server) legacyGetInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	inv, err := s.cfg.Store.GetInvoice(r.Context(), r.PathValue("id"))
 	if err == nil && inv.StoreID != storeID {
-		err = NotFound()
+		err = bitpay.NotFound()
 	}
 	if err != nil {
 		writeLegacyError(w, r, err)
@@ -133,17 +133,17 @@ func (s *Server) legacyGetInvoice(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) writeLegacyInvoice(w http.ResponseWriter, r *http.Request, inv *invoice.Invoice) {
-	b, err := marshal(RenderLegacyInvoice(inv, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
+	b, err := bitpay.Marshal(RenderLegacyInvoice(inv, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
 	if err != nil {
 		writeLegacyError(w, r, err)
 		return
 	}
-	writeRaw(w, http.StatusOK, b)
+	bitpay.WriteRaw(w, http.StatusOK, b)
 }
 
 // errBadAPIKey is the answer to a missing, unknown or revoked API key;
 // the three are not told apart.
-var errBadAPIKey = Unauthorized("invalid api key")
+var errBadAPIKey = bitpay.Unauthorized("invalid api key")
 
 // apiKeyStore returns the store whose API key the request carries.
 func (s *Server) apiKeyStore(r *http.Request) (string, error) {
@@ -236,21 +236,11 @@ func legacyErrorType(status int) string {
 // WriteError does: server failures once at error level, the client's
 // mistakes at debug level.
 func writeLegacyError(w http.ResponseWriter, r *http.Request, err error) {
-	e := AsError(err)
+	e := bitpay.AsError(err)
 	if e.Status < 400 || e.Status > 599 {
-		e = Internal()
+		e = bitpay.Internal()
 	}
-	log := Logger(r.Context()).With("method", r.Method, "path", r.URL.Path, "status", e.Status)
-	switch {
-	case e.Status >= 500 && errors.Is(err, context.Canceled):
-		log.Debug("request cancelled", "err", err)
-	case e.Status == http.StatusServiceUnavailable:
-		log.Warn("request failed", "err", err)
-	case e.Status >= 500:
-		log.Error("request failed", "err", err)
-	default:
-		log.Debug("request rejected", "err", err)
-	}
+	logFailure(r, e.Status, err)
 	body := legacyErrorBody{Error: legacyErrorDetail{Type: legacyErrorType(e.Status), Message: e.Error()}}
 	if e.Param != "" {
 		body.Error.Messages = map[string]string{e.Param: e.Msg}
@@ -258,9 +248,9 @@ func writeLegacyError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="kassa"`)
 	}
-	b, merr := marshal(body)
+	b, merr := bitpay.Marshal(body)
 	if merr != nil {
-		b = internalBody // unreachable: the body holds only strings
+		b = []byte(bitpay.InternalBody) // unreachable: the body holds only strings
 	}
-	writeRaw(w, e.Status, b)
+	bitpay.WriteRaw(w, e.Status, b)
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -242,7 +243,7 @@ func (s *Server) pairingFailed(r *http.Request) {
 // whole seconds, rounded up so a client that waits that long gets through.
 func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration) {
 	w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(wait), 10))
-	WriteError(w, r, RateLimited())
+	WriteError(w, r, bitpay.RateLimited())
 }
 
 // retryAfterSeconds rounds wait up to whole seconds, at least one.

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/money"
 )
 
@@ -43,33 +44,33 @@ func baseSupported(base string) bool { return base == "" || strings.EqualFold(ba
 // rates serves GET /rates and GET /rates/:base (public facade).
 func (s *Server) rates(w http.ResponseWriter, r *http.Request) {
 	if !baseSupported(r.PathValue("base")) {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
-	WriteData(w, http.StatusOK, "", s.rateList())
+	bitpay.WriteData(w, http.StatusOK, "", s.rateList())
 }
 
 // rate serves GET /rates/:base/:currency.
 func (s *Server) rate(w http.ResponseWriter, r *http.Request) {
 	if !baseSupported(r.PathValue("base")) {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	code := strings.ToUpper(r.PathValue("currency"))
 	for _, rt := range s.rateList() {
 		if rt.Code == code {
-			WriteData(w, http.StatusOK, "", rt)
+			bitpay.WriteData(w, http.StatusOK, "", rt)
 			return
 		}
 	}
-	WriteError(w, r, NotFound())
+	WriteError(w, r, bitpay.NotFound())
 }
 
 // legacyRates serves the 2012 API's /api/rates[/:code] and
 // /api/rates/:base/:code: no envelope, codes case-insensitive.
 func (s *Server) legacyRates(w http.ResponseWriter, r *http.Request) {
 	if !baseSupported(r.PathValue("base")) {
-		WriteError(w, r, NotFound())
+		WriteError(w, r, bitpay.NotFound())
 		return
 	}
 	list := s.rateList()
@@ -85,7 +86,7 @@ func (s *Server) legacyRates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	WriteError(w, r, NotFound())
+	WriteError(w, r, bitpay.NotFound())
 }
 
 // currencyJSON is a currency in BitPay's shape.
@@ -122,5 +123,5 @@ func (s *Server) currencies(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, j)
 	}
-	WriteData(w, http.StatusOK, "", out)
+	bitpay.WriteData(w, http.StatusOK, "", out)
 }

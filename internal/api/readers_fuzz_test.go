@@ -12,6 +12,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 )
 
@@ -69,8 +70,8 @@ func FuzzLenientJSON(f *testing.F) {
 			}
 		case err == nil && tok == "":
 			t.Fatalf("bodyToken accepted an empty token in %q", body)
-		case err != nil && AsError(err).Status != 400:
-			t.Fatalf("bodyToken rejected with a %d", AsError(err).Status)
+		case err != nil && bitpay.AsError(err).Status != 400:
+			t.Fatalf("bodyToken rejected with a %d", bitpay.AsError(err).Status)
 		}
 
 		for k, raw := range got {
@@ -139,8 +140,8 @@ func FuzzFormToJSON(f *testing.F) {
 			if perr == nil {
 				t.Fatalf("FormToJSON rejected %q, which url.ParseQuery reads", body)
 			}
-			if AsError(err).Status != 400 {
-				t.Fatalf("rejection is a %d", AsError(err).Status)
+			if bitpay.AsError(err).Status != 400 {
+				t.Fatalf("rejection is a %d", bitpay.AsError(err).Status)
 			}
 			return
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/bitauth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
@@ -209,11 +210,11 @@ func notServed(mux *http.ServeMux) http.Handler {
 				allowed = append(allowed, m)
 			}
 		}
-		e := &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+		e := &bitpay.Error{Status: http.StatusNotFound, Code: bitpay.CodeNotFound,
 			Msg: "kassa does not serve " + r.Method + " " + r.URL.Path}
 		if len(allowed) > 0 {
 			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			e = &Error{Status: http.StatusMethodNotAllowed, Code: CodeGeneric,
+			e = &bitpay.Error{Status: http.StatusMethodNotAllowed, Code: bitpay.CodeGeneric,
 				Msg: r.Method + " is not allowed on " + r.URL.Path + "; allowed: " + strings.Join(allowed, ", ")}
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -247,17 +248,17 @@ func (s *Server) authenticate(r *http.Request, token string, body []byte) (calle
 		return caller{}, fmt.Errorf("authenticate: %w", err)
 	}
 	if err != nil || !t.Usable() || !t.Matches(token) {
-		return caller{}, Unauthorized("Invalid token")
+		return caller{}, bitpay.Unauthorized("Invalid token")
 	}
 	c := caller{token: t}
 	identity, signature := bitauth.FromRequest(r)
 	if identity != "" || signature != "" || t.SIN != "" {
 		sin, err := s.verifier.Verify(identity, signature, r.RequestURI, body)
 		if err != nil {
-			return caller{}, Unauthorized("Invalid signature")
+			return caller{}, bitpay.Unauthorized("Invalid signature")
 		}
 		if t.SIN != "" && sin != t.SIN {
-			return caller{}, Unauthorized("Invalid token")
+			return caller{}, bitpay.Unauthorized("Invalid token")
 		}
 		c.sin = sin
 	}
@@ -296,5 +297,5 @@ func requireFacade(c caller, facades ...auth.Facade) error {
 			return nil
 		}
 	}
-	return Forbidden("This endpoint does not support the `" + string(c.token.Facade) + "` facade")
+	return bitpay.Forbidden("This endpoint does not support the `" + string(c.token.Facade) + "` facade")
 }

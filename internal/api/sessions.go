@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 )
 
 // API sessions (spec §8) protect a client's retries: a client opens a
@@ -93,8 +94,8 @@ func (st *sessionStore) evict(now time.Time) {
 }
 
 // invalidSession is the answer to an unknown, expired or foreign session.
-func invalidSession() *Error {
-	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidParams, Msg: MsgInvalidSession}
+func invalidSession() *bitpay.Error {
+	return &bitpay.Error{Status: http.StatusBadRequest, Code: bitpay.CodeInvalidParams, Msg: MsgInvalidSession}
 }
 
 // sessionStep is what begin decided: replay a cached answer, wait for the
@@ -120,21 +121,21 @@ func (st *sessionStore) begin(id, owner string, n int64, now time.Time) (session
 		return sessionStep{}, invalidSession()
 	}
 	if n <= 0 {
-		return sessionStep{}, FieldError("requestNumber", "must be a positive integer")
+		return sessionStep{}, bitpay.FieldError("requestNumber", "must be a positive integer")
 	}
 	s.owner, s.seen = owner, now
 	switch {
 	case s.pending != 0 && n == s.pending:
 		return sessionStep{wait: s.done}, nil
 	case s.pending != 0:
-		return sessionStep{}, Conflict(CodeGeneric, fmt.Sprintf("request %d of this session is still running", s.pending))
+		return sessionStep{}, bitpay.Conflict(bitpay.CodeGeneric, fmt.Sprintf("request %d of this session is still running", s.pending))
 	case n == s.last:
 		return sessionStep{replay: true, status: s.status, body: s.body}, nil
 	case n == s.last+1:
 		s.pending, s.done = n, make(chan struct{})
 		return sessionStep{run: s}, nil
 	}
-	return sessionStep{}, Conflict(CodeGeneric, fmt.Sprintf("requestNumber %d is out of order: the next is %d", n, s.last+1))
+	return sessionStep{}, bitpay.Conflict(bitpay.CodeGeneric, fmt.Sprintf("requestNumber %d is out of order: the next is %d", n, s.last+1))
 }
 
 // finish records the answer to the session's pending request, or, when
@@ -190,7 +191,7 @@ func (s *Server) beginSession(w http.ResponseWriter, r *http.Request, c caller, 
 		}
 		switch {
 		case step.replay:
-			writeRaw(w, step.status, step.body)
+			bitpay.WriteRaw(w, step.status, step.body)
 			return w, nil, false
 		case step.wait != nil:
 			// A retry that overtook its own first run waits for its answer.
@@ -220,7 +221,7 @@ func (s *Server) querySession(w http.ResponseWriter, r *http.Request, c caller) 
 	}
 	n, err := strconv.ParseInt(q.Get("requestNumber"), 10, 64)
 	if err != nil {
-		WriteError(w, r, FieldError("requestNumber", "must be a positive integer"))
+		WriteError(w, r, bitpay.FieldError("requestNumber", "must be a positive integer"))
 		return w, nil, false
 	}
 	return s.beginSession(w, r, c, id, n)
@@ -246,7 +247,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 	var req sessionRequest
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			WriteError(w, r, BadRequest("request body is not a JSON object"))
+			WriteError(w, r, bitpay.BadRequest("request body is not a JSON object"))
 			return
 		}
 	}
@@ -267,5 +268,5 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) {
 		writeRateLimited(w, r, wait)
 		return
 	}
-	WriteData(w, http.StatusOK, "", s.sessions.open(owner, now))
+	bitpay.WriteData(w, http.StatusOK, "", s.sessions.open(owner, now))
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/bitauth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -66,19 +67,19 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	var req tokenRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		WriteError(w, r, BadRequest("request body is not a JSON object"))
+		WriteError(w, r, bitpay.BadRequest("request body is not a JSON object"))
 		return
 	}
 	if len(req.Label) > 60 {
-		WriteError(w, r, FieldError("label", "label is longer than 60 characters"))
+		WriteError(w, r, bitpay.FieldError("label", "label is longer than 60 characters"))
 		return
 	}
 	if req.ID == "" {
-		WriteError(w, r, MissingParam("id"))
+		WriteError(w, r, bitpay.MissingParam("id"))
 		return
 	}
 	if !bitauth.ValidSIN(req.ID) {
-		WriteError(w, r, FieldError("id", "id is not a valid client id (SIN)"))
+		WriteError(w, r, bitpay.FieldError("id", "id is not a valid client id (SIN)"))
 		return
 	}
 	now := s.cfg.Clock().UTC().Truncate(time.Millisecond)
@@ -88,7 +89,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	facade, err := auth.ParseFacade(strings.TrimSpace(req.Facade))
 	if err != nil {
-		WriteError(w, r, FieldError("facade", err.Error()))
+		WriteError(w, r, bitpay.FieldError("facade", err.Error()))
 		return
 	}
 	storeID, err := s.pairingStore(r, req.ID)
@@ -106,7 +107,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	WriteData(w, http.StatusOK, "", []tokenJSON{renderToken(t)})
+	bitpay.WriteData(w, http.StatusOK, "", []tokenJSON{renderToken(t)})
 }
 
 // pairingStore picks the store a client-requested token belongs to: the
@@ -129,7 +130,7 @@ func (s *Server) pairingStore(r *http.Request, sin string) (string, error) {
 	}
 	switch len(stores) {
 	case 0:
-		return "", Conflict(CodeGeneric, "Account not setup completely yet.")
+		return "", bitpay.Conflict(bitpay.CodeGeneric, "Account not setup completely yet.")
 	case 1:
 		return stores[0].ID, nil
 	}
@@ -144,7 +145,7 @@ func (s *Server) claimToken(w http.ResponseWriter, r *http.Request, req tokenReq
 	t, err := s.cfg.Store.GetTokenByPairingCode(r.Context(), strings.TrimSpace(req.PairingCode))
 	if errors.Is(err, store.ErrNotFound) || (err == nil && t.SIN != "" && t.SIN != req.ID) {
 		s.pairingFailed(r)
-		WriteError(w, r, &Error{Status: http.StatusNotFound, Code: CodeNotFound, Msg: auth.ErrPairingNotFound.Error(), Param: "pairingCode"})
+		WriteError(w, r, &bitpay.Error{Status: http.StatusNotFound, Code: bitpay.CodeNotFound, Msg: auth.ErrPairingNotFound.Error(), Param: "pairingCode"})
 		return
 	}
 	if err != nil {
@@ -153,17 +154,17 @@ func (s *Server) claimToken(w http.ResponseWriter, r *http.Request, req tokenReq
 	}
 	switch {
 	case !t.RevokedAt.IsZero():
-		WriteError(w, r, FieldError("pairingCode", auth.ErrRevoked.Error()))
+		WriteError(w, r, bitpay.FieldError("pairingCode", auth.ErrRevoked.Error()))
 		return
 	case t.Active:
-		WriteError(w, r, FieldError("pairingCode", auth.ErrAlreadyPaired.Error()))
+		WriteError(w, r, bitpay.FieldError("pairingCode", auth.ErrAlreadyPaired.Error()))
 		return
 	case !now.Before(t.PairingExpiresAt):
-		WriteError(w, r, FieldError("pairingCode", auth.ErrPairingExpired.Error()))
+		WriteError(w, r, bitpay.FieldError("pairingCode", auth.ErrPairingExpired.Error()))
 		return
 	case t.SIN != "":
 		// A client-requested code waits for the merchant, not the client.
-		WriteError(w, r, Forbidden("pairing code is awaiting the merchant's approval"))
+		WriteError(w, r, bitpay.Forbidden("pairing code is awaiting the merchant's approval"))
 		return
 	}
 	if err := s.checkOneStore(r, req.ID, t.StoreID); err != nil {
@@ -178,7 +179,7 @@ func (s *Server) claimToken(w http.ResponseWriter, r *http.Request, req tokenReq
 		WriteError(w, r, err)
 		return
 	}
-	WriteData(w, http.StatusOK, "", []tokenJSON{renderToken(t)})
+	bitpay.WriteData(w, http.StatusOK, "", []tokenJSON{renderToken(t)})
 }
 
 // checkOneStore refuses to pair a client id already paired with another
@@ -190,7 +191,7 @@ func (s *Server) checkOneStore(r *http.Request, sin, storeID string) error {
 	}
 	for _, t := range existing {
 		if t.StoreID != storeID && t.RevokedAt.IsZero() {
-			return Conflict(CodeGeneric, "this client id is already paired with another store")
+			return bitpay.Conflict(bitpay.CodeGeneric, "this client id is already paired with another store")
 		}
 	}
 	return nil
@@ -202,7 +203,7 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 	identity, signature := bitauth.FromRequest(r)
 	sin, err := s.verifier.Verify(identity, signature, r.RequestURI, nil)
 	if err != nil {
-		WriteError(w, r, Unauthorized("Invalid signature"))
+		WriteError(w, r, bitpay.Unauthorized("Invalid signature"))
 		return
 	}
 	toks, err := s.cfg.Store.TokensBySIN(r.Context(), sin)
@@ -217,8 +218,8 @@ func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(out) == 0 {
-		WriteError(w, r, Unauthorized("Unauthorized sin"))
+		WriteError(w, r, bitpay.Unauthorized("Unauthorized sin"))
 		return
 	}
-	WriteData(w, http.StatusOK, "", out)
+	bitpay.WriteData(w, http.StatusOK, "", out)
 }

@@ -1,17 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"runtime/debug"
 	"strings"
 
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/metrics"
 )
 
@@ -45,53 +43,11 @@ func Transport(cfg TransportConfig, next http.Handler) http.Handler {
 	return withRequestID(cfg.Log, h)
 }
 
-// WriteData answers with BitPay's success envelope:
-// {"facade":facade,"data":data}, the facade omitted when empty. A nil
-// slice is sent as [] because clients index lists.
-func WriteData(w http.ResponseWriter, status int, facade string, data any) {
-	if v := reflect.ValueOf(data); v.Kind() == reflect.Slice && v.IsNil() {
-		data = []struct{}{}
-	}
-	b, err := marshal(struct {
-		Facade string `json:"facade,omitempty"`
-		Data   any    `json:"data"`
-	}{facade, data})
-	if err != nil {
-		// An unencodable resource is a bug in kassa, not in the request.
-		slog.Error("encode response", "err", err)
-		writeRaw(w, http.StatusInternalServerError, internalBody)
-		return
-	}
-	writeRaw(w, status, b)
-}
-
-// internalBody is the 500 envelope for when even encoding failed.
-var internalBody = []byte(`{"status":"error","code":"000000","data":null,"error":"internal error","message":"internal error"}` + "\n")
-
-// marshal encodes v without HTML escaping, so URLs and posData read as sent.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
-}
-
-// writeRaw writes an encoded JSON body with status.
-func writeRaw(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
-}
-
 // ReadBody reads the whole request body, up to limit bytes (zero: the
 // transport's ceiling or DefaultMaxBody). The bytes are returned raw
 // because BitAuth signs them verbatim. A body over the limit fails with
-// TooLarge, an unreadable one with a 400; both are *Error for WriteError.
+// bitpay.TooLarge, an unreadable one with a 400; both are *bitpay.Error
+// for WriteError.
 func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxBody
@@ -100,17 +56,45 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, nil
 	}
 	if r.ContentLength > limit {
-		return nil, TooLarge()
+		return nil, bitpay.TooLarge()
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var big *http.MaxBytesError
 		if errors.As(err, &big) {
-			return nil, TooLarge()
+			return nil, bitpay.TooLarge()
 		}
-		return nil, BadRequest("could not read request body")
+		return nil, bitpay.BadRequest("could not read request body")
 	}
 	return b, nil
+}
+
+// WriteError answers r with err in BitPay's error envelope
+// (bitpay.AsError picks its status and code). Server-side failures (5xx)
+// are logged here, once, with the request id, method and path; neither
+// the query (it carries tokens) nor the body is logged. Client errors are
+// logged at debug level only.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	e := bitpay.AsError(err)
+	logFailure(r, e.Status, err)
+	bitpay.WriteError(w, r, e)
+}
+
+// logFailure is the one log line of a request answered with an error of
+// status: cancelled requests at debug, unavailability at warn, other
+// server failures at error and the client's mistakes at debug level.
+func logFailure(r *http.Request, status int, err error) {
+	log := Logger(r.Context()).With("method", r.Method, "path", r.URL.Path, "status", status)
+	switch {
+	case status >= 500 && errors.Is(err, context.Canceled):
+		log.Debug("request cancelled", "err", err)
+	case status == http.StatusServiceUnavailable:
+		log.Warn("request failed", "err", err)
+	case status >= 500:
+		log.Error("request failed", "err", err)
+	default:
+		log.Debug("request rejected", "err", err)
+	}
 }
 
 type ctxKey int
@@ -220,7 +204,7 @@ func withoutSlash(r *http.Request) *http.Request {
 func limitBody(max int64, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > max {
-			writeError(w, r, TooLarge())
+			bitpay.WriteError(w, r, bitpay.TooLarge())
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -247,7 +231,7 @@ func recoverPanics(next http.Handler) http.Handler {
 			Logger(r.Context()).Error("handler panic", "method", r.Method, "path", r.URL.Path,
 				"panic", v, "stack", string(debug.Stack()))
 			if !rw.wrote {
-				writeError(rw, r, Internal())
+				bitpay.WriteError(rw, r, bitpay.Internal())
 			}
 		}()
 		next.ServeHTTP(rw, r)

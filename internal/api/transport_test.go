@@ -2,68 +2,26 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/kassa-pay/kassa/internal/bitpay"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // testTransport wraps h in Transport with a logger writing to logs.
 func testTransport(logs *bytes.Buffer, max int64, h http.Handler) http.Handler {
 	return Transport(TransportConfig{Log: slog.New(slog.NewTextHandler(logs, nil)), MaxBody: max}, h)
-}
-
-func TestWriteData(t *testing.T) {
-	inv := testInvoice()
-	tests := []struct {
-		name   string
-		facade string
-		data   any
-		want   string
-	}{
-		{"resource with facade", "pos/invoice", map[string]int{"a": 1}, `{"facade":"pos/invoice","data":{"a":1}}`},
-		{"no facade", "", "Success", `{"data":"Success"}`},
-		{"list", "", []string{"x"}, `{"data":["x"]}`},
-		{"nil list is an empty array", "", []string(nil), `{"data":[]}`},
-		{"urls are not html-escaped", "", "https://shop/return?a=1&redirect=false", `{"data":"https://shop/return?a=1&redirect=false"}`},
-		{"invoice keeps exceptionStatus false", "merchant/invoice",
-			RenderInvoice(inv, ViewPublic, "http://x", 0, inv.CreatedAt), ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			WriteData(w, http.StatusOK, tt.facade, tt.data)
-			if w.Code != 200 || w.Header().Get("Content-Type") != "application/json; charset=utf-8" {
-				t.Errorf("status %d, content type %q", w.Code, w.Header().Get("Content-Type"))
-			}
-			body := strings.TrimSpace(w.Body.String())
-			if tt.want != "" && body != tt.want {
-				t.Errorf("want %s, have %s", tt.want, body)
-			}
-			m := decodeEnvelope(t, w.Body.Bytes())
-			if _, ok := m["status"]; ok {
-				t.Errorf("a success envelope must not carry status: %s", body)
-			}
-			if _, ok := m["error"]; ok {
-				t.Errorf("a success envelope must not carry error: %s", body)
-			}
-			if d, ok := m["data"].(map[string]any); ok && d["id"] != nil {
-				if d["exceptionStatus"] != false || d["status"] != "new" {
-					t.Errorf("invoice status fields changed: %v %v", d["status"], d["exceptionStatus"])
-				}
-			}
-		})
-	}
-}
-
-func TestWriteDataUnencodable(t *testing.T) {
-	w := httptest.NewRecorder()
-	WriteData(w, http.StatusOK, "", map[string]any{"f": func() {}})
-	if w.Code != 500 || decodeEnvelope(t, w.Body.Bytes())["error"] != "internal error" {
-		t.Fatalf("want a 500 envelope, have %d %s", w.Code, w.Body)
-	}
 }
 
 func TestCORSPreflight(t *testing.T) {
@@ -101,7 +59,7 @@ func TestCORSPreflight(t *testing.T) {
 
 func TestCORSOnOrdinaryResponses(t *testing.T) {
 	h := testTransport(new(bytes.Buffer), 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteData(w, 200, "", "ok")
+		bitpay.WriteData(w, 200, "", "ok")
 	}))
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/rates", nil))
@@ -146,7 +104,7 @@ func TestTrailingSlash(t *testing.T) {
 	}
 	t.Run("method patterns match", func(t *testing.T) {
 		mux := http.NewServeMux()
-		mux.HandleFunc("POST /invoices", func(w http.ResponseWriter, r *http.Request) { WriteData(w, 200, "", "created") })
+		mux.HandleFunc("POST /invoices", func(w http.ResponseWriter, r *http.Request) { bitpay.WriteData(w, 200, "", "created") })
 		h := testTransport(new(bytes.Buffer), 0, mux)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("POST", "/invoices/", strings.NewReader("{}")))
@@ -163,14 +121,14 @@ func TestBodyTooLarge(t *testing.T) {
 			WriteError(w, r, err)
 			return
 		}
-		WriteData(w, 200, "", len(b))
+		bitpay.WriteData(w, 200, "", len(b))
 	})
 	perRoute := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, err := ReadBody(w, r, 10); err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		WriteData(w, 200, "", "ok")
+		bitpay.WriteData(w, 200, "", "ok")
 	})
 	tests := []struct {
 		name    string
@@ -203,8 +161,8 @@ func TestBodyTooLarge(t *testing.T) {
 				t.Fatalf("status: want %d, have %d %s", tt.status, w.Code, w.Body)
 			}
 			if tt.status == 413 {
-				m := decodeEnvelope(t, w.Body.Bytes())
-				if m["error"] != "request body too large" || m["status"] != "error" {
+				var m struct{ Status, Error string }
+				if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil || m.Error != "request body too large" || m.Status != "error" {
 					t.Errorf("413 envelope: %s", w.Body)
 				}
 			}
@@ -230,8 +188,9 @@ func TestPanicRecovery(t *testing.T) {
 	if w.Code != 500 {
 		t.Fatalf("status %d", w.Code)
 	}
-	m := decodeEnvelope(t, w.Body.Bytes())
-	if m["error"] != "internal error" || m["message"] != "internal error" || m["status"] != "error" || m["code"] != "020100" {
+	var m struct{ Status, Code, Error, Message string }
+	if err := json.Unmarshal(w.Body.Bytes(), &m); err != nil ||
+		m.Error != "internal error" || m.Message != "internal error" || m.Status != "error" || m.Code != "020100" {
 		t.Errorf("envelope: %s", w.Body)
 	}
 	if w.Header().Get("Access-Control-Allow-Origin") != "*" {
@@ -247,7 +206,7 @@ func TestPanicRecovery(t *testing.T) {
 
 func TestPanicAfterAnswerStarted(t *testing.T) {
 	h := testTransport(new(bytes.Buffer), 0, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteData(w, 200, "", "partial")
+		bitpay.WriteData(w, 200, "", "partial")
 		panic("late")
 	}))
 	w := httptest.NewRecorder()
@@ -312,5 +271,62 @@ func TestTransportFlush(t *testing.T) {
 	h.ServeHTTP(w, httptest.NewRequest("GET", "/events", nil))
 	if !w.Flushed {
 		t.Fatal("not flushed")
+	}
+}
+
+// TestWriteErrorLogs: WriteError answers with bitpay's envelope and logs a
+// server-side failure once, without the query (it carries tokens); the
+// client's mistakes are not logged at info level. The envelope itself is
+// bitpay's TestWriteErrorEnvelope.
+func TestWriteErrorLogs(t *testing.T) {
+	tests := []struct {
+		name, method, target string
+		err                  error
+		status               int
+		wantLog              bool   // logged at info level or above, once
+		notLogged            string // must not appear in the log
+	}{
+		{"invoice not found (WooCommerce token probe)", "GET", "/invoices/1?token=VALID",
+			fmt.Errorf("load invoice 1: %w", store.ErrNotFound), 404, false, ""},
+		{"not found elsewhere", "GET", "/bills/x?token=T", store.ErrNotFound, 404, false, ""},
+		{"refund not found", "GET", "/refunds/r1", bitpay.NotFound(), 404, false, ""},
+		{"field error from the gateway", "POST", "/invoices",
+			fmt.Errorf("create invoice: %w", &gateway.InputError{Field: "price", Msg: "price must be greater than zero"}), 400, false, ""},
+		{"bare ErrInvalid", "POST", "/invoices", fmt.Errorf("currency: %w", gateway.ErrInvalid), 400, false, ""},
+		{"cancel a paid invoice", "DELETE", "/invoices/abc?token=T&forceCancel=true",
+			fmt.Errorf("cancel abc: %w", invoice.ErrNotCancellable), 409, false, ""},
+		{"unauthorized", "POST", "/invoices", bitpay.Unauthorized("Invalid signature"), 401, false, ""},
+		{"facade", "GET", "/tokens", bitpay.Forbidden("This endpoint does not support the `user` facade"), 403, false, ""},
+		{"too large", "PUT", "/invoices/x", bitpay.TooLarge(), 413, false, ""},
+		{"max bytes reader", "POST", "/tokens", &http.MaxBytesError{Limit: 10}, 413, false, ""},
+		{"rate limited", "POST", "/invoices", bitpay.RateLimited(), 429, false, ""},
+		{"deadline", "GET", "/rates", fmt.Errorf("rates: %w", context.DeadlineExceeded), 503, true, ""},
+		{"closing store", "POST", "/invoices", store.ErrClosed, 503, true, ""},
+		{"unknown error is a logged 500", "POST", "/invoices?token=SECRETTOKEN",
+			errors.New("pq: connection refused to db password=hunter2"), 500, true, "SECRETTOKEN"},
+		{"legacy path", "POST", "/api/invoice", errors.New("boom"), 500, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			r := httptest.NewRequest(tt.method, tt.target, nil)
+			r = r.WithContext(context.WithValue(r.Context(), loggerKey, log))
+			w := httptest.NewRecorder()
+			WriteError(w, r, tt.err)
+
+			if w.Code != tt.status {
+				t.Errorf("status: want %d, have %d", tt.status, w.Code)
+			}
+			if logged := strings.Contains(logs.String(), "request failed"); logged != tt.wantLog {
+				t.Errorf("logged %v, want %v: %s", logged, tt.wantLog, logs.String())
+			}
+			if tt.wantLog && strings.Count(logs.String(), "\n") != 1 {
+				t.Errorf("want exactly one log record: %s", logs.String())
+			}
+			if tt.notLogged != "" && strings.Contains(logs.String(), tt.notLogged) {
+				t.Errorf("the log carries %q: %s", tt.notLogged, logs.String())
+			}
+		})
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
@@ -325,7 +325,7 @@ func runInvoice(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		return printJSON(env, api.RenderInvoice(&inv, api.ViewMerchant, cfg.PublicURL, tip, now))
+		return printJSON(env, bitpay.RenderInvoice(&inv, bitpay.ViewMerchant, cfg.PublicURL, tip, now))
 	case "list":
 		if _, err := requireStore(ctx, db, *storeID); err != nil {
 			return err
@@ -334,9 +334,9 @@ func runInvoice(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		out := make([]api.InvoiceJSON, 0, len(invs))
+		out := make([]bitpay.InvoiceJSON, 0, len(invs))
 		for i := range invs {
-			out = append(out, api.RenderInvoice(&invs[i], api.ViewMerchant, cfg.PublicURL, tip, now))
+			out = append(out, bitpay.RenderInvoice(&invs[i], bitpay.ViewMerchant, cfg.PublicURL, tip, now))
 		}
 		return printJSON(env, out)
 	}
@@ -368,7 +368,7 @@ func runInvoice(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return printJSON(env, api.RenderInvoice(inv, api.ViewMerchant, cfg.PublicURL, tip, now))
+	return printJSON(env, bitpay.RenderInvoice(inv, bitpay.ViewMerchant, cfg.PublicURL, tip, now))
 }
 
 // chainTip returns the last processed block height, 0 if none.

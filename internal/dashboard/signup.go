@@ -10,6 +10,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -136,7 +137,7 @@ func (s *Server) applicationsHandler() http.Handler {
 
 func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 	if !s.cfg.Signup {
-		api.WriteError(w, r, api.Forbidden("this server does not accept merchant applications"))
+		api.WriteError(w, r, bitpay.Forbidden("this server does not accept merchant applications"))
 		return
 	}
 	body, err := api.ReadBody(w, r, 16<<10)
@@ -146,34 +147,34 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 	}
 	var req applicationRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		api.WriteError(w, r, api.BadRequest("request body is not a JSON application"))
+		api.WriteError(w, r, bitpay.BadRequest("request body is not a JSON application"))
 		return
 	}
 	if len(req.Users) == 0 {
-		api.WriteError(w, r, api.MissingParam("users"))
+		api.WriteError(w, r, bitpay.MissingParam("users"))
 		return
 	}
 	if len(req.Orgs) == 0 {
-		api.WriteError(w, r, api.MissingParam("orgs"))
+		api.WriteError(w, r, bitpay.MissingParam("orgs"))
 		return
 	}
 	u, o := req.Users[0], req.Orgs[0]
 	email, err := checkAccount(u.Email, strings.Repeat("x", MinPasswordLen), strings.Repeat("x", MinPasswordLen))
 	if err != nil {
-		api.WriteError(w, r, api.FieldError("email", "users[0].email is not a valid email address"))
+		api.WriteError(w, r, bitpay.FieldError("email", "users[0].email is not a valid email address"))
 		return
 	}
 	if !truthy(u.Agreed) {
-		api.WriteError(w, r, api.FieldError("agreedToTOSandPP", "the terms of service must be agreed to"))
+		api.WriteError(w, r, bitpay.FieldError("agreedToTOSandPP", "the terms of service must be agreed to"))
 		return
 	}
 	if strings.TrimSpace(o.Name) == "" {
-		api.WriteError(w, r, api.MissingParam("orgs[0].name"))
+		api.WriteError(w, r, bitpay.MissingParam("orgs[0].name"))
 		return
 	}
 	for _, f := range []string{u.FirstName, u.LastName, u.Phone, o.Name, o.Address1, o.Address2, o.City, o.State, o.Zip, o.Country, o.Industry} {
 		if len(f) > 200 || strings.IndexFunc(f, unicode.IsControl) >= 0 {
-			api.WriteError(w, r, api.BadRequest("application fields are at most 200 characters without control characters"))
+			api.WriteError(w, r, bitpay.BadRequest("application fields are at most 200 characters without control characters"))
 			return
 		}
 	}
@@ -182,7 +183,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, r, err)
 		return
 	} else if wait > 0 {
-		api.WriteError(w, r, api.RateLimited())
+		api.WriteError(w, r, bitpay.RateLimited())
 		return
 	}
 	if err := s.limits.count(r.Context(), key); err != nil {
@@ -197,7 +198,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Log.Info("dashboard: merchant application received", "application", a.ID)
-	api.WriteData(w, http.StatusOK, "", applicationJSON{ID: a.ID, AccountName: a.OrgName, ContactEmail: a.Email,
+	bitpay.WriteData(w, http.StatusOK, "", applicationJSON{ID: a.ID, AccountName: a.OrgName, ContactEmail: a.Email,
 		ContactFirstName: a.FirstName, ContactLastName: a.LastName, ContactPhone: a.Phone, ProfileAddress1: o.Address1,
 		ProfileAddress2: o.Address2, ProfileCity: o.City, ProfileState: o.State, ProfilePostalCode: o.Zip,
 		ProfileCountry: o.Country, ProfileIndustry: o.Industry, ProfileAgreedToTOSandPP: true,

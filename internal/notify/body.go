@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // IPN is the standard (flat) IPN body, spec §4.2: the invoice as it was at
-// the event, rendered by api.RenderInvoice as GET /invoices/:id renders
+// the event, rendered by bitpay.RenderInvoice as GET /invoices/:id renders
 // it, so status, amountPaid and the buyer agree with a GET made right
 // after (the checks WooCommerce and Magento make, spec §4.5).
 type IPN struct {
@@ -98,7 +98,7 @@ func RenderIPN(ev store.OutboxEvent, publicURL string) ([]byte, error) {
 
 // renderIPN is RenderIPN of the event's invoice, already decoded.
 func renderIPN(inv *invoice.Invoice, ev store.OutboxEvent, publicURL string) ([]byte, error) {
-	j := api.RenderInvoice(inv, api.ViewPublic, publicURL, 0, ev.CreatedAt)
+	j := bitpay.RenderInvoice(inv, bitpay.ViewPublic, publicURL, 0, ev.CreatedAt)
 	b := inv.Fields.Buyer
 	data := IPN{
 		ID: j.ID, URL: j.URL, PosData: j.PosData, Status: j.Status, Price: j.Price, Currency: j.Currency,

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -120,7 +120,7 @@ func TestRenderIPN(t *testing.T) {
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)
 	}
-	view := api.RenderInvoice(&inv, api.ViewMerchant, "https://pay.example.com", 100, at)
+	view := bitpay.RenderInvoice(&inv, bitpay.ViewMerchant, "https://pay.example.com", 100, at)
 	checks := map[string]any{
 		"id": inv.ID, "url": "https://pay.example.com/invoice?id=" + inv.ID, "posData": inv.Fields.PosData,
 		"status": "paid", "price": 10.5, "currency": "USD", "invoiceTime": float64(at.UnixMilli()),

@@ -27,7 +27,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -262,7 +262,7 @@ type page struct {
 	RedirectURL string
 	CloseURL    string
 	Demo        bool
-	Invoice     api.InvoiceJSON
+	Invoice     bitpay.InvoiceJSON
 	Config      clientConfig
 }
 
@@ -335,7 +335,7 @@ func (s *Server) serveCheckout(w http.ResponseWriter, r *http.Request) {
 // page builds the checkout's data for an invoice.
 func (s *Server) page(r *http.Request, inv *invoice.Invoice, storeName string, lang language, modal bool) (page, error) {
 	now := s.cfg.Clock()
-	j := api.RenderInvoice(inv, api.ViewPublic, s.cfg.PublicURL, 0, now)
+	j := bitpay.RenderInvoice(inv, bitpay.ViewPublic, s.cfg.PublicURL, 0, now)
 	bip21 := j.PaymentURLs["BIP21"]
 	qr, err := s.qr.get(bip21, lang.T["qr_label"])
 	if err != nil {
@@ -520,7 +520,7 @@ func (s *Server) serveQR(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	j := api.RenderInvoice(&inv, api.ViewPublic, s.cfg.PublicURL, 0, s.cfg.Clock())
+	j := bitpay.RenderInvoice(&inv, bitpay.ViewPublic, s.cfg.PublicURL, 0, s.cfg.Clock())
 	svg, err := s.qr.get(j.PaymentURLs["BIP21"], negotiate(r).T["qr_label"])
 	if err != nil {
 		s.cfg.Log.Error("checkout: qr", "invoice", id, "err", err)

@@ -1,7 +1,8 @@
-// Package api speaks BitPay's merchant API. This file renders an invoice in
-// BitPay's resource shape (spec §3.3), shared by the HTTP handlers, the IPN
-// bodies and the CLI.
-package api
+package bitpay
+
+// This file renders an invoice in BitPay's resource shape (spec §3.3),
+// shared by the API's handlers, the IPN bodies, the checkout pages and the
+// CLI.
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package api
+package bitpay
 
 import (
 	"context"
@@ -199,28 +199,10 @@ type fieldError struct {
 	Param string `json:"param"`
 }
 
-// WriteError answers r with err in BitPay's error envelope. Server-side
-// failures (5xx) are logged here, once, with the request id, method and
-// path; neither the query (it carries tokens) nor the body is logged.
-// Client errors are logged at debug level only.
-func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	e := AsError(err)
-	log := Logger(r.Context()).With("method", r.Method, "path", r.URL.Path, "status", e.Status)
-	switch {
-	case e.Status >= 500 && errors.Is(err, context.Canceled):
-		log.Debug("request cancelled", "err", err)
-	case e.Status == http.StatusServiceUnavailable:
-		log.Warn("request failed", "err", err)
-	case e.Status >= 500:
-		log.Error("request failed", "err", err)
-	default:
-		log.Debug("request rejected", "err", err)
-	}
-	writeError(w, r, e)
-}
-
-// writeError writes e without logging.
-func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
+// WriteError answers r with e in BitPay's error envelope, its code's verb
+// and resource digits taken from r's method and path. It does not log:
+// the HTTP edge that knows the request's logger does (api.WriteError).
+func WriteError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Status < 400 || e.Status > 599 {
 		e = &Error{Status: http.StatusInternalServerError, Code: e.Code, Msg: e.Msg, Param: e.Param}
 	}
@@ -234,11 +216,11 @@ func writeError(w http.ResponseWriter, r *http.Request, e *Error) {
 	if e.Param != "" {
 		body.Errors = []fieldError{{Error: e.Msg, Param: e.Param}}
 	}
-	b, err := marshal(body)
+	b, err := Marshal(body)
 	if err != nil {
-		b = internalBody // unreachable: errorBody holds only strings
+		b = []byte(InternalBody) // unreachable: errorBody holds only strings
 	}
-	writeRaw(w, e.Status, b)
+	WriteRaw(w, e.Status, b)
 }
 
 // fullCode prefixes the verb digits and, for the generic suffixes 00–03,
