@@ -6,11 +6,9 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,11 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
-	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
@@ -251,93 +247,6 @@ func TestPrivateTargetRefused(t *testing.T) {
 	}
 	if n := len(rc.received("")); n != 0 {
 		t.Errorf("the receiver got %d requests", n)
-	}
-}
-
-// TestCreateRejectsPrivateNotificationURL: POST /invoices and the v0.3
-// POST /api/invoice refuse a notificationURL kassa would not deliver to,
-// in their error shapes, unless private targets are allowed.
-func TestCreateRejectsPrivateNotificationURL(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
-	apiKey, err := f.db.CreateAPIKey(context.Background(), f.storeID, "test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, allow := range []bool{false, true} {
-		a, err := api.New(api.Config{Store: f.db, Invoices: f.g, Rates: f.rs, PublicURL: publicURL, IPNAllowPrivate: allow,
-			InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{} }})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(a)
-		post := func(path, target string, legacy bool) (int, map[string]any) {
-			body := map[string]any{"price": 10, "currency": "USD", "notificationURL": target}
-			if !legacy {
-				body["token"] = f.merchant
-			}
-			raw, _ := json.Marshal(body)
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+path, bytes.NewReader(raw))
-			req.Header.Set("Content-Type", "application/json")
-			if legacy {
-				req.SetBasicAuth(apiKey, "")
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var m map[string]any
-			_ = json.NewDecoder(resp.Body).Decode(&m)
-			return resp.StatusCode, m
-		}
-		for _, tc := range []struct {
-			target      string
-			ok, okAllow bool
-		}{
-			{"https://shop.example/ipn", true, true},
-			{"http://127.0.0.1:9/ipn", false, true},
-			{"https://127.0.0.1:9/ipn", false, true},
-			{"https://[::1]/ipn", false, true},
-			{"https://10.1.2.3/ipn", false, true},
-			{"https://localhost/ipn", false, true},
-			{"https://169.254.169.254/latest", false, false},
-			{"ftp://shop.example/ipn", false, false},
-			{"https://user:pw@shop.example/ipn", false, false},
-		} {
-			want := tc.ok
-			if allow {
-				want = tc.okAllow
-			}
-			status, m := post("/invoices", tc.target, false)
-			if want != (status == http.StatusOK) {
-				t.Errorf("allow=%v POST /invoices %s: %d %v", allow, tc.target, status, m)
-			}
-			if !want {
-				errs, _ := m["errors"].([]any)
-				first, _ := func() (map[string]any, bool) {
-					if len(errs) == 0 {
-						return nil, false
-					}
-					e, ok := errs[0].(map[string]any)
-					return e, ok
-				}()
-				if status != http.StatusBadRequest || m["status"] != "error" || first["param"] != "notificationURL" ||
-					!strings.Contains(fmt.Sprint(m["error"]), "notificationURL") {
-					t.Errorf("allow=%v POST /invoices %s: error %d %v", allow, tc.target, status, m)
-				}
-			}
-			status, m = post("/api/invoice", tc.target, true)
-			if want != (status == http.StatusOK) {
-				t.Errorf("allow=%v POST /api/invoice %s: %d %v", allow, tc.target, status, m)
-			}
-			if !want {
-				e, _ := m["error"].(map[string]any)
-				if status != http.StatusBadRequest || e["type"] != "validationError" {
-					t.Errorf("allow=%v POST /api/invoice %s: error %d %v", allow, tc.target, status, m)
-				}
-			}
-		}
-		srv.Close()
 	}
 }
 
