@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -109,6 +111,52 @@ func queueEvents(b *testing.B, f *fixture, url string, invoices, perInvoice int)
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
+	}
+}
+
+// chainRig is kassa serve's payment path on a real btcd regtest node: the
+// fixture's gateway fed by a processor and the node watcher, for the
+// notify Service the benchmark starts. TestPaymentIPNs, which also needs
+// the BitPay API, runs kassa serve itself, in internal/cli.
+type chainRig struct {
+	*fixture
+	node *regtest.Node
+}
+
+func startNode(tb testing.TB) *regtest.Node {
+	tb.Helper()
+	node, err := regtest.Start(context.Background(), regtest.Options{Mature: true})
+	if err != nil {
+		tb.Fatalf("start btcd (run scripts/install-btcd.sh): %v", err)
+	}
+	tb.Cleanup(func() { _ = node.Stop() })
+	return node
+}
+
+func newChainRig(tb testing.TB, node *regtest.Node, dbURL string, poll time.Duration) *chainRig {
+	tb.Helper()
+	r := &chainRig{fixture: newFixture(tb, dbURL, invoice.SpeedMedium), node: node}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	tb.Cleanup(func() { cancel(); wg.Wait() })
+	proc := gateway.NewProcessor(r.g, gateway.ProcessorConfig{Store: r.db})
+	backend, err := chain.Open(ctx, chain.Options{URL: node.RPCURL(), Network: "regtest", Sink: proc, PollInterval: poll, Log: r.log})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	proc.Attach(backend)
+	if err := proc.Load(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	wg.Go(func() { _ = backend.Run(ctx) })
+	wg.Go(func() { _ = proc.Run(ctx, poll) })
+	return r
+}
+
+func (r *chainRig) mine(n int) {
+	r.t.Helper()
+	if _, err := r.node.Mine(context.Background(), n); err != nil {
+		r.t.Fatal(err)
 	}
 }
 

@@ -1,4 +1,4 @@
-package notify_test
+package cli
 
 import (
 	"bytes"
@@ -8,75 +8,34 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/kassa-pay/kassa/internal/api"
-	"github.com/kassa-pay/kassa/internal/chain"
-	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
-	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
-// chainRig is kassa serve's payment path on a real btcd regtest node: the
-// fixture's gateway fed by a processor and the node watcher, the BitPay API
-// on loopback, and the notify Service.
-type chainRig struct {
-	*fixture
-	node *regtest.Node
-	proc *gateway.Processor
-	api  *httptest.Server
-}
-
-func startNode(tb testing.TB) *regtest.Node {
-	tb.Helper()
-	node, err := regtest.Start(context.Background(), regtest.Options{Mature: true})
-	if err != nil {
-		tb.Fatalf("start btcd (run scripts/install-btcd.sh): %v", err)
-	}
-	tb.Cleanup(func() { _ = node.Stop() })
-	return node
-}
-
-func newChainRig(tb testing.TB, node *regtest.Node, dbURL string, poll time.Duration) *chainRig {
-	tb.Helper()
-	r := &chainRig{fixture: newFixture(tb, dbURL, invoice.SpeedMedium), node: node}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	tb.Cleanup(func() { cancel(); wg.Wait() })
-	r.proc = gateway.NewProcessor(r.g, gateway.ProcessorConfig{Store: r.db})
-	backend, err := chain.Open(ctx, chain.Options{URL: node.RPCURL(), Network: "regtest", Sink: r.proc, PollInterval: poll, Log: r.log})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r.proc.Attach(backend)
-	if err := r.proc.Load(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	wg.Go(func() { _ = backend.Run(ctx) })
-	wg.Go(func() { _ = r.proc.Run(ctx, poll) })
-	a, err := api.New(api.Config{Store: r.db, Invoices: r.g, Rates: r.rs, PublicURL: publicURL, Tip: r.proc.Tip,
-		IPNAllowPrivate: true, Log: r.log, InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{} }})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	r.api = httptest.NewServer(a)
-	tb.Cleanup(r.api.Close)
-	return r
+// paymentRig is kassa serve on a real btcd regtest node, spoken to as a
+// plugin does: over its API with a merchant token.
+type paymentRig struct {
+	t        *testing.T
+	node     *regtest.Node
+	url      string
+	db       *store.DB
+	merchant string
 }
 
 // call sends a JSON request to the API and decodes its data.
-func (r *chainRig) call(method, path string, body any) map[string]any {
+func (r *paymentRig) call(method, path string, body any) map[string]any {
 	r.t.Helper()
 	var raw []byte
 	if body != nil {
 		raw, _ = json.Marshal(body)
 	}
-	req, err := http.NewRequest(method, r.api.URL+path, bytes.NewReader(raw))
+	req, err := http.NewRequest(method, r.url+path, bytes.NewReader(raw))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -103,8 +62,8 @@ func (r *chainRig) call(method, path string, body any) map[string]any {
 
 // getInvoice is what a plugin does on an IPN: GET the invoice with its
 // merchant token.
-func (r *chainRig) getInvoice(id string) (map[string]any, error) {
-	resp, err := http.Get(r.api.URL + "/invoices/" + id + "?token=" + r.merchant)
+func (r *paymentRig) getInvoice(id string) (map[string]any, error) {
+	resp, err := http.Get(r.url + "/invoices/" + id + "?token=" + r.merchant)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +77,7 @@ func (r *chainRig) getInvoice(id string) (map[string]any, error) {
 	return m.Data, nil
 }
 
-func (r *chainRig) pay(id string) {
+func (r *paymentRig) pay(id string) {
 	r.t.Helper()
 	inv, err := r.db.GetInvoice(context.Background(), id)
 	if err != nil {
@@ -129,19 +88,30 @@ func (r *chainRig) pay(id string) {
 	}
 }
 
-func (r *chainRig) mine(n int) {
+func (r *paymentRig) mine(n int) {
 	r.t.Helper()
 	if _, err := r.node.Mine(context.Background(), n); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
+// ipnDeliveries returns an invoice's IPN deliveries.
+func (r *paymentRig) ipnDeliveries(id string) []store.Delivery {
+	r.t.Helper()
+	ds, err := r.db.Deliveries(context.Background(), id)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return slices.DeleteFunc(ds, func(d store.Delivery) bool { return d.Channel != store.ChannelIPN })
+}
+
 // checked is an IPN and what a GET of its invoice said right after.
 type checked struct {
-	ipn
-	data map[string]any // the IPN's invoice fields (data of an extended body)
-	get  map[string]any
-	err  error
+	invoiceID, status string
+	code              int            // the extended body's event code, 0 for a standard body
+	data              map[string]any // the IPN's invoice fields (data of an extended body)
+	get               map[string]any
+	err               error
 }
 
 // TestPaymentIPNs pays three invoices on the real node, one per
@@ -150,33 +120,50 @@ type checked struct {
 // with every IPN on status, buyer and amountPaid. A resend (POST
 // /invoices/:id/notifications) arrives as event 1012.
 func TestPaymentIPNs(t *testing.T) {
-	r := newChainRig(t, startNode(t), backends()[0].url(t), 50*time.Millisecond)
+	const publicURL = "https://pay.example.com"
+	node := regtest.MustStart(t, regtest.Options{Mature: true})
+	vars := newVars(t, node.RPCURL())
+	vars["KASSA_IPN_ALLOW_PRIVATE"] = "true"
+	vars["KASSA_PUBLIC_URL"] = publicURL
+	storeID := createStore(t, vars, "medium")
+	out, errs, code := run(t, vars, "token", "create", "--store", storeID, "--facade", "merchant")
+	if code != 0 {
+		t.Fatalf("token create: %s", errs)
+	}
+	s := startServe(t, vars)
+	waitFor(t, "ready", func() bool { code, _ := readyz(t, s.addr); return code == 200 })
+	r := &paymentRig{t: t, node: node, url: "http://" + s.addr, db: openTestDB(t, vars), merchant: strings.TrimSpace(out)}
+
 	var mu sync.Mutex
 	var got []checked
-	var rc *receiver
-	rc = newReceiver(t, func(w http.ResponseWriter, req *http.Request, n int) {
-		in := rc.received("")[n-1]
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+		var c checked
 		var env struct {
+			Event struct {
+				Code int `json:"code"`
+			} `json:"event"`
 			Data map[string]any `json:"data"`
 		}
-		var data map[string]any
-		if in.code != 0 {
-			_ = json.Unmarshal(in.body, &env)
-			data = env.Data
+		if json.Unmarshal(body, &env) == nil && env.Event.Code != 0 {
+			c.code, c.data = env.Event.Code, env.Data
 		} else {
-			_ = json.Unmarshal(in.body, &data)
+			_ = json.Unmarshal(body, &c.data)
 		}
-		get, err := r.getInvoice(in.invoiceID)
+		c.invoiceID, _ = c.data["id"].(string)
+		c.status, _ = c.data["status"].(string)
+		c.get, c.err = r.getInvoice(c.invoiceID)
 		mu.Lock()
-		got = append(got, checked{ipn: in, data: data, get: get, err: err})
+		got = append(got, c)
 		mu.Unlock()
 		w.WriteHeader(http.StatusOK)
-	})
+	}))
+	t.Cleanup(rc.Close)
 	buyer := map[string]any{"name": "Ada Lovelace", "address1": "12 St James's Sq", "address2": "Flat 3",
 		"locality": "London", "postalCode": "SW1Y 4JH", "country": "GB", "email": "ada@example.org", "notify": true}
 	create := func(extra map[string]any) string {
 		body := map[string]any{"token": r.merchant, "price": 10, "currency": "USD", "transactionSpeed": "medium",
-			"notificationURL": rc.url("/ipn"), "buyer": buyer, "orderId": "order-1"}
+			"notificationURL": rc.URL + "/ipn", "buyer": buyer, "orderId": "order-1"}
 		for k, v := range extra {
 			body[k] = v
 		}
@@ -185,13 +172,14 @@ func TestPaymentIPNs(t *testing.T) {
 	def := create(nil)
 	full := create(map[string]any{"fullNotifications": true})
 	ext := create(map[string]any{"extendedNotifications": true})
-	r.start(nil)
 
 	arrived := func(id, status string, n int) func() bool {
 		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
 			c := 0
-			for _, in := range rc.received(id) {
-				if in.status == status {
+			for _, in := range got {
+				if in.invoiceID == id && in.status == status {
 					c++
 				}
 			}
@@ -225,8 +213,12 @@ func TestPaymentIPNs(t *testing.T) {
 					return false
 				}
 			}
-			ds := r.deliveries(id, store.ChannelIPN)
-			return allIn(len(ds), store.DeliveryDelivered)(ds)
+			for _, d := range r.ipnDeliveries(id) {
+				if d.State != store.DeliveryDelivered {
+					return false
+				}
+			}
+			return true
 		})
 	}
 	want := map[string][]string{
@@ -246,11 +238,11 @@ func TestPaymentIPNs(t *testing.T) {
 		if strings.Join(seq, ", ") != strings.Join(w, ", ") {
 			t.Errorf("invoice %s IPNs: %v, want %v", id, seq, w)
 		}
-		if ds := r.deliveries(id, store.ChannelIPN); len(ds) != len(w) {
+		if ds := r.ipnDeliveries(id); len(ds) != len(w) {
 			t.Errorf("invoice %s: %d deliveries for %d IPNs", id, len(ds), len(w))
 		}
 	}
-	if rs := r.deliveries(def, store.ChannelIPN); rs[len(rs)-1].Code != invoice.CodeManuallyNotified {
+	if rs := r.ipnDeliveries(def); rs[len(rs)-1].Code != invoice.CodeManuallyNotified {
 		t.Errorf("the resend was delivered as event %d", rs[len(rs)-1].Code)
 	}
 	for _, c := range got {
