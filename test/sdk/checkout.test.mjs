@@ -1,6 +1,6 @@
 // kassa's hosted checkout and bitpay.js modal in a real browser (Chromium
 // through playwright-core), against the kassa that the Go test
-// TestCheckoutInBrowser (internal/web/browser_test.go) starts on loopback
+// TestCheckoutInBrowser (internal/cli/checkout_browser_test.go) starts on loopback
 // with a btcd regtest node. The Go test passes the kassa and shop URLs and a
 // pos token; this script creates invoices through the BitPay API, asks the
 // Go side to pay and mine through POST /demo/pay and /demo/mine, and checks
