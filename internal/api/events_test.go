@@ -195,7 +195,7 @@ func (e *busEnv) act(id string, ev invoice.Event) {
 
 func (e *busEnv) pay(inv *invoice.Invoice) {
 	e.t.Helper()
-	if _, err := e.node.Wallet().Pay(context.Background(), inv.Address, inv.Due); err != nil {
+	if _, err := e.node.Wallet().Pay(context.Background(), inv.Method(invoice.MethodBTC).Destination, inv.Due()); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -531,7 +531,7 @@ func TestEventStreamFollowsAPayment(t *testing.T) {
 				}
 			}
 			last := privStates[len(privStates)-1]
-			if last.inv["amountPaid"] != float64(inv.Due) || last.inv["id"] != inv.ID {
+			if last.inv["amountPaid"] != float64(inv.Due()) || last.inv["id"] != inv.ID {
 				t.Errorf("complete invoice: %s", last.data)
 			}
 

@@ -120,11 +120,14 @@ func bip72(uri, r string) string {
 	return uri + "?r=" + r
 }
 
-// RenderInvoice renders inv for a view at a chain tip and time.
+// RenderInvoice renders inv for a view at a chain tip and time. The maps
+// BitPay keys by currency (paymentSubtotals, paymentCodes, exchangeRates …)
+// have one entry per payment method the invoice offers; the single-valued
+// fields of the older API versions (btcPrice, rate, bitcoinAddress,
+// paymentUrls) describe the on-chain method.
 func RenderInvoice(inv *invoice.Invoice, view View, base string, tip int32, now time.Time) InvoiceJSON {
 	paid := inv.Paid()
 	remaining := inv.Remaining()
-	rate := json.Number(inv.Rate.String())
 	base = strings.TrimRight(base, "/")
 	j := InvoiceJSON{
 		URL:                            InvoiceURL(base, inv.ID),
@@ -147,33 +150,43 @@ func RenderInvoice(inv *invoice.Invoice, view View, base string, tip int32, now 
 		CloseURL:                       inv.Fields.CloseURL,
 		AutoRedirect:                   inv.Fields.AutoRedirect,
 		IsCancelled:                    inv.Cancelled,
-		PaymentSubtotals:               map[string]int64{"BTC": int64(inv.Due)},
-		PaymentTotals:                  map[string]int64{"BTC": int64(inv.Due)},
-		PaymentDisplayTotals:           map[string]string{"BTC": inv.Due.BTC()},
-		PaymentDisplaySubTotals:        map[string]string{"BTC": inv.Due.BTC()},
-		ExchangeRates:                  map[string]map[string]json.Number{"BTC": {inv.Currency: rate}},
-		SupportedTransactionCurrencies: map[string]Enabled{"BTC": {Enabled: true}},
-		MinerFees:                      map[string]MinerFee{"BTC": {SatoshisPerByte: "0", TotalFee: 0}},
-		PaymentCodes: map[string]map[string]string{"BTC": {
-			"BIP21":  BIP21(inv.Address, remaining),
+		PaymentSubtotals:               make(map[string]int64, len(inv.Methods)),
+		PaymentTotals:                  make(map[string]int64, len(inv.Methods)),
+		PaymentDisplayTotals:           make(map[string]string, len(inv.Methods)),
+		PaymentDisplaySubTotals:        make(map[string]string, len(inv.Methods)),
+		ExchangeRates:                  make(map[string]map[string]json.Number, len(inv.Methods)),
+		SupportedTransactionCurrencies: make(map[string]Enabled, len(inv.Methods)),
+		MinerFees:                      make(map[string]MinerFee, len(inv.Methods)),
+		PaymentCodes:                   make(map[string]map[string]string, len(inv.Methods)),
+	}
+	for _, m := range inv.Methods {
+		key, rate := string(m.ID), json.Number(m.Rate.String())
+		j.PaymentSubtotals[key], j.PaymentTotals[key] = int64(m.Due), int64(m.Due)
+		j.PaymentDisplaySubTotals[key], j.PaymentDisplayTotals[key] = m.Due.BTC(), m.Due.BTC()
+		j.ExchangeRates[key] = map[string]json.Number{inv.Currency: rate}
+		j.SupportedTransactionCurrencies[key] = Enabled{Enabled: true}
+		if m.ID != invoice.MethodBTC {
+			continue
+		}
+		left := max(m.Due-paid, 0)
+		j.MinerFees[key] = MinerFee{SatoshisPerByte: "0", TotalFee: 0}
+		j.PaymentCodes[key] = map[string]string{
+			"BIP21":  BIP21(m.Destination, left),
 			"BIP72b": "bitcoin:?r=" + base + "/i/" + inv.ID,
 			"BIP73":  base + "/i/" + inv.ID,
-		}},
-		BTCPrice:       inv.Due.BTC(),
-		BTCDue:         remaining.BTC(),
-		BTCPaid:        paid.BTC(),
-		Rate:           rate,
-		ExRates:        map[string]json.Number{inv.Currency: rate},
-		BitcoinAddress: inv.Address,
-		PaymentURLs: map[string]string{
-			"BIP21":  BIP21(inv.Address, remaining),
-			"BIP72":  bip72(BIP21(inv.Address, remaining), base+"/i/"+inv.ID),
+		}
+		j.BTCPrice, j.BTCDue, j.BTCPaid, j.Rate = m.Due.BTC(), left.BTC(), paid.BTC(), rate
+		j.ExRates = map[string]json.Number{inv.Currency: rate}
+		j.BitcoinAddress = m.Destination
+		j.PaymentURLs = map[string]string{
+			"BIP21":  BIP21(m.Destination, left),
+			"BIP72":  bip72(BIP21(m.Destination, left), base+"/i/"+inv.ID),
 			"BIP72b": "bitcoin:?r=" + base + "/i/" + inv.ID,
 			"BIP73":  base + "/i/" + inv.ID,
-		},
+		}
 	}
 	if paid > 0 {
-		j.TransactionCurrency = "BTC"
+		j.TransactionCurrency = string(inv.Bound().ID)
 	}
 	if view >= ViewPOS {
 		j.Token = inv.Token
@@ -187,7 +200,7 @@ func RenderInvoice(inv *invoice.Invoice, view View, base string, tip int32, now 
 			u := int64(remaining)
 			j.UnderpaidAmount = &u
 		}
-		if over := paid - inv.Due; over > 0 {
+		if over := paid - inv.Due(); over > 0 {
 			o := int64(over)
 			j.OverpaidAmount = &o
 		}

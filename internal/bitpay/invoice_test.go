@@ -14,15 +14,17 @@ func testInvoice() *invoice.Invoice {
 	created := time.UnixMilli(1620734545366).UTC()
 	return &invoice.Invoice{
 		ID: "KSnNNfoMDsbRzd1U9ypmVH", Token: "tok", Status: invoice.StatusNew, Speed: invoice.SpeedMedium,
-		Price: decimal.RequireFromString("10"), Currency: "USD", Rate: decimal.RequireFromString("55072.46"),
-		Due: 18158, Address: "bcrt1qexample", CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
+		Price: decimal.RequireFromString("10"), Currency: "USD",
+		Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: decimal.RequireFromString("55072.46"),
+			Due: 18158, Destination: "bcrt1qexample"}},
+		CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
 		Fields: invoice.Fields{OrderID: "A-1", PosData: `{"ref":1}`, Buyer: invoice.Buyer{Name: "Jo", Email: "jo@example.com"}},
 	}
 }
 
 func TestRenderInvoiceWireTypes(t *testing.T) {
 	inv := testInvoice()
-	inv.Payments = []invoice.Payment{{TxID: "aa", Amount: 8000, Height: 100, SeenAt: inv.CreatedAt}}
+	inv.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "aa", Amount: 8000, Height: 100, SeenAt: inv.CreatedAt}}
 	inv.Exception = invoice.ExceptionPaidPartial
 	b, err := json.Marshal(RenderInvoice(inv, ViewMerchant, "https://pay.example.com/", 105, inv.CreatedAt.Add(time.Minute)))
 	if err != nil {

@@ -67,7 +67,7 @@ func (bb *batchBuilder) lookup(op outpoint) (tracked, bool) {
 
 // seen records op at height, replacing an earlier entry of the same batch.
 func (bb *batchBuilder) seen(op outpoint, invoiceID string, amount int64, height int32, blockHash string) {
-	s := Seen{InvoiceID: invoiceID, Payment: invoice.Payment{
+	s := Seen{InvoiceID: invoiceID, Payment: invoice.Payment{Method: invoice.MethodBTC,
 		TxID:      op.txid.String(),
 		Vout:      op.vout,
 		Amount:    money.Sats(amount),

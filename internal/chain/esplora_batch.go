@@ -61,7 +61,7 @@ func (bb *esBatch) lookup(k esKey) (esPayment, bool) {
 }
 
 func (bb *esBatch) seen(k esKey, invoiceID string, amount int64, height int32, blockHash string) {
-	s := Seen{InvoiceID: invoiceID, Payment: invoice.Payment{
+	s := Seen{InvoiceID: invoiceID, Payment: invoice.Payment{Method: invoice.MethodBTC,
 		TxID: k.txid, Vout: k.vout, Amount: money.Sats(amount),
 		Height: height, BlockHash: blockHash, SeenAt: bb.now,
 	}}

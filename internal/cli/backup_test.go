@@ -31,7 +31,8 @@ func insertInvoices(t *testing.T, db *store.DB, storeID string, stop <-chan stru
 		now := time.Now().UTC().Truncate(time.Millisecond)
 		inv := &invoice.Invoice{ID: auth.NewID(), StoreID: storeID, Token: auth.NewID(), Status: invoice.StatusNew,
 			Speed: invoice.SpeedMedium, Price: decimal.RequireFromString("1"), Currency: "USD",
-			Rate: decimal.RequireFromString("50000"), Due: 2000, CreatedAt: now, ExpiresAt: now.Add(time.Hour), UpdatedAt: now}
+			Methods:   []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: decimal.RequireFromString("50000"), Due: 2000}},
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour), UpdatedAt: now}
 		notes := []invoice.Notification{{Code: invoice.CodeCreated, Status: invoice.StatusNew, At: now}}
 		err := db.CreateInvoice(context.Background(), inv, notes, func(_ string, _ uint32) (string, []byte, error) {
 			return "bcrt1qtest" + inv.ID, []byte(inv.ID), nil

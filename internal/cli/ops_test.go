@@ -204,7 +204,7 @@ func TestServeOpsOnRegtest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := node.Wallet().Pay(context.Background(), inv.Address, inv.Due); err != nil {
+	if _, err := node.Wallet().Pay(context.Background(), inv.Method(invoice.MethodBTC).Destination, inv.Due()); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the mempool payment's detection to be measured", func() bool {
@@ -306,7 +306,7 @@ func TestRescanOnRegtest(t *testing.T) {
 	}
 	pay := func(id string) {
 		inv := status(id)
-		if _, err := node.Wallet().Pay(ctx, inv.Address, inv.Due); err != nil {
+		if _, err := node.Wallet().Pay(ctx, inv.Method(invoice.MethodBTC).Destination, inv.Due()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -400,7 +400,7 @@ func TestRescanOnRegtest(t *testing.T) {
 
 	// B: found, counted once, judged at the tip (10 confirmations).
 	bInv := status(b)
-	if bInv.Status != invoice.StatusComplete || len(bInv.Payments) != 1 || bInv.Payments[0].Height != 108 || bInv.Paid() != bInv.Due {
+	if bInv.Status != invoice.StatusComplete || len(bInv.Payments) != 1 || bInv.Payments[0].Height != 108 || bInv.Paid() != bInv.Due() {
 		t.Fatalf("B after the rescan: %s %+v", bInv.Status, bInv.Payments)
 	}
 	if events(b) <= eventsBefore[b] {

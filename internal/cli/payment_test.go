@@ -83,7 +83,7 @@ func (r *paymentRig) pay(id string) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	if _, err := r.node.Wallet().Pay(context.Background(), inv.Address, inv.Due); err != nil {
+	if _, err := r.node.Wallet().Pay(context.Background(), inv.Method(invoice.MethodBTC).Destination, inv.Due()); err != nil {
 		r.t.Fatal(err)
 	}
 }

@@ -51,7 +51,7 @@ func (s *Server) posInvoice(inv *invoice.Invoice) *posInvoice {
 		price = inv.Price.StringFixed(c.Precision)
 	}
 	return &posInvoice{ID: inv.ID, Price: price + " " + inv.Currency, Description: inv.Fields.ItemDesc,
-		BTCDue: inv.Due.BTC(), URL: strings.TrimRight(s.cfg.PublicURL, "/") + "/invoice?id=" + url.QueryEscape(inv.ID)}
+		BTCDue: inv.Due().BTC(), URL: strings.TrimRight(s.cfg.PublicURL, "/") + "/invoice?id=" + url.QueryEscape(inv.ID)}
 }
 
 func (s *Server) posPost(w http.ResponseWriter, r *http.Request, v Viewer) {

@@ -41,7 +41,7 @@ func Register(mux *http.ServeMux, db *store.DB, node *regtest.Node) {
 			http.Error(w, "the invoice is already paid in full; pass btc= to pay more", http.StatusConflict)
 			return
 		}
-		txid, err := node.Wallet().Pay(r.Context(), inv.Address, amount)
+		txid, err := node.Wallet().Pay(r.Context(), inv.Bound().Destination, amount)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -61,9 +61,9 @@ func TestAddressWindowFollowsItsUser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := key.Derive(inv.KeyIndex)
-		if err != nil || want.Address != inv.Address {
-			t.Fatalf("invoice at index %d has address %s, want %s (%v)", inv.KeyIndex, inv.Address, want.Address, err)
+		want, err := key.Derive(inv.Method(invoice.MethodBTC).KeyIndex)
+		if err != nil || want.Address != inv.Method(invoice.MethodBTC).Destination {
+			t.Fatalf("invoice at index %d has address %s, want %s (%v)", inv.Method(invoice.MethodBTC).KeyIndex, inv.Method(invoice.MethodBTC).Destination, want.Address, err)
 		}
 		return inv
 	}
@@ -77,7 +77,7 @@ func TestAddressWindowFollowsItsUser(t *testing.T) {
 	}
 	// Let both fillers catch up with the last kick.
 	deadline := time.Now().Add(10 * time.Second)
-	next := last.KeyIndex + 1
+	next := last.Method(invoice.MethodBTC).KeyIndex + 1
 	for !main.keys[st.ID].addrs.Cached(next + 32) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the gateway handing out most addresses has no window ahead of index %d", next)

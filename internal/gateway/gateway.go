@@ -240,12 +240,20 @@ func (g *Gateway) CreateInvoice(ctx context.Context, storeID string, req NewInvo
 		Speed:     speed,
 		Price:     price,
 		Currency:  cur.Code,
-		Rate:      rate,
-		Due:       due,
 		CreatedAt: now,
 		ExpiresAt: now.Add(window),
 		UpdatedAt: now,
 		Fields:    req.Fields,
+	}
+	for _, id := range st.Methods() {
+		switch id {
+		case invoice.MethodBTC:
+			// Priced in bitcoin at the locked rate; the store's writer
+			// gives it its address.
+			inv.Methods = append(inv.Methods, invoice.Method{ID: id, Currency: "BTC", Rate: rate, Due: due})
+		default:
+			return nil, fmt.Errorf("store %s: payment method %s is not supported", st.ID, id)
+		}
 	}
 	notes := []invoice.Notification{{Code: invoice.CodeCreated, Status: invoice.StatusNew, At: now}}
 	if err := g.cfg.Store.CreateInvoice(ctx, inv, notes, g.address); err != nil {

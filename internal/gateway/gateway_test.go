@@ -165,7 +165,7 @@ func (h *harness) create(price string) *invoice.Invoice {
 
 func (h *harness) pay(inv *invoice.Invoice, amount money.Sats) string {
 	h.t.Helper()
-	txid, err := h.node.Wallet().Pay(context.Background(), inv.Address, amount)
+	txid, err := h.node.Wallet().Pay(context.Background(), inv.Method(invoice.MethodBTC).Destination, amount)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -261,10 +261,10 @@ func TestSpeeds(t *testing.T) {
 		t.Run(string(tc.speed), func(t *testing.T) {
 			h := newHarness(t, node, tc.speed)
 			inv := h.create("10")
-			if inv.Due != 20000 {
-				t.Fatalf("due: want 20000 sats, have %d", inv.Due)
+			if inv.Due() != 20000 {
+				t.Fatalf("due: want 20000 sats, have %d", inv.Due())
 			}
-			h.pay(inv, inv.Due)
+			h.pay(inv, inv.Due())
 			h.wait(inv.ID, tc.at0, invoice.ExceptionNone)
 			h.mine(1)
 			got := h.waitFor(inv.ID, "a confirmed payment", func(inv invoice.Invoice) bool {
@@ -310,9 +310,9 @@ func TestExpiryThenLatePayment(t *testing.T) {
 	inv := h.create("10")
 	h.clock.Advance(16 * time.Minute)
 	h.wait(inv.ID, invoice.StatusExpired, invoice.ExceptionNone)
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	got := h.wait(inv.ID, invoice.StatusExpired, invoice.ExceptionPaidLate)
-	if got.Paid() != 0 || got.Received() != inv.Due {
+	if got.Paid() != 0 || got.Received() != inv.Due() {
 		t.Fatalf("late payment: paid %d received %d", got.Paid(), got.Received())
 	}
 	h.wantCodes(inv.ID, C, invoice.CodeExpired, invoice.CodePaidAfterExpiry)
@@ -331,7 +331,7 @@ func TestExpiredPartial(t *testing.T) {
 func TestInvalidAfterAnHourThenComplete(t *testing.T) {
 	h := newHarness(t, startNode(t), invoice.SpeedMedium)
 	inv := h.create("10")
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	h.wait(inv.ID, invoice.StatusPaid, invoice.ExceptionNone)
 	h.clock.Advance(61 * time.Minute)
 	h.wait(inv.ID, invoice.StatusInvalid, invoice.ExceptionNone)
@@ -344,7 +344,7 @@ func TestRBFReplacementUndoesPayment(t *testing.T) {
 	node := startNode(t)
 	h := newHarness(t, node, invoice.SpeedMedium)
 	inv := h.create("10")
-	txid := h.pay(inv, inv.Due)
+	txid := h.pay(inv, inv.Due())
 	h.wait(inv.ID, invoice.StatusPaid, invoice.ExceptionNone)
 	back, err := node.Wallet().NewAddress()
 	if err != nil {
@@ -375,7 +375,7 @@ func TestReorgUnconfirmsPayment(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	inv := h.create("10")
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	h.wait(inv.ID, invoice.StatusPaid, invoice.ExceptionNone)
 	if err := a.Disconnect(ctx, b); err != nil {
 		t.Fatal(err)
@@ -404,7 +404,7 @@ func TestReorgDoubleSpendRemovesPayment(t *testing.T) {
 	if err := a.Disconnect(ctx, b); err != nil {
 		t.Fatal(err)
 	}
-	txid := h.pay(inv, inv.Due)
+	txid := h.pay(inv, inv.Due())
 	hash, err := chainHash(txid)
 	if err != nil {
 		t.Fatal(err)
@@ -441,7 +441,7 @@ func TestReorgDoubleSpendRemovesPayment(t *testing.T) {
 func TestRestartMidConfirmation(t *testing.T) {
 	h := newHarness(t, startNode(t), invoice.SpeedMedium)
 	inv := h.create("10")
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	h.mine(1)
 	h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
 	h.stop()
@@ -451,7 +451,7 @@ func TestRestartMidConfirmation(t *testing.T) {
 	h.openDB()
 	h.start()
 	got := h.wait(inv.ID, invoice.StatusComplete, invoice.ExceptionNone)
-	if got.Paid() != inv.Due || len(got.Payments) != 1 {
+	if got.Paid() != inv.Due() || len(got.Payments) != 1 {
 		t.Fatalf("after restart: paid %d in %d payments", got.Paid(), len(got.Payments))
 	}
 	h.wantCodes(inv.ID, C, RP, PF, CF, CO)
@@ -473,7 +473,7 @@ func TestInvoiceCreatedElsewhereIsWatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	h.wait(inv.ID, invoice.StatusPaid, invoice.ExceptionNone)
 }
 
@@ -515,7 +515,7 @@ func TestNodeOutage(t *testing.T) {
 	node := startNode(t)
 	h := newHarness(t, node, invoice.SpeedMedium)
 	inv := h.create("10")
-	h.pay(inv, inv.Due)
+	h.pay(inv, inv.Due())
 	h.mine(1)
 	h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
 	if err := node.Kill(); err != nil {
@@ -527,7 +527,7 @@ func TestNodeOutage(t *testing.T) {
 	}
 	h.mine(5)
 	got := h.wait(inv.ID, invoice.StatusComplete, invoice.ExceptionNone)
-	if got.Paid() != inv.Due || len(got.Payments) != 1 {
+	if got.Paid() != inv.Due() || len(got.Payments) != 1 {
 		t.Fatalf("after the outage: paid %d in %d payments", got.Paid(), len(got.Payments))
 	}
 	h.wantCodes(inv.ID, C, RP, PF, CF, CO)

@@ -27,7 +27,7 @@ func BenchmarkPaymentDetection(b *testing.B) {
 		drain(h)
 		b.StartTimer()
 		t0 := time.Now()
-		h.pay(inv, inv.Due)
+		h.pay(inv, inv.Due())
 		t1 := time.Now()
 		for paid := false; !paid; {
 			select {

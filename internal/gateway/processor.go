@@ -129,8 +129,8 @@ func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
 	_, known := p.tracked[inv.ID]
 	p.tracked[inv.ID] = p.trackState(inv)
 	p.mu.Unlock()
-	if !known {
-		p.backend.Watch(inv.ID, inv.Script, inv.Address)
+	if m := inv.Method(invoice.MethodBTC); m != nil && !known {
+		p.backend.Watch(inv.ID, m.Script, m.Destination)
 	}
 	if restorePayments || !known {
 		for _, pay := range inv.Payments {

@@ -63,6 +63,6 @@ func TestTakeoverWatchesInvoicesCreatedWhileLoading(t *testing.T) {
 	go func() { _ = proc.Run(ctx, h.poll); done <- struct{}{} }()
 	defer func() { cancel(); <-done; <-done }()
 
-	h.pay(db.created, db.created.Due)
+	h.pay(db.created, db.created.Due())
 	h.wait(db.created.ID, invoice.StatusPaid, invoice.ExceptionNone)
 }

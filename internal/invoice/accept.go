@@ -33,7 +33,7 @@ func (m *machine) acceptPartial() error {
 	if m.confirmations() < m.env.Policy.completeConfirmations() {
 		return fmt.Errorf("accept a partial payment: %w", ErrNotConfirmed)
 	}
-	m.inv.Due = m.inv.Paid()
+	m.inv.Bound().Due = m.inv.Paid()
 	m.inv.Exception = ExceptionNone
 	m.inv.Status = StatusComplete
 	m.emit(CodeAdjustmentComplete)
@@ -50,7 +50,7 @@ func (m *machine) acceptOverpayment() error {
 	if m.inv.Status != StatusComplete {
 		return fmt.Errorf("accept an over payment: %w", ErrNotConfirmed)
 	}
-	m.inv.Due = m.inv.Paid()
+	m.inv.Bound().Due = m.inv.Paid()
 	m.inv.Exception = ExceptionNone
 	m.emit(CodeAdjustmentComplete)
 	return nil

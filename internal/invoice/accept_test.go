@@ -41,8 +41,8 @@ func TestAcceptPartial(t *testing.T) {
 		{at: 22 * minute, tip: baseTip + 7, ev: AcceptPartial{}, err: ErrIllegalTransition},
 		{at: 23 * minute, tip: baseTip + 8, ev: Tick{}, want: none},
 	})
-	if inv.Status != StatusComplete || inv.Exception != ExceptionNone || inv.Due != 60_000 || inv.Paid() != 60_000 {
-		t.Fatalf("after accepting: %s/%q due %d paid %d", inv.Status, inv.Exception, inv.Due, inv.Paid())
+	if inv.Status != StatusComplete || inv.Exception != ExceptionNone || inv.Due() != 60_000 || inv.Paid() != 60_000 {
+		t.Fatalf("after accepting: %s/%q due %d paid %d", inv.Status, inv.Exception, inv.Due(), inv.Paid())
 	}
 }
 
@@ -53,8 +53,8 @@ func TestAcceptOverpayment(t *testing.T) {
 		{at: time.Hour / 2, tip: baseTip + 5, ev: seen("a", 130_000, baseTip), want: []Code{CodeConfirmed, CodeCompleted}},
 		{at: time.Hour, tip: baseTip + 5, ev: AcceptOverpayment{}, want: []Code{CodeAdjustmentComplete}},
 	})
-	if inv.Status != StatusComplete || inv.Exception != ExceptionNone || inv.Due != 130_000 {
-		t.Fatalf("after accepting: %s/%q due %d", inv.Status, inv.Exception, inv.Due)
+	if inv.Status != StatusComplete || inv.Exception != ExceptionNone || inv.Due() != 130_000 {
+		t.Fatalf("after accepting: %s/%q due %d", inv.Status, inv.Exception, inv.Due())
 	}
 	// Accepting an over payment on an invoice without one is refused.
 	_, _, err := Apply(newTestInvoice(SpeedMedium), AcceptOverpayment{}, Env{Now: t0, Tip: baseTip})

@@ -91,7 +91,7 @@ func (m *machine) bySpeed() Status {
 
 // exception returns the exceptionStatus the facts call for in status s.
 func (m *machine) exception(s Status) Exception {
-	paid, due := m.inv.Paid(), m.inv.Due
+	paid, due := m.inv.Paid(), m.inv.Due()
 	switch s {
 	case StatusDeclined:
 		return m.inv.Exception
@@ -116,7 +116,7 @@ func (m *machine) exception(s Status) Exception {
 // fullyPaid reports whether the counted payments cover Due.
 func (m *machine) fullyPaid() bool {
 	paid := m.inv.Paid()
-	return paid > 0 && paid >= m.inv.Due
+	return paid > 0 && paid >= m.inv.Due()
 }
 
 // confirmations returns the fewest confirmations among the counted

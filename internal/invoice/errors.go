@@ -14,7 +14,11 @@ var (
 	// ErrUnknownEvent is returned for an event type Apply does not know.
 	ErrUnknownEvent = errors.New("unknown invoice event")
 	// ErrInvalidPayment is returned for a PaymentSeen that cannot be a real
-	// output: a non-positive amount, no txid, or an amount that differs from
-	// the one already recorded for the same txid:vout.
+	// output: a method the invoice does not offer, a non-positive amount, no
+	// txid, or an amount that differs from the one already recorded for the
+	// same txid:vout.
 	ErrInvalidPayment = errors.New("invalid payment")
+	// ErrInvalidInvoice is returned for an invoice that cannot be paid: no
+	// payment method, an unknown or repeated one, or one with nothing due.
+	ErrInvalidInvoice = errors.New("invalid invoice")
 )

@@ -53,7 +53,7 @@ func fuzzEvent(op byte, r *byteReader, tip int32) Event {
 		if b := r.next(); b%4 != 0 {
 			height = max(1, tip-int32(b%8))
 		}
-		return PaymentSeen{Payment: Payment{TxID: txid, Vout: vout, Amount: fuzzAmounts[k], Height: height}}
+		return PaymentSeen{Payment: Payment{Method: MethodBTC, TxID: txid, Vout: vout, Amount: fuzzAmounts[k], Height: height}}
 	case 5, 6:
 		return PaymentRemoved{TxID: txid, Vout: vout}
 	case 7, 8:
@@ -77,6 +77,7 @@ func checkApply(t *testing.T, step int, inv Invoice, ev Event, env Env) Invoice 
 	}
 	snapshot := inv
 	snapshot.Payments = slices.Clone(inv.Payments)
+	snapshot.Methods = slices.Clone(inv.Methods)
 
 	next, out, err := Apply(inv, ev, env)
 	if !equalInvoices(inv, snapshot) {
@@ -179,12 +180,12 @@ func checkFacts(t *testing.T, fail func(string, ...any), inv, next Invoice, env 
 	if next.Received() < next.Paid() {
 		fail("Received() = %d below Paid() = %d", next.Received(), next.Paid())
 	}
-	if want := max(next.Due-next.Paid(), 0); next.Remaining() != want || next.Remaining() > next.Due {
-		fail("Remaining() = %d, want %d of %d due", next.Remaining(), want, next.Due)
+	if want := max(next.Due()-next.Paid(), 0); next.Remaining() != want || next.Remaining() > next.Due() {
+		fail("Remaining() = %d, want %d of %d due", next.Remaining(), want, next.Due())
 	}
-	if next.Due != inv.Due || next.Due <= 0 || !next.Price.Equal(inv.Price) || !next.Rate.Equal(inv.Rate) ||
-		next.Currency != inv.Currency || next.Address != inv.Address {
-		fail("the invoice was re-priced: %d %s %s at %s", next.Due, next.Price, next.Currency, next.Address)
+	if next.Due() != inv.Due() || next.Due() <= 0 || !next.Price.Equal(inv.Price) || next.Currency != inv.Currency ||
+		!slices.EqualFunc(next.Methods, inv.Methods, sameMethod) {
+		fail("the invoice was re-priced: %d %s %s, methods %+v", next.Due(), next.Price, next.Currency, next.Methods)
 	}
 	if len(next.Payments) < len(inv.Payments) {
 		fail("payments were dropped")
@@ -213,11 +214,11 @@ func checkStatus(fail func(string, ...any), inv, next Invoice, ev Event, out []N
 	if !next.Status.Valid() {
 		fail("invalid status %q", next.Status)
 	}
-	full := next.Paid() > 0 && next.Paid() >= next.Due
+	full := next.Paid() > 0 && next.Paid() >= next.Due()
 	switch next.Status {
 	case StatusPaid, StatusConfirmed, StatusComplete:
 		if !full || next.PaidAt.IsZero() {
-			fail("%s without full payment (%d of %d) or PaidAt", next.Status, next.Paid(), next.Due)
+			fail("%s without full payment (%d of %d) or PaidAt", next.Status, next.Paid(), next.Due())
 		}
 		if next.Exception != ExceptionNone && next.Exception != ExceptionPaidOver {
 			fail("%s with exception %q", next.Status, next.Exception)

@@ -86,8 +86,8 @@ const (
 func (s Speed) Valid() bool { return s == SpeedHigh || s == SpeedMedium || s == SpeedLow }
 
 // Invoice is one payment request. Amounts are satoshis; the fiat price and
-// the rate are decimals. Payments are every output seen paying the
-// invoice's address, including removed ones (kept for the record).
+// the rates are decimals. Payments are every payment seen by any of its
+// methods, including removed ones (kept for the record).
 type Invoice struct {
 	ID      string // 22-char base58
 	StoreID string
@@ -103,13 +103,11 @@ type Invoice struct {
 
 	Price    decimal.Decimal // fiat price in Currency
 	Currency string          // ISO 4217 code (or BTC)
-	Rate     decimal.Decimal // Currency per BTC, locked at creation
-	Due      money.Sats      // BTC due in total, rounded up
 
-	Address  string // the BIP21 address
-	Script   []byte // the output script watched on chain
-	KeyIndex uint32 // derivation index on the receive branch
-	Reused   bool   // the address was reused by the gap-limit governor
+	// Methods are the ways the invoice can be paid, each with its own
+	// locked rate, amount due and destination; today one, bitcoin
+	// on-chain (MethodBTC).
+	Methods []Method
 
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -166,8 +164,10 @@ type Buyer struct {
 	Notify     bool   `json:"notify,omitempty"`
 }
 
-// Payment is one transaction output paying an invoice's script.
+// Payment is one payment by one of an invoice's methods; on-chain, a
+// transaction output paying the method's script.
 type Payment struct {
+	Method MethodID
 	TxID   string // hex, display order
 	Vout   uint32
 	Amount money.Sats
@@ -183,14 +183,6 @@ type Payment struct {
 	// Removed is set when the payment left the chain and the mempool: a
 	// double-spend, an RBF replacement, or a reorg that dropped it.
 	Removed bool
-}
-
-// Confirmations returns the payment's confirmations at a chain tip.
-func (p Payment) Confirmations(tip int32) int32 {
-	if p.Removed || p.Height <= 0 || tip < p.Height {
-		return 0
-	}
-	return tip - p.Height + 1
 }
 
 // Paid returns the satoshis counted towards Due: live, on-time payments.
@@ -217,7 +209,7 @@ func (inv *Invoice) Received() money.Sats {
 
 // Remaining returns the satoshis still due (0 when fully paid).
 func (inv *Invoice) Remaining() money.Sats {
-	if r := inv.Due - inv.Paid(); r > 0 {
+	if r := inv.Due() - inv.Paid(); r > 0 {
 		return r
 	}
 	return 0

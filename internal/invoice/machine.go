@@ -108,7 +108,23 @@ func (Resend) event()         {}
 func Apply(inv Invoice, ev Event, env Env) (Invoice, []Notification, error) {
 	m := &machine{inv: inv, env: env}
 	m.inv.Payments = slices.Clone(inv.Payments)
+	m.inv.Methods = slices.Clone(inv.Methods)
 
+	err := inv.checkMethods()
+	if err == nil {
+		err = m.apply(ev)
+	}
+	if err != nil {
+		return inv, nil, fmt.Errorf("apply %T to invoice %s: %w", ev, inv.ID, err)
+	}
+	if m.changed(&inv) {
+		m.inv.UpdatedAt = env.Now
+	}
+	return m.inv, m.out, nil
+}
+
+// apply updates the facts an event brings, then the status they call for.
+func (m *machine) apply(ev Event) error {
 	var err error
 	switch e := ev.(type) {
 	case PaymentSeen:
@@ -130,13 +146,7 @@ func Apply(inv Invoice, ev Event, env Env) (Invoice, []Notification, error) {
 	default:
 		err = ErrUnknownEvent
 	}
-	if err != nil {
-		return inv, nil, fmt.Errorf("apply %T to invoice %s: %w", ev, inv.ID, err)
-	}
-	if m.changed(&inv) {
-		m.inv.UpdatedAt = env.Now
-	}
-	return m.inv, m.out, nil
+	return err
 }
 
 // machine is one application of an event: the invoice being changed, the
@@ -153,7 +163,7 @@ func (m *machine) changed(before *Invoice) bool {
 	after := &m.inv
 	return after.Status != before.Status ||
 		after.Exception != before.Exception ||
-		after.Due != before.Due ||
+		!slices.EqualFunc(after.Methods, before.Methods, func(a, b Method) bool { return a.Due == b.Due }) ||
 		!after.PaidAt.Equal(before.PaidAt) ||
 		after.Cancelled != before.Cancelled ||
 		!slices.Equal(after.Payments, before.Payments)

@@ -1,6 +1,7 @@
 package invoice
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -22,7 +23,7 @@ func newTestInvoice(speed Speed) Invoice {
 		ID:        "TestInvoice",
 		Status:    StatusNew,
 		Speed:     speed,
-		Due:       due,
+		Methods:   []Method{{ID: MethodBTC, Currency: "BTC", Due: due, Destination: "bcrt1qtest"}},
 		CreatedAt: t0,
 		ExpiresAt: t0.Add(15 * time.Minute),
 		UpdatedAt: t0,
@@ -32,7 +33,7 @@ func newTestInvoice(speed Speed) Invoice {
 
 // seen reports output txid:0 of amount sats at height (0 = mempool).
 func seen(txid string, amount int64, height int32) PaymentSeen {
-	return PaymentSeen{Payment: Payment{TxID: txid, Amount: money.Sats(amount), Height: height}}
+	return PaymentSeen{Payment: Payment{Method: MethodBTC, TxID: txid, Amount: money.Sats(amount), Height: height}}
 }
 
 func removed(txid string) PaymentRemoved { return PaymentRemoved{TxID: txid} }
@@ -653,7 +654,7 @@ func TestApplyNotificationContents(t *testing.T) {
 func TestApplyBookkeeping(t *testing.T) {
 	inv := newTestInvoice(SpeedMedium)
 	inv.Payments = make([]Payment, 1, 4) // spare capacity the machine must not write into
-	inv.Payments[0] = Payment{TxID: "a", Amount: 40_000, SeenAt: t0}
+	inv.Payments[0] = Payment{Method: MethodBTC, TxID: "a", Amount: 40_000, SeenAt: t0}
 	before := slices.Clone(inv.Payments[:cap(inv.Payments)])
 
 	now := t0.Add(5 * minute)
@@ -790,5 +791,11 @@ func equalInvoices(a, b Invoice) bool {
 // sameState compares the invoice's state: what a change must be notified of.
 func sameState(a, b Invoice) bool {
 	return a.Status == b.Status && a.Exception == b.Exception && a.PaidAt.Equal(b.PaidAt) &&
-		a.Cancelled == b.Cancelled && slices.Equal(a.Payments, b.Payments)
+		a.Cancelled == b.Cancelled && slices.Equal(a.Payments, b.Payments) && slices.EqualFunc(a.Methods, b.Methods, sameMethod)
+}
+
+// sameMethod compares every field of two payment methods.
+func sameMethod(a, b Method) bool {
+	return a.ID == b.ID && a.Currency == b.Currency && a.Rate.Equal(b.Rate) && a.Due == b.Due &&
+		a.Destination == b.Destination && bytes.Equal(a.Script, b.Script) && a.KeyIndex == b.KeyIndex && a.Reused == b.Reused
 }

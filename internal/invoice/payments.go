@@ -23,6 +23,9 @@ func (m *machine) paymentSeen(p Payment) error {
 
 // checkPayment rejects a PaymentSeen that cannot describe a real output.
 func (m *machine) checkPayment(p Payment) error {
+	if m.inv.Method(p.Method) == nil {
+		return fmt.Errorf("payment %s by %q, a method the invoice does not offer: %w", p.Ref(), p.Method, ErrInvalidPayment)
+	}
 	if p.TxID == "" || p.Amount <= 0 {
 		return fmt.Errorf("payment %q:%d of %d sats: %w", p.TxID, p.Vout, p.Amount, ErrInvalidPayment)
 	}

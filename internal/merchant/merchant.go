@@ -30,6 +30,14 @@ type Store struct {
 	InvoiceLimits *Limits
 }
 
+// Methods returns the payment methods the store's invoices offer, in the
+// order the checkout shows them: today bitcoin on-chain, to the addresses
+// of its Key (with GapLimit), which every store has. The Lightning issue
+// adds a method a store configures beside it.
+func (s Store) Methods() []invoice.MethodID {
+	return []invoice.MethodID{invoice.MethodBTC}
+}
+
 // Defaults for a new store.
 const (
 	DefaultExpiry   = 15 * time.Minute

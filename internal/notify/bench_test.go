@@ -183,7 +183,7 @@ func BenchmarkIPNLatency(b *testing.B) {
 		}
 		b.StartTimer()
 		t0 := time.Now()
-		if _, err := r.node.Wallet().Pay(context.Background(), inv.Address, inv.Due); err != nil {
+		if _, err := r.node.Wallet().Pay(context.Background(), inv.Method(invoice.MethodBTC).Destination, inv.Due()); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()

@@ -53,7 +53,7 @@ func BenchmarkRawInsertBaseline(b *testing.B) {
 			defer w.close()
 			benchParallel(b, func() error {
 				inv := newInvoice(s.ID)
-				inv.Address, inv.Script, inv.Version = "bcrt1qbenchmarkaddress", []byte{0x00, 0x14}, 1
+				inv.Method(invoice.MethodBTC).Destination, inv.Method(invoice.MethodBTC).Script, inv.Version = "bcrt1qbenchmarkaddress", []byte{0x00, 0x14}, 1
 				args, err := insertArgs(inv)
 				if err != nil {
 					return err

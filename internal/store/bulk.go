@@ -87,7 +87,11 @@ func (db *DB) insertBulk(ctx context.Context, tx *sql.Tx, reqs []*createRequest)
 	invoices := make([][]any, 0, len(reqs))
 	var events [][]any
 	for _, r := range reqs {
-		invoices = append(invoices, r.row())
+		row, err := r.row()
+		if err != nil {
+			return fmt.Errorf("%w: %w", errBulk, err)
+		}
+		invoices = append(invoices, row)
 		evs, err := r.events()
 		if err != nil {
 			return fmt.Errorf("%w: %w", errBulk, err)

@@ -108,9 +108,13 @@ func writeChanges(ctx context.Context, tx *sql.Tx, changes []Change) error {
 		if err != nil {
 			return fmt.Errorf("invoice %s: encode fields: %w", inv.ID, err)
 		}
+		methods, err := encodeMethods(inv.Methods)
+		if err != nil {
+			return fmt.Errorf("invoice %s: encode methods: %w", inv.ID, err)
+		}
 		res, err := update.ExecContext(ctx, inv.ID, inv.Version, string(inv.Status), string(inv.Exception),
 			millis(inv.PaidAt), millis(inv.UpdatedAt), inv.Cancelled, payments, len(inv.Payments) > 0,
-			int64(inv.Due), string(fields))
+			int64(inv.Due()), string(fields), methods)
 		if err != nil {
 			return fmt.Errorf("update invoice %s: %w", inv.ID, err)
 		}
@@ -119,9 +123,9 @@ func writeChanges(ctx context.Context, tx *sql.Tx, changes []Change) error {
 		} else if n == 0 {
 			return fmt.Errorf("invoice %s at version %d: %w", inv.ID, inv.Version, ErrConflict)
 		}
-		if len(inv.Payments) > 0 {
-			if cur, ok := paid[inv.StoreID]; !ok || int64(inv.KeyIndex) > cur {
-				paid[inv.StoreID] = int64(inv.KeyIndex)
+		if m := inv.Method(invoice.MethodBTC); m != nil && len(inv.Payments) > 0 {
+			if cur, ok := paid[inv.StoreID]; !ok || int64(m.KeyIndex) > cur {
+				paid[inv.StoreID] = int64(m.KeyIndex)
 			}
 		}
 	}

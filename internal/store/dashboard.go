@@ -760,7 +760,9 @@ func (db *DB) SeedInvoices(ctx context.Context, n int, gen func(i int, inv *invo
 				return fmt.Errorf("seed invoice %d: %w", i, err)
 			}
 			batch = append(batch, args)
-			next[inv.StoreID] = max(next[inv.StoreID], int64(inv.KeyIndex)+1)
+			if m := inv.Method(invoice.MethodBTC); m != nil {
+				next[inv.StoreID] = max(next[inv.StoreID], int64(m.KeyIndex)+1)
+			}
 		}
 		err := db.writeTx(ctx, func(tx *sql.Tx) error {
 			if multi != nil {
@@ -848,9 +850,11 @@ func SampleInvoice(storeID string, start time.Time, step time.Duration, i int, i
 	*inv = invoice.Invoice{
 		ID: auth.NewID(), StoreID: storeID, Token: auth.NewID(),
 		Status: invoice.StatusExpired, Speed: invoice.SpeedMedium,
-		Price: price, Currency: cur, Rate: rate, Due: due,
-		Address: fmt.Sprintf("bcrt1qsample%010d", i), Script: []byte{0x00, 0x14, byte(i >> 8), byte(i)},
-		KeyIndex: uint32(i), CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
+		Price: price, Currency: cur,
+		Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: rate, Due: due,
+			Destination: fmt.Sprintf("bcrt1qsample%010d", i), Script: []byte{0x00, 0x14, byte(i >> 8), byte(i)},
+			KeyIndex: uint32(i)}},
+		CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
 		UpdatedAt: created.Add(15 * time.Minute), Version: 1,
 		Fields: invoice.Fields{
 			OrderID:         fmt.Sprintf("order-%07d", i),
@@ -861,7 +865,7 @@ func SampleInvoice(storeID string, start time.Time, step time.Duration, i int, i
 	}
 	pay := func(amount money.Sats, height int32) {
 		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
-		inv.Payments = append(inv.Payments, invoice.Payment{TxID: hex.EncodeToString(sum[:]), Amount: amount,
+		inv.Payments = append(inv.Payments, invoice.Payment{Method: invoice.MethodBTC, TxID: hex.EncodeToString(sum[:]), Amount: amount,
 			Height: height, SeenAt: created.Add(2 * time.Minute)})
 		inv.UpdatedAt = created.Add(2 * time.Minute)
 	}

@@ -283,7 +283,7 @@ func TestInvoicePageKeyset(t *testing.T) {
 				t.Fatalf("search by id: %v, %v", p.Invoices, err)
 			}
 			got, want := p.Invoices[0], all[42].inv
-			if got.Fields.OrderID != want.Fields.OrderID || !got.Price.Equal(want.Price) || got.Due != want.Due ||
+			if got.Fields.OrderID != want.Fields.OrderID || !got.Price.Equal(want.Price) || got.Due() != want.Due() ||
 				len(got.Payments) != len(want.Payments) || !got.CreatedAt.Equal(want.CreatedAt) {
 				t.Errorf("invoice = %+v, want %+v", got, want)
 			}
@@ -343,7 +343,7 @@ func TestSalesAndCounts(t *testing.T) {
 				want[k] = &day{fiat: map[string]decimal.Decimal{}}
 			}
 			want[k].count++
-			want[k].btc += inv.Due
+			want[k].btc += inv.Due()
 			want[k].fiat[inv.Currency] = want[k].fiat[inv.Currency].Add(inv.Price)
 		}
 
@@ -421,7 +421,7 @@ func TestExportInvoicesCSV(t *testing.T) {
 				txids = append(txids, p.TxID)
 			}
 			want := []string{inv.ID, inv.CreatedAt.Format("2006-01-02T15:04:05.000Z"), string(inv.Status),
-				string(inv.Exception), inv.Price.String(), inv.Currency, inv.Due.BTC(), inv.Paid().BTC(),
+				string(inv.Exception), inv.Price.String(), inv.Currency, inv.Due().BTC(), inv.Paid().BTC(),
 				inv.Fields.OrderID, inv.Fields.ItemDesc, inv.Fields.Buyer.Email, strings.Join(txids, " ")}
 			if inv.Fields.OrderID == "+1-555" {
 				want[8], want[9], want[10] = "'+1-555", "'=HYPERLINK(\"x\")", "'@evil"
@@ -596,7 +596,7 @@ func TestSampleInvoice(t *testing.T) {
 		SampleInvoice("store", testEpoch, time.Second, i, &inv)
 		seen[inv.Status]++
 		paid := inv.Status == invoice.StatusPaid || inv.Status == invoice.StatusConfirmed || inv.Status == invoice.StatusComplete
-		if paid && inv.Paid() != inv.Due || inv.Due <= 0 || inv.Price.Sign() <= 0 ||
+		if paid && inv.Paid() != inv.Due() || inv.Due() <= 0 || inv.Price.Sign() <= 0 ||
 			!inv.CreatedAt.Equal(testEpoch.Add(time.Duration(i)*time.Second)) {
 			t.Fatalf("invoice %d inconsistent: %+v", i, inv)
 		}

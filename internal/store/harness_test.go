@@ -77,8 +77,9 @@ func newInvoice(storeID string) *invoice.Invoice {
 	return &invoice.Invoice{
 		ID: auth.NewID(), StoreID: storeID, Token: auth.NewID(),
 		Status: invoice.StatusNew, Speed: invoice.SpeedMedium,
-		Price: decimal.RequireFromString("12.50"), Currency: "USD", Rate: decimal.RequireFromString("65432.10"),
-		Due: 19104, CreatedAt: testEpoch, ExpiresAt: testEpoch.Add(15 * time.Minute), UpdatedAt: testEpoch,
+		Price: decimal.RequireFromString("12.50"), Currency: "USD",
+		Methods:   []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: decimal.RequireFromString("65432.10"), Due: 19104}},
+		CreatedAt: testEpoch, ExpiresAt: testEpoch.Add(15 * time.Minute), UpdatedAt: testEpoch,
 	}
 }
 

@@ -24,7 +24,7 @@ func TestInvoiceRoundTrip(t *testing.T) {
 		{"fields and exception", func(inv *invoice.Invoice) {
 			inv.Exception = invoice.ExceptionPaidOver
 			inv.Price = decimal.RequireFromString("1234567890.123456789")
-			inv.Rate = decimal.RequireFromString("0.00000001")
+			inv.Bound().Rate = decimal.RequireFromString("0.00000001")
 			inv.Currency = "JPY"
 			inv.Cancelled = true
 			inv.Fields = invoice.Fields{
@@ -42,10 +42,10 @@ func TestInvoiceRoundTrip(t *testing.T) {
 			inv.Exception = invoice.ExceptionPaidLate
 			inv.PaidAt = testEpoch.Add(3 * time.Minute)
 			inv.Payments = []invoice.Payment{
-				{TxID: "aa01", Vout: 1, Amount: 19000, Height: 812345, BlockHash: "0000beef",
+				{Method: invoice.MethodBTC, TxID: "aa01", Vout: 1, Amount: 19000, Height: 812345, BlockHash: "0000beef",
 					SeenAt: testEpoch.Add(time.Minute)},
-				{TxID: "bb02", Vout: 0, Amount: 104, SeenAt: testEpoch.Add(2 * time.Minute), Removed: true},
-				{TxID: "cc03", Vout: 7, Amount: 5, SeenAt: testEpoch.Add(20 * time.Minute), Late: true},
+				{Method: invoice.MethodBTC, TxID: "bb02", Vout: 0, Amount: 104, SeenAt: testEpoch.Add(2 * time.Minute), Removed: true},
+				{Method: invoice.MethodBTC, TxID: "cc03", Vout: 7, Amount: 5, SeenAt: testEpoch.Add(20 * time.Minute), Late: true},
 			}
 		}},
 	}
@@ -61,10 +61,11 @@ func TestInvoiceRoundTrip(t *testing.T) {
 				if err := db.CreateInvoice(ctx, inv, notes, testAddress); err != nil {
 					t.Fatal(err)
 				}
-				wantAddr, wantScript, _ := testAddress(s.ID, inv.KeyIndex)
-				if inv.Address != wantAddr || !slices.Equal(inv.Script, wantScript) || inv.Version != 1 || inv.Reused {
-					t.Errorf("CreateInvoice set address %q script %x version %d reused %v", inv.Address, inv.Script,
-						inv.Version, inv.Reused)
+				m := inv.Method(invoice.MethodBTC)
+				wantAddr, wantScript, _ := testAddress(s.ID, m.KeyIndex)
+				if m.Destination != wantAddr || !slices.Equal(m.Script, wantScript) || inv.Version != 1 || m.Reused {
+					t.Errorf("CreateInvoice set address %q script %x version %d reused %v", m.Destination, m.Script,
+						inv.Version, m.Reused)
 				}
 				got, err := db.GetInvoice(ctx, inv.ID)
 				if err != nil {
@@ -117,10 +118,13 @@ func assertInvoice(t *testing.T, got, want invoice.Invoice) {
 	if !got.Price.Equal(want.Price) || got.Price.String() != want.Price.String() {
 		t.Errorf("price = %s, want %s", got.Price, want.Price)
 	}
-	if !got.Rate.Equal(want.Rate) || got.Rate.String() != want.Rate.String() {
-		t.Errorf("rate = %s, want %s", got.Rate, want.Rate)
+	if !slices.EqualFunc(got.Methods, want.Methods, func(a, b invoice.Method) bool {
+		return sameMethodRecord(a, b) && a.Rate.String() == b.Rate.String()
+	}) {
+		t.Errorf("methods = %+v, want %+v", got.Methods, want.Methods)
 	}
-	got.Price, got.Rate, want.Price, want.Rate = decimal.Zero, decimal.Zero, decimal.Zero, decimal.Zero
+	got.Price, want.Price = decimal.Zero, decimal.Zero
+	got.Methods, want.Methods = nil, nil
 	for _, p := range []*[]invoice.Payment{&got.Payments, &want.Payments} {
 		for i := range *p {
 			(*p)[i].SeenAt = (*p)[i].SeenAt.UTC()
@@ -154,7 +158,7 @@ func TestGroupCommit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("creator %d: %v", i, err)
 			}
-			indexes = append(indexes, int(invs[i].KeyIndex))
+			indexes = append(indexes, int(invs[i].Method(invoice.MethodBTC).KeyIndex))
 		}
 		slices.Sort(indexes)
 		for i, idx := range indexes {
@@ -215,7 +219,7 @@ func TestDuplicateGUIDFailsOnlyItsCaller(t *testing.T) {
 			wg.Go(func() { errs[i] = db.CreateInvoice(ctx, invs[i], createdNote(invs[i]), testAddress) })
 		}
 		wg.Wait()
-		indexes := []int{int(first.KeyIndex)}
+		indexes := []int{int(first.Method(invoice.MethodBTC).KeyIndex)}
 		for i, err := range errs {
 			if i == n/2 {
 				if !errors.Is(err, ErrDuplicate) {
@@ -229,7 +233,7 @@ func TestDuplicateGUIDFailsOnlyItsCaller(t *testing.T) {
 			if err != nil {
 				t.Errorf("creator %d: %v", i, err)
 			}
-			indexes = append(indexes, int(invs[i].KeyIndex))
+			indexes = append(indexes, int(invs[i].Method(invoice.MethodBTC).KeyIndex))
 		}
 		// The failed invoice gave its index back.
 		slices.Sort(indexes)
@@ -255,8 +259,8 @@ func TestDuplicateGUIDFailsOnlyItsCaller(t *testing.T) {
 		}
 		next := newInvoice(other.ID)
 		mustCreate(t, db, next)
-		if next.KeyIndex != 1 {
-			t.Errorf("index after a failed derivation = %d, want 1", next.KeyIndex)
+		if next.Method(invoice.MethodBTC).KeyIndex != 1 {
+			t.Errorf("index after a failed derivation = %d, want 1", next.Method(invoice.MethodBTC).KeyIndex)
 		}
 	})
 }
@@ -309,7 +313,7 @@ func expire(t *testing.T, db *DB, inv *invoice.Invoice, late bool) {
 	inv.UpdatedAt = inv.ExpiresAt
 	if late {
 		inv.Exception = invoice.ExceptionPaidLate
-		inv.Payments = []invoice.Payment{{TxID: "late" + inv.ID, Amount: 500, SeenAt: inv.ExpiresAt, Late: true}}
+		inv.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "late" + inv.ID, Amount: 500, SeenAt: inv.ExpiresAt, Late: true}}
 	}
 	notes := []invoice.Notification{{Code: invoice.CodeExpired, Status: inv.Status, At: inv.UpdatedAt}}
 	mustCommit(t, db, Change{Invoice: inv, Notes: notes})
@@ -327,14 +331,14 @@ func TestGapGovernor(t *testing.T) {
 		}
 		check := func(step string, inv *invoice.Invoice, index uint32, reused bool, run int) {
 			t.Helper()
-			if inv.KeyIndex != index || inv.Reused != reused {
-				t.Errorf("%s: index %d reused %v, want %d %v", step, inv.KeyIndex, inv.Reused, index, reused)
+			if inv.Method(invoice.MethodBTC).KeyIndex != index || inv.Method(invoice.MethodBTC).Reused != reused {
+				t.Errorf("%s: index %d reused %v, want %d %v", step, inv.Method(invoice.MethodBTC).KeyIndex, inv.Method(invoice.MethodBTC).Reused, index, reused)
 			}
 			if got, err := db.GapRun(ctx, s.ID); err != nil || got != run {
 				t.Errorf("%s: GapRun = %d, %v; want %d", step, got, err, run)
 			}
 			stored, err := db.GetInvoice(ctx, inv.ID)
-			if err != nil || stored.Address != inv.Address || stored.Reused != reused {
+			if err != nil || stored.Method(invoice.MethodBTC).Destination != inv.Method(invoice.MethodBTC).Destination || stored.Method(invoice.MethodBTC).Reused != reused {
 				t.Errorf("%s: stored %+v, %v", step, stored, err)
 			}
 		}
@@ -344,8 +348,8 @@ func TestGapGovernor(t *testing.T) {
 		expire(t, db, a1, false)
 		b1 := create()
 		check("reuse the expired unpaid one", b1, 1, true, 3)
-		if b1.Address != a1.Address || !slices.Equal(b1.Script, a1.Script) {
-			t.Errorf("reused address %s, want %s", b1.Address, a1.Address)
+		if b1.Method(invoice.MethodBTC).Destination != a1.Method(invoice.MethodBTC).Destination || !slices.Equal(b1.Method(invoice.MethodBTC).Script, a1.Method(invoice.MethodBTC).Script) {
+			t.Errorf("reused address %s, want %s", b1.Method(invoice.MethodBTC).Destination, a1.Method(invoice.MethodBTC).Destination)
 		}
 
 		// a1's address is taken by b1 again; nothing else qualifies.
@@ -359,7 +363,7 @@ func TestGapGovernor(t *testing.T) {
 
 		// A payment to the newest index resets the run.
 		d.Status, d.PaidAt, d.UpdatedAt = invoice.StatusPaid, testEpoch.Add(time.Minute), testEpoch.Add(time.Minute)
-		d.Payments = []invoice.Payment{{TxID: "pay", Amount: d.Due, SeenAt: d.PaidAt}}
+		d.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "pay", Amount: d.Due(), SeenAt: d.PaidAt}}
 		mustCommit(t, db, Change{Invoice: d})
 		if run, _ := db.GapRun(ctx, s.ID); run != 0 {
 			t.Errorf("GapRun after paying the newest = %d, want 0", run)
@@ -403,8 +407,8 @@ func TestGapGovernorWithinBatch(t *testing.T) {
 		}
 		got := []string{reqs[0].address, reqs[1].address, reqs[2].address}
 		want0, _, _ := testAddress(s.ID, 2)
-		if got[0] != a0.Address || got[1] != a1.Address || got[2] != want0 {
-			t.Errorf("batch addresses = %v, want oldest expired first [%s %s %s]", got, a0.Address, a1.Address, want0)
+		if got[0] != a0.Method(invoice.MethodBTC).Destination || got[1] != a1.Method(invoice.MethodBTC).Destination || got[2] != want0 {
+			t.Errorf("batch addresses = %v, want oldest expired first [%s %s %s]", got, a0.Method(invoice.MethodBTC).Destination, a1.Method(invoice.MethodBTC).Destination, want0)
 		}
 		if !reqs[0].reused || !reqs[1].reused || reqs[2].reused {
 			t.Errorf("reused flags = %v %v %v, want true true false", reqs[0].reused, reqs[1].reused, reqs[2].reused)
@@ -423,7 +427,7 @@ func TestCommitConflictRollsBackEverything(t *testing.T) {
 
 		stale := *x
 		x.Status = invoice.StatusPaid
-		x.Payments = []invoice.Payment{{TxID: "t1", Amount: x.Due, SeenAt: testEpoch}}
+		x.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "t1", Amount: x.Due(), SeenAt: testEpoch}}
 		mustCommit(t, db, Change{Invoice: x, Notes: []invoice.Notification{
 			{Code: invoice.CodeReceivedPayment, Status: invoice.StatusNew, At: testEpoch},
 			{Code: invoice.CodePaidInFull, Status: invoice.StatusPaid, At: testEpoch},
@@ -435,7 +439,7 @@ func TestCommitConflictRollsBackEverything(t *testing.T) {
 		// y's change is fine, stale x is not: neither is stored, nor the blocks.
 		y2 := *y
 		y2.Status = invoice.StatusExpired
-		y2.Payments = []invoice.Payment{{TxID: "t2", Amount: 1, SeenAt: testEpoch}}
+		y2.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "t2", Amount: 1, SeenAt: testEpoch}}
 		stale.Status = invoice.StatusExpired
 		err := db.Commit(ctx, []Change{
 			{Invoice: &y2, Notes: []invoice.Notification{{Code: invoice.CodeExpired, Status: invoice.StatusExpired}}},
@@ -481,8 +485,8 @@ func TestCommitConflictRollsBackEverything(t *testing.T) {
 			t.Errorf("paidInFull snapshot = %s v%d, %v", snap.Status, snap.Version, err)
 		}
 		// Only x's payment counts for the gap: y's rolled back.
-		if run, _ := db.GapRun(ctx, s.ID); run != 2-1-int(x.KeyIndex) {
-			t.Errorf("GapRun = %d, want %d", run, 2-1-int(x.KeyIndex))
+		if run, _ := db.GapRun(ctx, s.ID); run != 2-1-int(x.Method(invoice.MethodBTC).KeyIndex) {
+			t.Errorf("GapRun = %d, want %d", run, 2-1-int(x.Method(invoice.MethodBTC).KeyIndex))
 		}
 	})
 }
@@ -641,10 +645,10 @@ func TestTwoHandles(t *testing.T) {
 			if err != nil {
 				t.Fatalf("writer: %v", err)
 			}
-			if seen[invs[i].KeyIndex] {
-				t.Fatalf("index %d handed out twice", invs[i].KeyIndex)
+			if seen[invs[i].Method(invoice.MethodBTC).KeyIndex] {
+				t.Fatalf("index %d handed out twice", invs[i].Method(invoice.MethodBTC).KeyIndex)
 			}
-			seen[invs[i].KeyIndex] = true
+			seen[invs[i].Method(invoice.MethodBTC).KeyIndex] = true
 		}
 		if run, _ := cli.GapRun(ctx, s.ID); run != 2*perHandle {
 			t.Errorf("GapRun = %d, want %d", run, 2*perHandle)
@@ -666,7 +670,7 @@ func TestCancelledContext(t *testing.T) {
 	}
 	inv := newInvoice(s.ID)
 	mustCreate(t, db, inv)
-	if inv.KeyIndex != 0 {
-		t.Errorf("index after a cancelled call = %d, want 0", inv.KeyIndex)
+	if inv.Method(invoice.MethodBTC).KeyIndex != 0 {
+		t.Errorf("index after a cancelled call = %d, want 0", inv.Method(invoice.MethodBTC).KeyIndex)
 	}
 }

@@ -16,22 +16,26 @@ import (
 
 // invoiceColumns are the columns of an invoice row that map to
 // invoice.Invoice, in the order scanInvoice and insertInvoiceSQL use.
-const invoiceColumns = `id, store_id, token, status, exception, speed, price, currency, rate, due,
-	address, script, key_index, reused, created_at, expires_at, paid_at, updated_at, cancelled,
-	payments, fields, version, created_by`
+const invoiceColumns = `id, store_id, token, status, exception, speed, price, currency, methods,
+	created_at, expires_at, paid_at, updated_at, cancelled, payments, fields, version, created_by`
 
-// insertInvoiceSQL inserts one invoice; has_payments, order_id and guid are
-// derived columns kept for the indexes.
-const insertInvoiceSQL = `INSERT INTO invoices (` + invoiceColumns + `, has_payments, order_id, guid)
+// insertInvoiceSQL inserts one invoice. The columns after invoiceColumns
+// are derived, kept for the indexes and queries that need them: whether it
+// has payments, its order id and guid, the satoshis due by its bound
+// method (the dashboard's sums), and its on-chain method's address, script
+// and derivation index (the gap-limit governor and the address search).
+const insertInvoiceSQL = `INSERT INTO invoices (` + invoiceColumns + `, has_payments, order_id, guid,
+	due, address, script, key_index)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-		$23, $24, $25, $26)`
+		$23, $24, $25)`
 
-// The positions of the address fields in the insertInvoiceSQL arguments.
+// The positions of the on-chain method's fields in the insertInvoiceSQL
+// arguments: the writer fills them once it has allocated the address.
 const (
-	argAddress  = 10
-	argScript   = 11
-	argKeyIndex = 12
-	argReused   = 13
+	argMethods  = 8
+	argAddress  = 22
+	argScript   = 23
+	argKeyIndex = 24
 )
 
 // updateInvoiceSQL writes the fields a change may move (state, payments,
@@ -39,7 +43,7 @@ const (
 // fields a buyer-contact update changes), guarded by the version the change
 // was computed from.
 const updateInvoiceSQL = `UPDATE invoices SET status = $3, exception = $4, paid_at = $5, updated_at = $6,
-	cancelled = $7, payments = $8, has_payments = $9, due = $10, fields = $11, version = version + 1
+	cancelled = $7, payments = $8, has_payments = $9, due = $10, fields = $11, methods = $12, version = version + 1
 	WHERE id = $1 AND version = $2`
 
 // openStatuses are the statuses the chain watcher always watches.
@@ -48,6 +52,7 @@ const openStatuses = `('new', 'paid', 'confirmed', 'invalid')`
 // paymentRecord is a payment as stored in the payments JSON column; its
 // explicit names keep the stored format independent of the API's.
 type paymentRecord struct {
+	Method    string `json:"method"`
 	TxID      string `json:"txid"`
 	Vout      uint32 `json:"vout"`
 	Amount    int64  `json:"sats"`
@@ -64,7 +69,8 @@ func encodePayments(ps []invoice.Payment) (string, error) {
 	}
 	recs := make([]paymentRecord, len(ps))
 	for i, p := range ps {
-		recs[i] = paymentRecord{p.TxID, p.Vout, int64(p.Amount), p.Height, p.BlockHash, millis(p.SeenAt), p.Late, p.Removed}
+		recs[i] = paymentRecord{string(p.Method), p.TxID, p.Vout, int64(p.Amount), p.Height, p.BlockHash, millis(p.SeenAt),
+			p.Late, p.Removed}
 	}
 	b, err := json.Marshal(recs)
 	return string(b), err
@@ -80,14 +86,70 @@ func decodePayments(s string) ([]invoice.Payment, error) {
 	}
 	ps := make([]invoice.Payment, len(recs))
 	for i, r := range recs {
-		ps[i] = invoice.Payment{TxID: r.TxID, Vout: r.Vout, Amount: money.Sats(r.Amount), Height: r.Height,
-			BlockHash: r.BlockHash, SeenAt: fromMillis(r.SeenAt), Late: r.Late, Removed: r.Removed}
+		ps[i] = invoice.Payment{Method: invoice.MethodID(r.Method), TxID: r.TxID, Vout: r.Vout, Amount: money.Sats(r.Amount),
+			Height: r.Height, BlockHash: r.BlockHash, SeenAt: fromMillis(r.SeenAt), Late: r.Late, Removed: r.Removed}
 	}
 	return ps, nil
 }
 
+// methodRecord is a payment method as stored in the methods JSON column.
+type methodRecord struct {
+	ID          string `json:"id"`
+	Currency    string `json:"currency"`
+	Rate        string `json:"rate"`
+	Due         int64  `json:"sats"`
+	Destination string `json:"dest"`
+	Script      []byte `json:"script,omitempty"`
+	KeyIndex    uint32 `json:"index,omitempty"`
+	Reused      bool   `json:"reused,omitempty"`
+}
+
+func encodeMethods(ms []invoice.Method) (string, error) {
+	recs := make([]methodRecord, len(ms))
+	for i, m := range ms {
+		recs[i] = methodRecord{string(m.ID), m.Currency, m.Rate.String(), int64(m.Due), m.Destination, m.Script,
+			m.KeyIndex, m.Reused}
+	}
+	b, err := json.Marshal(recs)
+	return string(b), err
+}
+
+func decodeMethods(s string) ([]invoice.Method, error) {
+	var recs []methodRecord
+	if err := json.Unmarshal([]byte(s), &recs); err != nil {
+		return nil, err
+	}
+	ms := make([]invoice.Method, len(recs))
+	for i, r := range recs {
+		rate, err := decimal.NewFromString(r.Rate)
+		if err != nil {
+			return nil, fmt.Errorf("method %s: rate %q: %w", r.ID, r.Rate, err)
+		}
+		ms[i] = invoice.Method{ID: invoice.MethodID(r.ID), Currency: r.Currency, Rate: rate, Due: money.Sats(r.Due),
+			Destination: r.Destination, Script: r.Script, KeyIndex: r.KeyIndex, Reused: r.Reused}
+	}
+	return ms, nil
+}
+
+// onChain returns the invoice's on-chain method: the one whose address the
+// writer allocates and the chain watcher watches.
+func onChain(inv *invoice.Invoice) (*invoice.Method, error) {
+	if m := inv.Method(invoice.MethodBTC); m != nil {
+		return m, nil
+	}
+	return nil, fmt.Errorf("invoice %s has no on-chain payment method", inv.ID)
+}
+
 // insertArgs returns the arguments of insertInvoiceSQL for inv.
 func insertArgs(inv *invoice.Invoice) ([]any, error) {
+	chain, err := onChain(inv)
+	if err != nil {
+		return nil, err
+	}
+	methods, err := encodeMethods(inv.Methods)
+	if err != nil {
+		return nil, fmt.Errorf("encode methods: %w", err)
+	}
 	payments, err := encodePayments(inv.Payments)
 	if err != nil {
 		return nil, fmt.Errorf("encode payments: %w", err)
@@ -96,29 +158,27 @@ func insertArgs(inv *invoice.Invoice) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode fields: %w", err)
 	}
-	script := inv.Script
+	script := chain.Script
 	if script == nil {
 		script = []byte{}
 	}
 	return []any{inv.ID, inv.StoreID, inv.Token, string(inv.Status), string(inv.Exception), string(inv.Speed),
-		inv.Price.String(), inv.Currency, inv.Rate.String(), int64(inv.Due),
-		inv.Address, script, int64(inv.KeyIndex), inv.Reused, millis(inv.CreatedAt), millis(inv.ExpiresAt),
+		inv.Price.String(), inv.Currency, methods, millis(inv.CreatedAt), millis(inv.ExpiresAt),
 		millis(inv.PaidAt), millis(inv.UpdatedAt), inv.Cancelled,
 		payments, string(fields), inv.Version, inv.CreatedBy,
-		len(inv.Payments) > 0, inv.Fields.OrderID, inv.Fields.GUID}, nil
+		len(inv.Payments) > 0, inv.Fields.OrderID, inv.Fields.GUID,
+		int64(inv.Due()), chain.Destination, script, int64(chain.KeyIndex)}, nil
 }
 
 func scanInvoice(r scanner) (invoice.Invoice, error) {
 	var (
-		inv                                   invoice.Invoice
-		status, exception, speed, price, rate string
-		due, keyIndex                         int64
-		created, expires, paid, updated       int64
-		payments, fields                      string
+		inv                             invoice.Invoice
+		status, exception, speed, price string
+		created, expires, paid, updated int64
+		methods, payments, fields       string
 	)
-	err := r.Scan(&inv.ID, &inv.StoreID, &inv.Token, &status, &exception, &speed, &price, &inv.Currency, &rate, &due,
-		&inv.Address, &inv.Script, &keyIndex, &inv.Reused, &created, &expires, &paid, &updated, &inv.Cancelled,
-		&payments, &fields, &inv.Version, &inv.CreatedBy)
+	err := r.Scan(&inv.ID, &inv.StoreID, &inv.Token, &status, &exception, &speed, &price, &inv.Currency, &methods,
+		&created, &expires, &paid, &updated, &inv.Cancelled, &payments, &fields, &inv.Version, &inv.CreatedBy)
 	if err != nil {
 		return inv, err
 	}
@@ -128,15 +188,13 @@ func scanInvoice(r scanner) (invoice.Invoice, error) {
 	if inv.Price, err = decimal.NewFromString(price); err != nil {
 		return inv, fmt.Errorf("invoice %s: price %q: %w", inv.ID, price, err)
 	}
-	if inv.Rate, err = decimal.NewFromString(rate); err != nil {
-		return inv, fmt.Errorf("invoice %s: rate %q: %w", inv.ID, rate, err)
-	}
-	inv.Due = money.Sats(due)
-	inv.KeyIndex = uint32(keyIndex)
 	inv.CreatedAt = fromMillis(created)
 	inv.ExpiresAt = fromMillis(expires)
 	inv.PaidAt = fromMillis(paid)
 	inv.UpdatedAt = fromMillis(updated)
+	if inv.Methods, err = decodeMethods(methods); err != nil {
+		return inv, fmt.Errorf("invoice %s: methods: %w", inv.ID, err)
+	}
 	if inv.Payments, err = decodePayments(payments); err != nil {
 		return inv, fmt.Errorf("invoice %s: payments: %w", inv.ID, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,11 +61,20 @@ func migrations() ([]migration, error) {
 // processes may migrate at once: PostgreSQL serializes them with an
 // advisory lock, SQLite with its immediate write transaction.
 func (db *DB) Migrate(ctx context.Context) error {
+	return db.migrateTo(ctx, math.MaxInt)
+}
+
+// migrateTo applies the migrations up to version last (tests use it to
+// build databases of an earlier schema).
+func (db *DB) migrateTo(ctx context.Context, last int) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
 	}
 	for _, m := range ms {
+		if m.version > last {
+			break
+		}
 		err := db.writeTx(ctx, func(tx *sql.Tx) error { return db.apply(ctx, tx, m) })
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
@@ -102,6 +112,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, m migration) error {
 	for _, stmt := range splitStatements(text) {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
 			return fmt.Errorf("%w in %q", err, firstLine(stmt))
+		}
+	}
+	if step := migrationSteps[m.version]; step != nil {
+		if err := step(ctx, tx); err != nil {
+			return err
 		}
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,

@@ -7,12 +7,14 @@ import (
 )
 
 // snapshotHole is what encoding/json writes for the address fields of an
-// invoice that has no address yet. CreateInvoice encodes the outbox
-// snapshot in the caller's goroutine, before the writer allocates the
-// address, with this hole in it; the writer fills the hole. The fields sit
-// before every free-form field of invoice.Invoice, and a quote inside a
-// string value is always escaped, so the first match is the structural one.
-var snapshotHole = []byte(`"Address":"","Script":null,"KeyIndex":0,"Reused":false,`)
+// on-chain payment method that has no address yet. CreateInvoice encodes
+// the outbox snapshot in the caller's goroutine, before the writer
+// allocates the address, with this hole in it; the writer fills the hole.
+// The methods sit before every free-form field of invoice.Invoice, the
+// on-chain method is the only one without a destination when the invoice
+// is written, and a quote inside a string value is always escaped, so the
+// first match is the structural one.
+var snapshotHole = []byte(`"Destination":"","Script":null,"KeyIndex":0,"Reused":false}`)
 
 // fillSnapshot returns snap with its address hole filled: the bytes
 // json.Marshal writes for the invoice with these address fields. It
@@ -32,7 +34,7 @@ func fillSnapshot(snap []byte, address string, script []byte, index uint32, reus
 	}
 	out := make([]byte, 0, len(snap)+len(a)+len(s))
 	out = append(out, snap[:at]...)
-	out = append(out, `"Address":`...)
+	out = append(out, `"Destination":`...)
 	out = append(out, a...)
 	out = append(out, `,"Script":`...)
 	out = append(out, s...)
@@ -40,6 +42,6 @@ func fillSnapshot(snap []byte, address string, script []byte, index uint32, reus
 	out = strconv.AppendUint(out, uint64(index), 10)
 	out = append(out, `,"Reused":`...)
 	out = strconv.AppendBool(out, reused)
-	out = append(out, ',')
+	out = append(out, '}')
 	return append(out, snap[at+len(snapshotHole):]...), true
 }

@@ -25,7 +25,7 @@ func TestFillSnapshot(t *testing.T) {
 		{"hole-shaped fields", "bc1q", []byte{1}, 3, false, func(inv *invoice.Invoice) {
 			inv.Fields.PosData = `"Address":"","Script":null,"KeyIndex":0,"Reused":false,`
 			inv.Fields.Extra = json.RawMessage(`{"Address":"","Script":null,"KeyIndex":0,"Reused":false,"x":1}`)
-			inv.Payments = []invoice.Payment{{TxID: "ab", Amount: 5}}
+			inv.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "ab", Amount: 5}}
 		}},
 	}
 	for _, tt := range tests {
@@ -41,7 +41,7 @@ func TestFillSnapshot(t *testing.T) {
 			if !ok {
 				t.Fatalf("no hole in %s", r.snapshot)
 			}
-			inv.Address, inv.Script, inv.KeyIndex, inv.Reused, inv.Version = tt.address, tt.script, tt.index, tt.reused, 1
+			inv.Method(invoice.MethodBTC).Destination, inv.Method(invoice.MethodBTC).Script, inv.Method(invoice.MethodBTC).KeyIndex, inv.Method(invoice.MethodBTC).Reused, inv.Version = tt.address, tt.script, tt.index, tt.reused, 1
 			want, err := json.Marshal(inv)
 			if err != nil {
 				t.Fatal(err)

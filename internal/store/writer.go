@@ -44,9 +44,10 @@ type createRequest struct {
 // CreateInvoice stores a new invoice with its notifications (normally the
 // 1001 invoice_created) in the outbox, giving it an address on the way:
 // the next derivation index of its store, or under the gap-limit governor
-// the address of an expired, never-paid invoice. On success it sets
-// inv.Address, Script, KeyIndex, Reused and Version (1). The caller sets
-// every other field, the id included.
+// the address of an expired, never-paid invoice. inv must offer the
+// on-chain method (invoice.MethodBTC); on success its Destination, Script,
+// KeyIndex and Reused are set, and inv.Version (1). The caller sets every
+// other field, the id included.
 //
 // Calls from many goroutines are group-committed: one writer goroutine
 // stores every invoice that arrived while the previous batch committed in
@@ -81,15 +82,28 @@ func (db *DB) CreateInvoice(ctx context.Context, inv *invoice.Invoice, notes []i
 	case <-ctx.Done():
 		return fmt.Errorf("create invoice %s: %w", inv.ID, ctx.Err())
 	}
-	inv.Address, inv.Script, inv.KeyIndex, inv.Reused, inv.Version = r.address, r.script, r.index, r.reused, 1
+	r.allocated(inv)
 	return nil
+}
+
+// allocated sets the address the writer allocated on inv's on-chain
+// method, and the version a new invoice has.
+func (r *createRequest) allocated(inv *invoice.Invoice) {
+	if m := inv.Method(invoice.MethodBTC); m != nil {
+		m.Destination, m.Script, m.KeyIndex, m.Reused = r.address, r.script, r.index, r.reused
+	}
+	inv.Version = 1
 }
 
 // encode prepares the request's row and outbox arguments.
 func (r *createRequest) encode() error {
 	inv := r.inv
-	inv.Address, inv.Script, inv.KeyIndex, inv.Reused, inv.Version = "", nil, 0, false, 1
-	var err error
+	inv.Methods = slices.Clone(inv.Methods)
+	chain, err := onChain(&inv)
+	if err != nil {
+		return err
+	}
+	chain.Destination, chain.Script, chain.KeyIndex, chain.Reused, inv.Version = "", nil, 0, false, 1
 	if r.args, err = insertArgs(&inv); err != nil {
 		return err
 	}
@@ -283,14 +297,21 @@ func (db *DB) writerStatements(ctx context.Context, tx *sql.Tx) (insInvoice, ins
 }
 
 // row returns the request's invoice row arguments with its address set.
-func (r *createRequest) row() []any {
+func (r *createRequest) row() ([]any, error) {
 	script := r.script
 	if script == nil {
 		script = []byte{}
 	}
+	inv := r.inv
+	inv.Methods = slices.Clone(inv.Methods)
+	r.allocated(&inv)
+	methods, err := encodeMethods(inv.Methods)
+	if err != nil {
+		return nil, fmt.Errorf("encode methods: %w", err)
+	}
 	args := r.args
-	args[argAddress], args[argScript], args[argKeyIndex], args[argReused] = r.address, script, int64(r.index), r.reused
-	return args
+	args[argMethods], args[argAddress], args[argScript], args[argKeyIndex] = methods, r.address, script, int64(r.index)
+	return args, nil
 }
 
 // events returns the argument lists of the request's outbox rows.
@@ -302,7 +323,8 @@ func (r *createRequest) events() ([][]any, error) {
 	if !ok {
 		// encoding/json changed its layout: encode the slow way.
 		inv := r.inv
-		inv.Address, inv.Script, inv.KeyIndex, inv.Reused, inv.Version = r.address, r.script, r.index, r.reused, 1
+		inv.Methods = slices.Clone(inv.Methods)
+		r.allocated(&inv)
 		var err error
 		if snapshot, err = json.Marshal(&inv); err != nil {
 			return nil, fmt.Errorf("snapshot: %w", err)
@@ -318,7 +340,11 @@ func (r *createRequest) events() ([][]any, error) {
 
 // insertCreated inserts a new invoice and its outbox events row by row.
 func insertCreated(ctx context.Context, insInvoice, insOutbox *sql.Stmt, r *createRequest) error {
-	if _, err := insInvoice.ExecContext(ctx, r.row()...); err != nil {
+	row, err := r.row()
+	if err != nil {
+		return err
+	}
+	if _, err := insInvoice.ExecContext(ctx, row...); err != nil {
 		return dupErr(err)
 	}
 	evs, err := r.events()

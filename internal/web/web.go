@@ -351,7 +351,7 @@ func (s *Server) page(r *http.Request, inv *invoice.Invoice, storeName string, l
 		Modal: modal, Base: s.base, ID: inv.ID, State: state,
 		StatusText: fill(lang.T["st_"+state], j.BTCDue, j.DisplayAmountPaid),
 		StoreName:  storeName, ItemDesc: inv.Fields.ItemDesc, OrderID: inv.Fields.OrderID,
-		Price: formatPrice(inv, lang), BTCDue: j.BTCDue, Address: inv.Address,
+		Price: formatPrice(inv, lang), BTCDue: j.BTCDue, Address: j.BitcoinAddress,
 		// The URI is kassa's own: a checked address and a decimal amount.
 		BIP21:       template.URL(bip21),
 		QR:          qr,

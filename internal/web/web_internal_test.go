@@ -76,7 +76,7 @@ func TestTranslationsComplete(t *testing.T) {
 func TestStateOf(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	open, past := now.Add(time.Minute), now.Add(-time.Second)
-	paid := []invoice.Payment{{TxID: "aa", Amount: 5000}}
+	paid := []invoice.Payment{{Method: invoice.MethodBTC, TxID: "aa", Amount: 5000}}
 	for _, c := range []struct {
 		status   invoice.Status
 		expires  time.Time
@@ -85,7 +85,7 @@ func TestStateOf(t *testing.T) {
 	}{
 		{invoice.StatusNew, open, nil, "waiting"},
 		{invoice.StatusNew, open, paid, "partial"},
-		{invoice.StatusNew, open, []invoice.Payment{{TxID: "aa", Amount: 5000, Removed: true}}, "waiting"},
+		{invoice.StatusNew, open, []invoice.Payment{{Method: invoice.MethodBTC, TxID: "aa", Amount: 5000, Removed: true}}, "waiting"},
 		{invoice.StatusNew, past, nil, "expired"},
 		{invoice.StatusNew, past, paid, "expired"},
 		{invoice.StatusPaid, open, paid, "paid"},
@@ -95,7 +95,8 @@ func TestStateOf(t *testing.T) {
 		{invoice.StatusInvalid, past, paid, "invalid"},
 		{invoice.StatusDeclined, past, paid, "invalid"},
 	} {
-		inv := &invoice.Invoice{Status: c.status, ExpiresAt: c.expires, Due: 20000, Payments: c.payments}
+		inv := &invoice.Invoice{Status: c.status, ExpiresAt: c.expires,
+			Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Due: 20000}}, Payments: c.payments}
 		if got := stateOf(inv, now); got != c.want {
 			t.Errorf("%s expiring %v with %v: %s, want %s", c.status, c.expires.Sub(now), c.payments, got, c.want)
 		}
@@ -112,7 +113,8 @@ func TestPageStates(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := invoice.Invoice{ID: "KSnNNfoMDsbRzd1U9ypmVH", Status: invoice.StatusNew, Price: decimal.RequireFromString("10"),
-		Currency: "EUR", Rate: decimal.RequireFromString("50000"), Due: 20000, Address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+		Currency: "EUR", Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: decimal.RequireFromString("50000"),
+			Due: 20000, Destination: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"}},
 		CreatedAt: now.Add(-time.Minute), ExpiresAt: now.Add(14 * time.Minute),
 		Fields: invoice.Fields{RedirectURL: "https://shop.example/done", CloseURL: "https://shop.example/cart"}}
 	render := func(inv invoice.Invoice) string {
@@ -130,14 +132,14 @@ func TestPageStates(t *testing.T) {
 	}
 
 	partial := base
-	partial.Payments = []invoice.Payment{{TxID: "aa", Amount: 5000}}
+	partial.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "aa", Amount: 5000}}
 	body := render(partial)
 	if !strings.Contains(body, `data-state="partial"`) || !strings.Contains(body, "Payment of 0.00005 BTC received. 0.00015 BTC is still due") ||
 		!strings.Contains(body, `<code id="amount">0.00015</code>`) ||
-		!strings.Contains(body, `href="bitcoin:`+base.Address+`?amount=0.00015"`) {
+		!strings.Contains(body, `href="bitcoin:`+base.Method(invoice.MethodBTC).Destination+`?amount=0.00015"`) {
 		t.Errorf("partial payment page:\n%s", body)
 	}
-	if got := decodeSVG(t, body); !equalBits(got, mustBitmap(t, "bitcoin:"+base.Address+"?amount=0.00015")) {
+	if got := decodeSVG(t, body); !equalBits(got, mustBitmap(t, "bitcoin:"+base.Method(invoice.MethodBTC).Destination+"?amount=0.00015")) {
 		t.Error("the QR code must ask for what is still due")
 	}
 	if strings.Contains(body, "Test network") {
@@ -146,7 +148,7 @@ func TestPageStates(t *testing.T) {
 
 	paid := base
 	paid.Status = invoice.StatusPaid
-	paid.Payments = []invoice.Payment{{TxID: "aa", Amount: 25000}}
+	paid.Payments = []invoice.Payment{{Method: invoice.MethodBTC, TxID: "aa", Amount: 25000}}
 	paid.Exception = invoice.ExceptionPaidOver
 	body = render(paid)
 	if !strings.Contains(body, `data-state="paid"`) || !strings.Contains(body, "Payment received. Waiting for the network") ||

@@ -120,14 +120,14 @@ func TestCheckoutShowsWhatTheBuyerNeeds(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	bip21 := "bitcoin:" + inv.Address + "?amount=0.0002"
+	bip21 := "bitcoin:" + inv.Method(invoice.MethodBTC).Destination + "?amount=0.0002"
 	for _, want := range []string{
 		`<p class="store">Corner &lt;b&gt;Shop&lt;/b&gt;</p>`,
 		`<p class="item" id="item">Two coffees</p>`,
 		`<dd id="order">A-17</dd>`,
 		`<dd id="price">10.00 USD</dd>`,
 		`<code id="amount">0.0002</code>`,
-		`<code id="address">` + inv.Address + `</code>`,
+		`<code id="address">` + inv.Method(invoice.MethodBTC).Destination + `</code>`,
 		`href="` + html.EscapeString(bip21) + `"`,
 		`data-state="waiting"`,
 		`role="status" aria-live="polite"`,
@@ -170,7 +170,7 @@ func TestCheckoutShowsWhatTheBuyerNeeds(t *testing.T) {
 
 	// /i/{id} is the same page.
 	resp, body2 := e.get("/i/" + inv.ID)
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body2, `<code id="address">`+inv.Address) {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body2, `<code id="address">`+inv.Method(invoice.MethodBTC).Destination) {
 		t.Fatalf("/i/{id}: %d", resp.StatusCode)
 	}
 }

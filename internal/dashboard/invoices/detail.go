@@ -125,8 +125,8 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 			p.Buyer = append(p.Buyer, line)
 		}
 	}
-	if explorer != "" && plainText(inv.Address) {
-		p.AddressURL = explorer + "/address/" + inv.Address
+	if m := inv.Method(invoice.MethodBTC); m != nil && explorer != "" && plainText(m.Destination) {
+		p.AddressURL = explorer + "/address/" + m.Destination
 	}
 	var tip int32
 	if h.cfg.Chain != nil {

@@ -185,7 +185,8 @@ func (hs *harness) createInvoice(storeID string, created time.Time, f func(*invo
 	price := decimal.RequireFromString("42.50")
 	rate := decimal.RequireFromString("65000")
 	inv := &invoice.Invoice{ID: auth.NewID(), StoreID: storeID, Token: auth.NewID(), Status: invoice.StatusNew,
-		Speed: invoice.SpeedMedium, Price: price, Currency: "USD", Rate: rate, Due: 65385,
+		Speed: invoice.SpeedMedium, Price: price, Currency: "USD",
+		Methods:   []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: rate, Due: 65385}},
 		CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute), UpdatedAt: created}
 	if f != nil {
 		f(inv)

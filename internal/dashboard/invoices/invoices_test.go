@@ -216,7 +216,7 @@ func TestDetailPage(t *testing.T) {
 			created := hs.now.Add(-time.Hour)
 			inv := hs.createInvoice(hs.store.ID, created, nil)
 			txid := strings.Repeat("ab", 32)
-			pay := invoice.Payment{TxID: txid, Vout: 1, Amount: inv.Due, SeenAt: created.Add(time.Minute)}
+			pay := invoice.Payment{Method: invoice.MethodBTC, TxID: txid, Vout: 1, Amount: inv.Due(), SeenAt: created.Add(time.Minute)}
 			if err := hs.apply(inv, invoice.PaymentSeen{Payment: pay}, created.Add(time.Minute), 100); err != nil {
 				t.Fatal(err)
 			}
@@ -234,7 +234,7 @@ func TestDetailPage(t *testing.T) {
 			}
 			mustContain(t, r.body, `id="status">confirmed<`,
 				`href="https://mempool.example/regtest/tx/`+txid+`"`, txid+":1",
-				`href="https://mempool.example/regtest/address/`+inv.Address+`"`,
+				`href="https://mempool.example/regtest/address/`+inv.Method(invoice.MethodBTC).Destination+`"`,
 				"<td>101</td>", "<td>6</td>", // block and confirmations at tip 106
 				"503", "2345 ms", "87 ms", "timeout", "invoice_paidInFull",
 				`action="/dashboard/stores/`+hs.store.ID+`/invoices/`+inv.ID+`/resend"`,
@@ -380,7 +380,7 @@ func TestExportDownload(t *testing.T) {
 				t.Fatalf("%d records, want %d", len(recs), len(invs)+1)
 			}
 			for i, inv := range invs {
-				if rec := recs[i+1]; rec[0] != inv.ID || rec[4] != inv.Price.String() || rec[6] != inv.Due.BTC() ||
+				if rec := recs[i+1]; rec[0] != inv.ID || rec[4] != inv.Price.String() || rec[6] != inv.Due().BTC() ||
 					rec[10] != inv.Fields.Buyer.Email {
 					t.Fatalf("record %d = %q, want invoice %+v", i+1, rec, inv)
 				}

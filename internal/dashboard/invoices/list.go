@@ -141,7 +141,7 @@ func (h *Handler) List(w http.ResponseWriter, r *http.Request, v Viewer) {
 		inv := &page.Invoices[i]
 		p.Rows = append(p.Rows, listRow{ID: inv.ID, URL: root + "/invoices/" + url.PathEscape(inv.ID),
 			Created: inv.CreatedAt, Status: inv.Status, Exception: inv.Exception, Price: inv.Price,
-			Currency: inv.Currency, Due: inv.Due, OrderID: inv.Fields.OrderID,
+			Currency: inv.Currency, Due: inv.Due(), OrderID: inv.Fields.OrderID,
 			Item: shorten(inv.Fields.ItemDesc, 80), Email: inv.Fields.Buyer.Email})
 	}
 	link := func(k, val string) string {

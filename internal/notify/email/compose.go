@@ -148,11 +148,12 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 		exception = inv.Exception
 	}
 	cur, known := money.LookupCurrency(inv.Currency)
+	rate := inv.Bound().Rate
 	fiatOf := func(s money.Sats) string {
-		if !known || cur.Code == "BTC" || !inv.Rate.IsPositive() {
+		if !known || cur.Code == "BTC" || !rate.IsPositive() {
 			return ""
 		}
-		return " (" + fiat(money.Fiat(s, inv.Rate, cur), cur.Code) + " at the invoice rate)"
+		return " (" + fiat(money.Fiat(s, rate, cur), cur.Code) + " at the invoice rate)"
 	}
 	paid := inv.Paid()
 	var late, removed money.Sats
@@ -202,7 +203,7 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 		}
 	case invoice.CodeExpiredPartial:
 		verb, phrase = "expired, partly paid", "expired after a partial payment."
-		paras = append(paras, "The buyer paid "+btc(paid)+" of the "+btc(inv.Due)+" due before the invoice expired, "+
+		paras = append(paras, "The buyer paid "+btc(paid)+" of the "+btc(inv.Due())+" due before the invoice expired, "+
 			"so it is not settled. Refund the buyer or agree on the rest with them.")
 	case invoice.CodePaidAfterExpiry:
 		verb, phrase = "paid after expiry", "received a payment after it expired."
@@ -267,20 +268,21 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 	add("Item", clean(inv.Fields.ItemDesc, maxItemDesc))
 	add("Item code", clean(inv.Fields.ItemCode, maxShort))
 	add("Price", price)
-	if inv.Due > 0 {
-		add("Amount due", btc(inv.Due))
+	due, rate := inv.Due(), inv.Bound().Rate
+	if due > 0 {
+		add("Amount due", btc(due))
 	}
-	if known && cur.Code != "BTC" && inv.Rate.IsPositive() {
-		add("Exchange rate", "1 BTC = "+inv.Rate.String()+" "+cur.Code)
+	if known && cur.Code != "BTC" && rate.IsPositive() {
+		add("Exchange rate", "1 BTC = "+rate.String()+" "+cur.Code)
 	}
 	if paid > 0 || status == invoice.StatusPaid || status == invoice.StatusConfirmed || status == invoice.StatusComplete {
 		add("Paid", btc(paid)+fiatOf(paid))
 	}
 	switch {
-	case paid > 0 && paid < inv.Due:
-		add("Still due", btc(inv.Due-paid)+fiatOf(inv.Due-paid))
-	case paid > inv.Due && inv.Due > 0:
-		add("Overpaid by", btc(paid-inv.Due)+fiatOf(paid-inv.Due))
+	case paid > 0 && paid < due:
+		add("Still due", btc(due-paid)+fiatOf(due-paid))
+	case paid > due && due > 0:
+		add("Overpaid by", btc(paid-due)+fiatOf(paid-due))
 	}
 	if late > 0 {
 		add("Late payments", btc(late))

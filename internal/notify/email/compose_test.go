@@ -53,8 +53,8 @@ func TestComposeAmounts(t *testing.T) {
 			inv := testInvoice()
 			inv.Price = decimal.RequireFromString(tt.price)
 			inv.Currency = tt.currency
-			inv.Rate = decimal.RequireFromString(tt.rate)
-			inv.Due = tt.due
+			inv.Bound().Rate = decimal.RequireFromString(tt.rate)
+			inv.Bound().Due = tt.due
 			inv.Payments[0].Amount = tt.paid
 			p := compose(t, m, inv, eventFor(t, inv, "ev1", invoice.CodePaidInFull))
 			for _, w := range tt.want {

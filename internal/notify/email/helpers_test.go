@@ -44,18 +44,17 @@ var clock = time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)
 func testInvoice() invoice.Invoice {
 	created := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	return invoice.Invoice{
-		ID:        invoiceID,
-		StoreID:   "store-1",
-		Status:    invoice.StatusPaid,
-		Speed:     invoice.SpeedMedium,
-		Price:     decimal.RequireFromString("10"),
-		Currency:  "USD",
-		Rate:      decimal.RequireFromString("55072.46"),
-		Due:       18200,
-		Address:   "bcrt1qexample",
+		ID:       invoiceID,
+		StoreID:  "store-1",
+		Status:   invoice.StatusPaid,
+		Speed:    invoice.SpeedMedium,
+		Price:    decimal.RequireFromString("10"),
+		Currency: "USD",
+		Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: decimal.RequireFromString("55072.46"),
+			Due: 18200, Destination: "bcrt1qexample"}},
 		CreatedAt: created,
 		ExpiresAt: created.Add(15 * time.Minute),
-		Payments: []invoice.Payment{{
+		Payments: []invoice.Payment{{Method: invoice.MethodBTC,
 			TxID: strings.Repeat("ab", 32), Vout: 1, Amount: 18200, SeenAt: created.Add(time.Minute),
 		}},
 		Fields: invoice.Fields{OrderID: "123", ItemDesc: "Blue widget", NotificationEmail: merchant},
