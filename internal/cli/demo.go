@@ -14,8 +14,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
-	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/demo"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
@@ -114,12 +114,12 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	// A dashboard owner with a fresh password, so the newcomer can look
 	// around /dashboard at once (a real install starts at /dashboard/setup).
 	password := auth.NewTokenValue()[:16]
-	hash, err := dashboard.HashPassword(password)
+	hash, err := account.HashPassword(password)
 	if err != nil {
 		db.Close()
 		return err
 	}
-	owner := store.User{ID: auth.NewID(), Email: demoOwner, PasswordHash: hash, Kind: "admin", CreatedAt: time.Now().UTC()}
+	owner := account.User{ID: auth.NewID(), Email: demoOwner, PasswordHash: hash, Kind: account.KindAdmin, CreatedAt: time.Now().UTC()}
 	if err := db.CreateUser(ctx, owner); err != nil {
 		db.Close()
 		return fmt.Errorf("create the demo owner: %w", err)

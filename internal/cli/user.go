@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -26,7 +27,7 @@ func readPassword() (string, error) {
 		return "", fmt.Errorf("read password from stdin: %w", err)
 	}
 	pw := strings.TrimRight(line, "\r\n")
-	if err := dashboard.CheckPassword(pw); err != nil {
+	if err := account.CheckPassword(pw); err != nil {
 		return "", err
 	}
 	return pw, nil
@@ -81,7 +82,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		hash, err := dashboard.HashPassword(pw)
+		hash, err := account.HashPassword(pw)
 		if err != nil {
 			return err
 		}
@@ -112,7 +113,7 @@ func createUser(ctx context.Context, env Env, db *store.DB, email string, pwStdi
 		if _, err := requireStore(ctx, db, storeID); err != nil {
 			return err
 		}
-		if role != "owner" && role != "manager" && role != "employee" {
+		if _, ok := account.ParseRole(role); !ok {
 			return fmt.Errorf("%w: --role %q is not owner, manager or employee", ErrUsage, role)
 		}
 	}
@@ -120,15 +121,15 @@ func createUser(ctx context.Context, env Env, db *store.DB, email string, pwStdi
 	if err != nil {
 		return err
 	}
-	hash, err := dashboard.HashPassword(pw)
+	hash, err := account.HashPassword(pw)
 	if err != nil {
 		return err
 	}
-	kind := "member"
+	kind := account.KindMember
 	if owner {
-		kind = "admin"
+		kind = account.KindAdmin
 	}
-	u := store.User{ID: auth.NewID(), Email: strings.ToLower(strings.TrimSpace(email)), PasswordHash: hash, Kind: kind, CreatedAt: now}
+	u := account.User{ID: auth.NewID(), Email: account.NormalEmail(email), PasswordHash: hash, Kind: kind, CreatedAt: now}
 	if !strings.Contains(u.Email, "@") || len(u.Email) > 254 {
 		return fmt.Errorf("%w: --email %q is not an email address", ErrUsage, email)
 	}
@@ -138,7 +139,7 @@ func createUser(ctx context.Context, env Env, db *store.DB, email string, pwStdi
 		return err
 	}
 	if storeID != "" {
-		if err := db.SetMember(ctx, store.Membership{UserID: u.ID, StoreID: storeID, Role: role}, now); err != nil {
+		if err := db.SetMember(ctx, account.Membership{UserID: u.ID, StoreID: storeID, Role: account.Role(role)}, now); err != nil {
 			return err
 		}
 	}
@@ -164,7 +165,7 @@ func listUsers(ctx context.Context, env Env, db *store.DB) error {
 		}
 		roles := make([]map[string]string, 0, len(stores))
 		for _, s := range stores {
-			roles = append(roles, map[string]string{"store": s.Store.ID, "name": s.Store.Name, "role": s.Role})
+			roles = append(roles, map[string]string{"store": s.Store.ID, "name": s.Store.Name, "role": string(s.Role)})
 		}
 		out = append(out, map[string]any{"id": u.ID, "email": u.Email, "kind": u.Kind, "twoFactor": u.TOTPSecret != "",
 			"created": u.CreatedAt, "stores": roles})
@@ -212,7 +213,7 @@ func runApplication(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	link, err := dashboard.NewInvite(ctx, db, cfg.PublicURL, "", dashboard.RoleOwner, a.Email, "operator", now)
+	link, err := dashboard.NewInvite(ctx, db, cfg.PublicURL, "", account.RoleOwner, a.Email, "operator", now)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kassa-pay/kassa/internal/dashboard"
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -87,7 +87,7 @@ func TestUserAndApplicationCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := dashboard.VerifyPassword(u.PasswordHash, "owner password 123"); !ok || err != nil {
+	if ok, _, err := account.VerifyPassword(u.PasswordHash, "owner password 123"); !ok || err != nil {
 		t.Fatalf("stored hash %q does not verify: %v", u.PasswordHash, err)
 	}
 	withStdin(t, "a new password here\n", func() {
@@ -97,7 +97,7 @@ func TestUserAndApplicationCommands(t *testing.T) {
 		t.Fatalf("user password: %d %s", code, errs)
 	}
 	u, _ = db.GetUserByEmail(context.Background(), "owner@example.com")
-	if ok, _, _ := dashboard.VerifyPassword(u.PasswordHash, "a new password here"); !ok {
+	if ok, _, _ := account.VerifyPassword(u.PasswordHash, "a new password here"); !ok {
 		t.Fatal("the new password does not verify")
 	}
 	if _, errs, code = run(t, vars, "user", "disable-2fa", "--email", "nobody@example.com"); code == 0 {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/web"
 	"html/template"
 	"net/http"
@@ -97,7 +98,7 @@ func (s *Server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, v 
 // this browser gets a new session.
 func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, v *Viewer) {
 	pw, pw2 := r.PostFormValue("new_password"), r.PostFormValue("new_password2")
-	if err := CheckPassword(pw); err != nil {
+	if err := account.CheckPassword(pw); err != nil {
 		s.renderAccount(w, r, v, http.StatusUnprocessableEntity, "", strings.ToUpper(err.Error()[:1])+err.Error()[1:]+".", nil)
 		return
 	}
@@ -127,7 +128,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, v *Viewer)
 		s.serverError(w, r, "load user", err)
 		return
 	}
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}

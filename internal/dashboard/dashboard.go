@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
@@ -31,11 +32,11 @@ var files embed.FS
 // Lookups of missing records fail with store.ErrNotFound.
 type Store interface {
 	CountUsers(ctx context.Context) (int, error)
-	CreateUser(ctx context.Context, u store.User) error
-	// CreateFirstUser fails with store.ErrSetupDone once a user exists.
-	CreateFirstUser(ctx context.Context, u store.User) error
-	GetUser(ctx context.Context, id string) (store.User, error)
-	GetUserByEmail(ctx context.Context, email string) (store.User, error)
+	CreateUser(ctx context.Context, u account.User) error
+	// CreateFirstUser fails with account.ErrSetupDone once a user exists.
+	CreateFirstUser(ctx context.Context, u account.User) error
+	GetUser(ctx context.Context, id string) (account.User, error)
+	GetUserByEmail(ctx context.Context, email string) (account.User, error)
 	SetPassword(ctx context.Context, userID, hash string, at time.Time) error
 	SetTOTPPending(ctx context.Context, userID, secret string, at time.Time) error
 	EnableTOTP(ctx context.Context, userID, secret string, step int64, codeHashes []string, at time.Time) error
@@ -46,8 +47,8 @@ type Store interface {
 	UseRecoveryCode(ctx context.Context, userID, codeHash string, at time.Time) (bool, error)
 	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 
-	CreateSession(ctx context.Context, s store.Session) error
-	GetSession(ctx context.Context, idHash string) (store.Session, error)
+	CreateSession(ctx context.Context, s account.Session) error
+	GetSession(ctx context.Context, idHash string) (account.Session, error)
 	TouchSession(ctx context.Context, idHash string, at time.Time) error
 	DeleteSession(ctx context.Context, idHash string) error
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
@@ -57,18 +58,18 @@ type Store interface {
 	RecordLoginFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error)
 	ResetLoginFailures(ctx context.Context, key string) error
 
-	SetMember(ctx context.Context, m store.Membership, at time.Time) error
+	SetMember(ctx context.Context, m account.Membership, at time.Time) error
 	RemoveMember(ctx context.Context, userID, storeID string) error
-	MemberRole(ctx context.Context, userID, storeID string) (string, error)
+	MemberRole(ctx context.Context, userID, storeID string) (account.Role, error)
 	StoresOfUser(ctx context.Context, userID string) ([]store.StoreRole, error)
 	Members(ctx context.Context, storeID string) ([]store.Member, error)
-	CreateInvite(ctx context.Context, i store.Invite) error
-	GetInvite(ctx context.Context, tokenHash string) (store.Invite, error)
-	PendingInvites(ctx context.Context, storeID string, now time.Time) ([]store.Invite, error)
+	CreateInvite(ctx context.Context, i account.Invite) error
+	GetInvite(ctx context.Context, tokenHash string) (account.Invite, error)
+	PendingInvites(ctx context.Context, storeID string, now time.Time) ([]account.Invite, error)
 	RevokeInvite(ctx context.Context, storeID, id string, at time.Time) error
-	// RedeemInvite fails with store.ErrInviteUnusable for a used,
+	// RedeemInvite fails with account.ErrInviteUnusable for a used,
 	// expired or unknown invite, store.ErrDuplicate for a taken email.
-	RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *store.User, userID string) (store.Invite, error)
+	RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *account.User, userID string) (account.Invite, error)
 	CreateApplication(ctx context.Context, a store.Application) error
 
 	CreateStore(ctx context.Context, s merchant.Store) error
@@ -124,50 +125,13 @@ type Config struct {
 	Log          *slog.Logger
 }
 
-// Role is a user's role in a store.
-type Role string
-
-// The roles, from least to most trusted.
-const (
-	RoleEmployee Role = "employee"
-	RoleManager  Role = "manager"
-	RoleOwner    Role = "owner"
-)
-
-func (r Role) rank() int {
-	switch r {
-	case RoleEmployee:
-		return 1
-	case RoleManager:
-		return 2
-	case RoleOwner:
-		return 3
-	}
-	return 0
-}
-
-// AtLeast reports whether r grants everything min does.
-func (r Role) AtLeast(min Role) bool { return r.rank() > 0 && r.rank() >= min.rank() }
-
-func parseRole(s string) (Role, bool) {
-	r := Role(s)
-	return r, r.rank() > 0
-}
-
-// The kinds of account.
-const (
-	kindAdmin    = "admin"    // the operator: owner of every store
-	kindMerchant = "merchant" // may create stores of its own
-	kindMember   = "member"   // only the stores it was invited to
-)
-
 // User is the signed-in user as pages see it.
 type User struct {
 	ID    string
 	Email string
 	// Admin users are owners of every store on the server.
 	Admin bool
-	kind  string
+	kind  account.Kind
 }
 
 // Viewer is who looks at a page, and where: the signed-in user, their
@@ -181,7 +145,7 @@ type Viewer struct {
 	StoreID string
 	Store   merchant.Store
 	// Role is the user's role in the store.
-	Role Role
+	Role account.Role
 	// CSRF is the session's form token. Every form that posts must carry
 	// it as the field "csrf": use CSRFField.
 	CSRF string
@@ -196,7 +160,7 @@ func (v Viewer) CSRFField() template.HTML {
 }
 
 // Can reports whether the viewer's role grants min.
-func (v Viewer) Can(min Role) bool { return v.Role.AtLeast(min) }
+func (v Viewer) Can(min account.Role) bool { return v.Role.AtLeast(min) }
 
 // Page is a dashboard page of a store, mounted with Server.Handle. It
 // runs only for a signed-in user whose role in the store {id} is at least
@@ -302,19 +266,19 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /dashboard/pairing", s.signedIn(s.pairingPage))
 	m.HandleFunc("POST /dashboard/pairing", s.signedIn(s.pairingPost))
 
-	s.mount("GET /dashboard/stores/{id}/pos", RoleEmployee, s.posPage)
-	s.mount("POST /dashboard/stores/{id}/pos", RoleEmployee, s.posPost)
-	s.mount("GET /dashboard/stores/{id}/settings", RoleManager, s.settingsPage)
-	s.mount("POST /dashboard/stores/{id}/settings", RoleManager, s.settingsPost)
-	s.mount("GET /dashboard/stores/{id}/tokens", RoleManager, s.tokensPage)
-	s.mount("POST /dashboard/stores/{id}/tokens", RoleManager, s.tokenCreate)
-	s.mount("POST /dashboard/stores/{id}/tokens/revoke", RoleManager, s.tokenRevoke)
-	s.mount("POST /dashboard/stores/{id}/apikeys", RoleManager, s.apiKeyCreate)
-	s.mount("POST /dashboard/stores/{id}/apikeys/revoke", RoleManager, s.apiKeyRevoke)
-	s.mount("GET /dashboard/stores/{id}/members", RoleOwner, s.membersPage)
-	s.mount("POST /dashboard/stores/{id}/members/invite", RoleOwner, s.inviteCreate)
-	s.mount("POST /dashboard/stores/{id}/members/remove", RoleOwner, s.memberRemove)
-	s.mount("POST /dashboard/stores/{id}/members/revoke-invite", RoleOwner, s.inviteRevoke)
+	s.mount("GET /dashboard/stores/{id}/pos", account.RoleEmployee, s.posPage)
+	s.mount("POST /dashboard/stores/{id}/pos", account.RoleEmployee, s.posPost)
+	s.mount("GET /dashboard/stores/{id}/settings", account.RoleManager, s.settingsPage)
+	s.mount("POST /dashboard/stores/{id}/settings", account.RoleManager, s.settingsPost)
+	s.mount("GET /dashboard/stores/{id}/tokens", account.RoleManager, s.tokensPage)
+	s.mount("POST /dashboard/stores/{id}/tokens", account.RoleManager, s.tokenCreate)
+	s.mount("POST /dashboard/stores/{id}/tokens/revoke", account.RoleManager, s.tokenRevoke)
+	s.mount("POST /dashboard/stores/{id}/apikeys", account.RoleManager, s.apiKeyCreate)
+	s.mount("POST /dashboard/stores/{id}/apikeys/revoke", account.RoleManager, s.apiKeyRevoke)
+	s.mount("GET /dashboard/stores/{id}/members", account.RoleOwner, s.membersPage)
+	s.mount("POST /dashboard/stores/{id}/members/invite", account.RoleOwner, s.inviteCreate)
+	s.mount("POST /dashboard/stores/{id}/members/remove", account.RoleOwner, s.memberRemove)
+	s.mount("POST /dashboard/stores/{id}/members/revoke-invite", account.RoleOwner, s.inviteRevoke)
 }
 
 // The store pages other packages fill; until they are mounted with
@@ -332,7 +296,7 @@ const (
 // not in the store at all), and a POST only with the session's CSRF
 // token. Call Handle before Register; a pattern taken twice panics, as
 // with http.ServeMux.
-func (s *Server) Handle(pattern string, min Role, page Page) {
+func (s *Server) Handle(pattern string, min account.Role, page Page) {
 	if !strings.Contains(pattern, "{id}") {
 		panic("dashboard: Handle pattern " + pattern + " has no {id}")
 	}
@@ -344,13 +308,13 @@ func (s *Server) Handle(pattern string, min Role, page Page) {
 	s.mountLocked(pattern, min, page)
 }
 
-func (s *Server) mount(pattern string, min Role, page Page) {
+func (s *Server) mount(pattern string, min account.Role, page Page) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.mountLocked(pattern, min, page)
 }
 
-func (s *Server) mountLocked(pattern string, min Role, page Page) {
+func (s *Server) mountLocked(pattern string, min account.Role, page Page) {
 	s.handled[pattern] = true
 	s.mux.HandleFunc(pattern, s.storePage(min, page))
 }
@@ -361,10 +325,10 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.mu.Lock()
 	if !s.started {
 		if !s.handled[OverviewPattern] {
-			s.mountLocked(OverviewPattern, RoleEmployee, s.overviewPlaceholder)
+			s.mountLocked(OverviewPattern, account.RoleEmployee, s.overviewPlaceholder)
 		}
 		if !s.handled[InvoicesPattern] {
-			s.mountLocked(InvoicesPattern, RoleEmployee, s.invoicesPlaceholder)
+			s.mountLocked(InvoicesPattern, account.RoleEmployee, s.invoicesPlaceholder)
 		}
 		s.started = true
 		s.handler = s.wrap(s.mux)
@@ -437,7 +401,7 @@ func (s *Server) signedIn(fn func(w http.ResponseWriter, r *http.Request, v *Vie
 
 // storePage wraps a store page: a full session, membership of the store
 // {id} with at least min, and for POST the CSRF token.
-func (s *Server) storePage(min Role, page Page) http.HandlerFunc {
+func (s *Server) storePage(min account.Role, page Page) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v, ok := s.viewer(w, r)
 		if !ok {
@@ -469,7 +433,7 @@ func (s *Server) storePage(min Role, page Page) http.HandlerFunc {
 // roleIn returns the user's role in a store: owner for admins, the
 // membership's otherwise; store.ErrNotFound when the store does not exist
 // or the user is not in it.
-func (s *Server) roleIn(ctx context.Context, u User, storeID string) (Role, merchant.Store, error) {
+func (s *Server) roleIn(ctx context.Context, u User, storeID string) (account.Role, merchant.Store, error) {
 	if storeID == "" || len(storeID) > 64 {
 		return "", merchant.Store{}, store.ErrNotFound
 	}
@@ -478,15 +442,14 @@ func (s *Server) roleIn(ctx context.Context, u User, storeID string) (Role, merc
 		return "", merchant.Store{}, err
 	}
 	if u.Admin {
-		return RoleOwner, st, nil
+		return account.RoleOwner, st, nil
 	}
-	r, err := s.cfg.Store.MemberRole(ctx, u.ID, storeID)
+	role, err := s.cfg.Store.MemberRole(ctx, u.ID, storeID)
 	if err != nil {
 		return "", merchant.Store{}, err
 	}
-	role, ok := parseRole(r)
-	if !ok {
-		return "", merchant.Store{}, fmt.Errorf("store %s: unknown role %q: %w", storeID, r, store.ErrNotFound)
+	if !role.Valid() {
+		return "", merchant.Store{}, fmt.Errorf("store %s: unknown role %q: %w", storeID, role, store.ErrNotFound)
 	}
 	return role, st, nil
 }
@@ -495,7 +458,7 @@ func (s *Server) roleIn(ctx context.Context, u User, storeID string) (Role, merc
 // (a redirect to the sign-in page, or 403 for a POST without the CSRF
 // token) and returns false.
 func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) {
-	sess, u, ok := s.session(r.Context(), r, stageFull)
+	sess, u, ok := s.session(r.Context(), r, account.StageFull)
 	if !ok {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			http.Redirect(w, r, s.base+"/dashboard/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -510,7 +473,7 @@ func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) 
 		s.serverError(w, r, "nonce", err)
 		return nil, false
 	}
-	v := &Viewer{User: User{ID: u.ID, Email: u.Email, Admin: u.Kind == kindAdmin, kind: u.Kind}, CSRF: sess.CSRF, Nonce: nonce}
+	v := &Viewer{User: User{ID: u.ID, Email: u.Email, Admin: u.Kind == account.KindAdmin, kind: u.Kind}, CSRF: sess.CSRF, Nonce: nonce}
 	if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
 		s.cfg.Log.Warn("dashboard: CSRF token missing or wrong", "user", u.ID, "path", r.URL.Path)
 		s.message(w, r, http.StatusForbidden, "Form expired", "This form is out of date or was not sent by this site. Reload the page and try again.")
@@ -590,10 +553,10 @@ func (s *Server) nav(r *http.Request, v *Viewer) []navItem {
 	root := s.base + "/dashboard/stores/" + url.PathEscape(v.StoreID)
 	items := []navItem{{Label: "Overview", URL: root}, {Label: "Invoices", URL: root + "/invoices"},
 		{Label: "Point of sale", URL: root + "/pos"}}
-	if v.Can(RoleManager) {
+	if v.Can(account.RoleManager) {
 		items = append(items, navItem{Label: "API tokens", URL: root + "/tokens"}, navItem{Label: "Settings", URL: root + "/settings"})
 	}
-	if v.Can(RoleOwner) {
+	if v.Can(account.RoleOwner) {
 		items = append(items, navItem{Label: "Members", URL: root + "/members"})
 	}
 	path := s.base + r.URL.Path

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 )
 
@@ -400,7 +401,7 @@ func TestRolesAndInvites(t *testing.T) {
 	}
 
 	// A manager: tokens and settings, but not members nor the key.
-	mgr := h.addMember("mgr@example.com", storeID, dashboard.RoleManager)
+	mgr := h.addMember("mgr@example.com", storeID, account.RoleManager)
 	if r := mgr.get(root + "/tokens"); r.status != http.StatusOK {
 		t.Fatalf("manager tokens: %d", r.status)
 	}
@@ -431,7 +432,7 @@ func TestInviteForExistingUser(t *testing.T) {
 	h := newHarness(t, options{})
 	owner, storeID := h.setup(regtestKey(t, "shop"))
 	other := owner.createStore("Other", regtestKey(t, "other"))
-	mgr := h.addMember("mgr@example.com", storeID, dashboard.RoleManager)
+	mgr := h.addMember("mgr@example.com", storeID, account.RoleManager)
 	root := "/dashboard/stores/" + other
 	r := owner.submit(root+"/members", root+"/members/invite", url.Values{"role": {"manager"}})
 	link := strings.TrimPrefix(regexp.MustCompile(`id="invite-link">([^<]+)<`).FindStringSubmatch(r.body)[1], h.url)
@@ -556,7 +557,7 @@ func TestPointOfSale(t *testing.T) {
 	h := newHarness(t, options{})
 	_, storeID := h.setup(regtestKey(t, "shop"))
 	root := "/dashboard/stores/" + storeID
-	emp := h.addMember("emp@example.com", storeID, dashboard.RoleEmployee)
+	emp := h.addMember("emp@example.com", storeID, account.RoleEmployee)
 	r := emp.submit(root+"/pos", root+"/pos", url.Values{"price": {"12.50"}, "currency": {"EUR"}, "description": {"Two coffees"}})
 	m := regexp.MustCompile(`^` + regexp.QuoteMeta(root) + `/pos\?invoice=(\w+)$`).FindStringSubmatch(r.loc)
 	if r.status != http.StatusSeeOther || m == nil {
@@ -652,19 +653,19 @@ func TestOpenRedirect(t *testing.T) {
 func TestPageHook(t *testing.T) {
 	var seen dashboard.Viewer
 	h := newHarness(t, options{pages: func(d *dashboard.Server) {
-		d.Handle(dashboard.InvoicesPattern, dashboard.RoleEmployee, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
+		d.Handle(dashboard.InvoicesPattern, account.RoleEmployee, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
 			seen = v
 			body := template.HTML(`<form method="post" action="x" id="hooked">` + string(v.CSRFField()) + `</form>`)
 			d.Layout(w, r, "Invoices", body)
 		})
-		d.Handle("POST /dashboard/stores/{id}/invoices/{invoice}/resend", dashboard.RoleManager, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
+		d.Handle("POST /dashboard/stores/{id}/invoices/{invoice}/resend", account.RoleManager, func(w http.ResponseWriter, r *http.Request, v dashboard.Viewer) {
 			d.Error(w, r, http.StatusTeapot, "resent "+r.PathValue("invoice"))
 		})
 	}})
 	owner, storeID := h.setup(regtestKey(t, "shop"))
 	root := "/dashboard/stores/" + storeID
 	r := owner.get(root + "/invoices")
-	if r.status != http.StatusOK || seen.StoreID != storeID || seen.Role != dashboard.RoleOwner || seen.User.Email != ownerEmail || !seen.User.Admin {
+	if r.status != http.StatusOK || seen.StoreID != storeID || seen.Role != account.RoleOwner || seen.User.Email != ownerEmail || !seen.User.Admin {
 		t.Fatalf("hooked page: %d, viewer %+v", r.status, seen)
 	}
 	mustContain(t, "hooked page in the layout", r.body, `id="hooked"`, `name="csrf" value="`+seen.CSRF+`"`,
@@ -676,7 +677,7 @@ func TestPageHook(t *testing.T) {
 	if r := owner.get(root); r.status != http.StatusOK || !strings.Contains(r.body, `id="overview"`) {
 		t.Fatalf("overview placeholder: %d", r.status)
 	}
-	emp := h.addMember("emp@example.com", storeID, dashboard.RoleEmployee)
+	emp := h.addMember("emp@example.com", storeID, account.RoleEmployee)
 	csrf := emp.csrf(root + "/invoices")
 	if r := emp.post(root+"/invoices/abc/resend", url.Values{"csrf": {csrf}}); r.status != http.StatusForbidden {
 		t.Fatalf("employee on a manager hook: %d", r.status)

@@ -32,11 +32,11 @@
 //
 // # Roles
 //
-// A user has a role per store: owner, manager or employee. Employees see
-// the overview, the invoices and the point of sale; managers also API
-// tokens, pairing and settings; owners also members and the receiving
-// key. Every handler checks the role on the server: a URL typed by hand
-// answers 403. Admin accounts (the operator's, made by the setup or
+// A user has a role per store (account.Role): owner, manager or employee.
+// Employees see the overview, the invoices and the point of sale;
+// managers also API tokens, pairing and settings; owners also members and
+// the receiving key. Every handler checks the role on the server: a URL
+// typed by hand answers 403. Admin accounts (the operator's, made by the setup or
 // `kassa user create --owner`) are owners of every store.
 //
 // # Pages of other packages

@@ -20,6 +20,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/dashboard"
@@ -310,18 +311,18 @@ func (h *harness) login(email, pw string) *client {
 
 // addMember creates a user with a role in a store, straight in the
 // database, and signs them in.
-func (h *harness) addMember(email, storeID string, role dashboard.Role) *client {
+func (h *harness) addMember(email, storeID string, role account.Role) *client {
 	h.t.Helper()
 	ctx := context.Background()
-	hash, err := dashboard.HashPassword("member password 1")
+	hash, err := account.HashPassword("member password 1")
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: "member", CreatedAt: h.clock.Now()}
+	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: "member", CreatedAt: h.clock.Now()}
 	if err := h.db.CreateUser(ctx, u); err != nil {
 		h.t.Fatal(err)
 	}
-	if err := h.db.SetMember(ctx, store.Membership{UserID: u.ID, StoreID: storeID, Role: string(role)}, h.clock.Now()); err != nil {
+	if err := h.db.SetMember(ctx, account.Membership{UserID: u.ID, StoreID: storeID, Role: role}, h.clock.Now()); err != nil {
 		h.t.Fatal(err)
 	}
 	return h.login(email, "member password 1")

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"net/http"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 )
 
@@ -10,7 +11,7 @@ import (
 type invoiceViewer struct{ v Viewer }
 
 func (iv invoiceViewer) StoreID() string   { return iv.v.StoreID }
-func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(RoleManager) }
+func (iv invoiceViewer) CanManage() bool   { return iv.v.Can(account.RoleManager) }
 func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
 
 // HandleInvoicePages mounts the invoice list, detail, CSV export and
@@ -18,9 +19,9 @@ func (iv invoiceViewer) CSRFToken() string { return iv.v.CSRF }
 // a store may view, managers and owners may act and export.
 func (s *Server) HandleInvoicePages(pages *invoices.Handler) {
 	for _, rt := range pages.Routes() {
-		min := RoleEmployee
+		min := account.RoleEmployee
 		if rt.Manage {
-			min = RoleManager
+			min = account.RoleManager
 		}
 		page := rt.Page
 		s.Handle(rt.Pattern, min, func(w http.ResponseWriter, r *http.Request, v Viewer) {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -18,7 +19,7 @@ type loginForm struct {
 
 func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
 	next := s.safeNext(r.URL.Query().Get("next"))
-	if _, _, ok := s.session(r.Context(), r, stageFull); ok {
+	if _, _, ok := s.session(r.Context(), r, account.StageFull); ok {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
@@ -84,14 +85,14 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.cfg.Log.Warn("dashboard: reset login throttle", "err", err)
 	}
 	if u.TOTPSecret != "" {
-		if err := s.startSession(w, r, u, stageMFA); err != nil {
+		if err := s.startSession(w, r, u, account.StageMFA); err != nil {
 			s.serverError(w, r, "start session", err)
 			return
 		}
 		http.Redirect(w, r, s.base+"/dashboard/login/2fa?next="+url.QueryEscape(f.Next), http.StatusSeeOther)
 		return
 	}
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
@@ -102,7 +103,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 // totpPage asks for the second factor of a session whose password was
 // accepted.
 func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
-	sess, _, ok := s.session(r.Context(), r, stageMFA)
+	sess, _, ok := s.session(r.Context(), r, account.StageMFA)
 	if !ok {
 		s.redirect(w, r, "/dashboard/login")
 		return
@@ -116,7 +117,7 @@ func (s *Server) totpPage(w http.ResponseWriter, r *http.Request) {
 // waiting session with a new full one.
 func (s *Server) totpPost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	sess, u, ok := s.session(ctx, r, stageMFA)
+	sess, u, ok := s.session(ctx, r, account.StageMFA)
 	if !ok {
 		s.redirect(w, r, "/dashboard/login")
 		return
@@ -171,7 +172,7 @@ func (s *Server) totpPost(w http.ResponseWriter, r *http.Request) {
 	if err := s.limits.succeed(ctx, acct); err != nil {
 		s.cfg.Log.Warn("dashboard: reset login throttle", "err", err)
 	}
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
@@ -186,9 +187,9 @@ func (s *Server) totpPost(w http.ResponseWriter, r *http.Request) {
 // logout ends the browser's session, full or waiting for its second
 // factor.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	sess, u, ok := s.session(r.Context(), r, stageFull)
+	sess, u, ok := s.session(r.Context(), r, account.StageFull)
 	if !ok {
-		sess, u, ok = s.session(r.Context(), r, stageMFA)
+		sess, u, ok = s.session(r.Context(), r, account.StageMFA)
 	}
 	if ok {
 		if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {

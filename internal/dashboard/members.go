@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -17,11 +18,11 @@ const InviteTTL = 7 * 24 * time.Hour
 // membersData is the members page's data.
 type membersData struct {
 	Members []store.Member
-	Invites []store.Invite
+	Invites []account.Invite
 	// Link is an invite link just made, shown once.
 	Link     string
-	LinkRole Role
-	Roles    []Role
+	LinkRole account.Role
+	Roles    []account.Role
 	Me       string
 }
 
@@ -34,7 +35,7 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 	s.renderMembers(w, r, v, http.StatusOK, memberFlashes[r.URL.Query().Get("done")], "", "", "")
 }
 
-func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer, status int, flash, errMsg, link string, role Role) {
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer, status int, flash, errMsg, link string, role account.Role) {
 	ms, err := s.cfg.Store.Members(r.Context(), v.StoreID)
 	if err != nil {
 		s.serverError(w, r, "list members", err)
@@ -46,25 +47,25 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer,
 		return
 	}
 	s.render(w, r, status, "Members", "members", view{Flash: flash, Error: errMsg, D: membersData{Members: ms, Invites: invs,
-		Link: link, LinkRole: role, Roles: []Role{RoleEmployee, RoleManager, RoleOwner}, Me: v.User.ID}})
+		Link: link, LinkRole: role, Roles: []account.Role{account.RoleEmployee, account.RoleManager, account.RoleOwner}, Me: v.User.ID}})
 }
 
 // InviteStore stores invites; *store.DB implements it.
 type InviteStore interface {
-	CreateInvite(ctx context.Context, i store.Invite) error
+	CreateInvite(ctx context.Context, i account.Invite) error
 }
 
 // NewInvite stores a one-time invite and returns its link: to join a
 // store with a role (storeID set), or to open a merchant account for
 // email (storeID "", for an approved merchant application).
-func NewInvite(ctx context.Context, db InviteStore, publicURL, storeID string, role Role, email, createdBy string, now time.Time) (string, error) {
+func NewInvite(ctx context.Context, db InviteStore, publicURL, storeID string, role account.Role, email, createdBy string, now time.Time) (string, error) {
 	secret := randomToken()
-	kind := kindMember
+	kind := account.KindMember
 	if storeID == "" {
-		kind = kindMerchant
+		kind = account.KindMerchant
 	}
-	err := db.CreateInvite(ctx, store.Invite{TokenHash: hashToken(secret), ID: auth.NewID(), Kind: kind, StoreID: storeID,
-		Role: string(role), Email: email, CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(InviteTTL)})
+	err := db.CreateInvite(ctx, account.Invite{TokenHash: hashToken(secret), ID: auth.NewID(), Kind: kind, StoreID: storeID,
+		Role: role, Email: email, CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(InviteTTL)})
 	if err != nil {
 		return "", err
 	}
@@ -72,7 +73,7 @@ func NewInvite(ctx context.Context, db InviteStore, publicURL, storeID string, r
 }
 
 func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request, v Viewer) {
-	role, ok := parseRole(r.PostFormValue("role"))
+	role, ok := account.ParseRole(r.PostFormValue("role"))
 	if !ok {
 		s.renderMembers(w, r, v, http.StatusUnprocessableEntity, "", "Pick a role: employee, manager or owner.", "", "")
 		return
@@ -124,16 +125,16 @@ func (s *Server) inviteRevoke(w http.ResponseWriter, r *http.Request, v Viewer) 
 type inviteInfo struct {
 	Secret    string
 	StoreName string
-	Role      Role
+	Role      account.Role
 	Merchant  bool
 	SignedIn  string // the signed-in user's email, if any
 }
 
 // loadInvite finds a usable invite by its link's secret; it answers and
 // returns false when there is none.
-func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (store.Invite, *inviteInfo, bool) {
+func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (account.Invite, *inviteInfo, bool) {
 	secret := r.PathValue("secret")
-	var inv store.Invite
+	var inv account.Invite
 	var err error
 	if len(secret) >= 32 && len(secret) <= 64 {
 		inv, err = s.cfg.Store.GetInvite(r.Context(), hashToken(secret))
@@ -144,12 +145,12 @@ func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (store.Invit
 		s.serverError(w, r, "load invite", err)
 		return inv, nil, false
 	}
-	if err != nil || !inv.UsedAt.IsZero() || !s.now().Before(inv.ExpiresAt) {
+	if err != nil || !inv.Usable(s.now()) {
 		s.cfg.Log.Info("dashboard: unusable invite link", "addr", clientAddr(r).String())
-		s.message(w, r, http.StatusGone, "Invite link not valid", store.ErrInviteUnusable.Error()+". Ask for a new one.")
+		s.message(w, r, http.StatusGone, "Invite link not valid", account.ErrInviteUnusable.Error()+". Ask for a new one.")
 		return inv, nil, false
 	}
-	info := &inviteInfo{Secret: secret, Role: Role(inv.Role), Merchant: inv.Kind == kindMerchant}
+	info := &inviteInfo{Secret: secret, Role: inv.Role, Merchant: inv.Kind == account.KindMerchant}
 	if inv.StoreID != "" {
 		st, err := s.cfg.Store.GetStore(r.Context(), inv.StoreID)
 		if err != nil {
@@ -168,7 +169,7 @@ func (s *Server) invitePage(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if sess, u, ok := s.session(r.Context(), r, stageFull); ok {
+	if sess, u, ok := s.session(r.Context(), r, account.StageFull); ok {
 		info.SignedIn = u.Email
 		s.render(w, r, http.StatusOK, "Invite", "invite", view{CSRF: sess.CSRF, D: accountForm{Invite: info}})
 		return
@@ -185,7 +186,7 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := s.now()
 	hash := hashToken(info.Secret)
-	if sess, u, ok := s.session(ctx, r, stageFull); ok {
+	if sess, u, ok := s.session(ctx, r, account.StageFull); ok {
 		info.SignedIn = u.Email
 		if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
 			s.cfg.Log.Warn("dashboard: CSRF token missing or wrong", "user", u.ID, "path", "/dashboard/invite")
@@ -223,11 +224,11 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "hash password", err)
 		return
 	}
-	kind := kindMember
+	kind := account.KindMember
 	if info.Merchant {
-		kind = kindMerchant
+		kind = account.KindMerchant
 	}
-	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: pwHash, Kind: kind, CreatedAt: now}
+	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: pwHash, Kind: kind, CreatedAt: now}
 	_, err = s.cfg.Store.RedeemInvite(ctx, hash, now, &u, "")
 	if errors.Is(err, store.ErrDuplicate) {
 		s.render(w, r, http.StatusConflict, "Invite", "invite", view{CSRF: s.formToken(w, r), D: f,
@@ -239,7 +240,7 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Log.Info("dashboard: account opened by invite", "user", u.ID, "store", inv.StoreID, "role", inv.Role, "kind", kind)
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
@@ -251,8 +252,8 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) inviteFailed(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, store.ErrInviteUnusable) {
-		s.message(w, r, http.StatusGone, "Invite link not valid", store.ErrInviteUnusable.Error()+". Ask for a new one.")
+	if errors.Is(err, account.ErrInviteUnusable) {
+		s.message(w, r, http.StatusGone, "Invite link not valid", account.ErrInviteUnusable.Error()+". Ask for a new one.")
 		return
 	}
 	s.serverError(w, r, "redeem invite", err)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -23,12 +24,6 @@ import (
 const (
 	sessionCookie = "kassa_session"
 	formCookie    = "kassa_form"
-)
-
-// Session stages.
-const (
-	stageFull = "full" // signed in
-	stageMFA  = "mfa"  // password accepted, second factor awaited
 )
 
 // mfaWindow is how long a session waits for its second factor.
@@ -68,10 +63,10 @@ func (s *Server) cookie(r *http.Request, name, value string, maxAge int) *http.C
 // session returns the request's session of the given stage with its
 // user. An expired or idle session is deleted; a session of another stage
 // does not count.
-func (s *Server) session(ctx context.Context, r *http.Request, stage string) (store.Session, store.User, bool) {
+func (s *Server) session(ctx context.Context, r *http.Request, stage account.Stage) (account.Session, account.User, bool) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > 128 {
-		return store.Session{}, store.User{}, false
+		return account.Session{}, account.User{}, false
 	}
 	id := hashToken(c.Value)
 	sess, err := s.cfg.Store.GetSession(ctx, id)
@@ -79,22 +74,22 @@ func (s *Server) session(ctx context.Context, r *http.Request, stage string) (st
 		if !errors.Is(err, store.ErrNotFound) {
 			s.cfg.Log.Error("dashboard: load session", "err", err)
 		}
-		return store.Session{}, store.User{}, false
+		return account.Session{}, account.User{}, false
 	}
 	now := s.now()
-	if !now.Before(sess.ExpiresAt) || now.Sub(sess.LastSeenAt) > s.cfg.IdleTimeout {
+	if sess.Expired(now, s.cfg.IdleTimeout) {
 		if err := s.cfg.Store.DeleteSession(ctx, id); err != nil {
 			s.cfg.Log.Error("dashboard: delete expired session", "err", err)
 		}
-		return store.Session{}, store.User{}, false
+		return account.Session{}, account.User{}, false
 	}
 	if sess.Stage != stage {
-		return store.Session{}, store.User{}, false
+		return account.Session{}, account.User{}, false
 	}
 	u, err := s.cfg.Store.GetUser(ctx, sess.UserID)
 	if err != nil {
 		s.cfg.Log.Error("dashboard: load session user", "user", sess.UserID, "err", err)
-		return store.Session{}, store.User{}, false
+		return account.Session{}, account.User{}, false
 	}
 	if now.Sub(sess.LastSeenAt) > touchEvery {
 		if err := s.cfg.Store.TouchSession(ctx, id, now); err != nil {
@@ -107,15 +102,15 @@ func (s *Server) session(ctx context.Context, r *http.Request, stage string) (st
 // startSession signs u in with a new session of stage: a fresh random id
 // whatever cookie the browser sent (no fixation), the old session, if
 // any, deleted.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u store.User, stage string) error {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u account.User, stage account.Stage) error {
 	s.endSession(r)
 	now := s.now()
 	expires := now.Add(s.cfg.MaxAge)
-	if stage == stageMFA {
+	if stage == account.StageMFA {
 		expires = now.Add(mfaWindow)
 	}
 	id := randomToken()
-	err := s.cfg.Store.CreateSession(r.Context(), store.Session{IDHash: hashToken(id), UserID: u.ID, Stage: stage,
+	err := s.cfg.Store.CreateSession(r.Context(), account.Session{IDHash: hashToken(id), UserID: u.ID, Stage: stage,
 		CSRF: randomToken(), CreatedAt: now, LastSeenAt: now, ExpiresAt: expires, Address: clientAddr(r).String(),
 		UserAgent: shortText(r.UserAgent())})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/bitpay"
@@ -63,7 +64,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, "hash password", err)
 		return
 	}
-	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: kindMerchant, CreatedAt: s.now()}
+	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: account.KindMerchant, CreatedAt: s.now()}
 	if err := s.cfg.Store.CreateUser(r.Context(), u); errors.Is(err, store.ErrDuplicate) {
 		fail(http.StatusConflict, "An account with this email exists: sign in instead.")
 		return
@@ -72,7 +73,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.Log.Info("dashboard: merchant signed up", "user", u.ID)
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
@@ -159,7 +160,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, o := req.Users[0], req.Orgs[0]
-	email, err := checkAccount(u.Email, strings.Repeat("x", MinPasswordLen), strings.Repeat("x", MinPasswordLen))
+	email, err := checkAccount(u.Email, strings.Repeat("x", account.MinPasswordLen), strings.Repeat("x", account.MinPasswordLen))
 	if err != nil {
 		api.WriteError(w, r, bitpay.FieldError("email", "users[0].email is not a valid email address"))
 		return

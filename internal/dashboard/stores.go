@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
@@ -58,8 +58,8 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now()
-	u := store.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: kindAdmin, CreatedAt: now}
-	if err := s.cfg.Store.CreateFirstUser(r.Context(), u); errors.Is(err, store.ErrSetupDone) {
+	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: account.KindAdmin, CreatedAt: now}
+	if err := s.cfg.Store.CreateFirstUser(r.Context(), u); errors.Is(err, account.ErrSetupDone) {
 		s.redirect(w, r, "/dashboard/login")
 		return
 	} else if err != nil {
@@ -68,7 +68,7 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.hasUsers.Store(true)
 	s.cfg.Log.Info("dashboard: owner account created", "user", u.ID)
-	if err := s.startSession(w, r, u, stageFull); err != nil {
+	if err := s.startSession(w, r, u, account.StageFull); err != nil {
 		s.serverError(w, r, "start session", err)
 		return
 	}
@@ -78,12 +78,11 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 // checkAccount validates a new account's email and password and returns
 // the email in lower case.
 func checkAccount(email, pw, pw2 string) (string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	a, err := mail.ParseAddress(email)
-	if err != nil || a.Address != email || len(email) > 254 || a.Name != "" {
-		return "", errors.New("enter a valid email address, such as jo@example.com")
+	email, err := account.CheckEmail(email)
+	if err != nil {
+		return "", err
 	}
-	if err := CheckPassword(pw); err != nil {
+	if err := account.CheckPassword(pw); err != nil {
 		return "", err
 	}
 	if pw != pw2 {
@@ -121,7 +120,7 @@ func (s *Server) storesOf(r *http.Request, v *Viewer) ([]store.StoreRole, error)
 	}
 	out := make([]store.StoreRole, len(all))
 	for i, st := range all {
-		out[i] = store.StoreRole{Store: st, Role: string(RoleOwner)}
+		out[i] = store.StoreRole{Store: st, Role: account.RoleOwner}
 	}
 	return out, nil
 }
@@ -129,7 +128,7 @@ func (s *Server) storesOf(r *http.Request, v *Viewer) ([]store.StoreRole, error)
 // canCreateStores: admins and merchants always, anyone when sign-up is
 // open (they could open a merchant account anyway).
 func (s *Server) canCreateStores(v *Viewer) bool {
-	return v.User.Admin || v.User.kind == kindMerchant || s.cfg.Signup
+	return v.User.Admin || v.User.kind == account.KindMerchant || s.cfg.Signup
 }
 
 func (s *Server) storeList(w http.ResponseWriter, r *http.Request, v *Viewer) {
@@ -315,7 +314,7 @@ func (s *Server) newStorePost(w http.ResponseWriter, r *http.Request, v *Viewer)
 		s.serverError(w, r, "create store", err)
 		return
 	}
-	if err := s.cfg.Store.SetMember(r.Context(), store.Membership{UserID: v.User.ID, StoreID: st.ID, Role: string(RoleOwner)}, st.CreatedAt); err != nil {
+	if err := s.cfg.Store.SetMember(r.Context(), account.Membership{UserID: v.User.ID, StoreID: st.ID, Role: account.RoleOwner}, st.CreatedAt); err != nil {
 		s.serverError(w, r, "add store owner", err)
 		return
 	}
@@ -328,7 +327,7 @@ func (s *Server) newStorePost(w http.ResponseWriter, r *http.Request, v *Viewer)
 // CSRF token, or before sign-in (open sign-up) the form cookie's.
 func (s *Server) preview(w http.ResponseWriter, r *http.Request) {
 	allowed := false
-	if sess, _, ok := s.session(r.Context(), r, stageFull); ok {
+	if sess, _, ok := s.session(r.Context(), r, account.StageFull); ok {
 		allowed = sameToken(r.PostFormValue("csrf"), sess.CSRF)
 	} else if s.cfg.Signup {
 		allowed = s.checkForm(r)
@@ -376,7 +375,7 @@ func (s *Server) settingsForm(r *http.Request, v Viewer) (storeForm, error) {
 	}
 	return storeForm{InvoiceLimits: limits, Action: storePath(st.ID, "/settings"), Name: st.Name, Currency: st.DefaultCurrency, Key: st.Key,
 		Speed: string(st.Speed), Expiry: strconv.Itoa(int(st.Expiry / time.Minute)), GapLimit: strconv.Itoa(st.GapLimit),
-		Network: st.Network, KeyLocked: has || !v.Can(RoleOwner), Currencies: currencyCodes()}, nil
+		Network: st.Network, KeyLocked: has || !v.Can(account.RoleOwner), Currencies: currencyCodes()}, nil
 }
 
 func (s *Server) settingsPost(w http.ResponseWriter, r *http.Request, v Viewer) {

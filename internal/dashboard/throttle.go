@@ -4,8 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/account"
 )
 
 // The sign-in throttle. Failed passwords and second-factor codes are
@@ -41,7 +42,7 @@ func delay(n, free int) time.Duration {
 }
 
 func accountKey(email string) string {
-	return "acct:" + strings.ToLower(strings.TrimSpace(email))
+	return "acct:" + account.NormalEmail(email)
 }
 
 func addressKey(r *http.Request) string { return "addr:" + clientAddr(r).String() }

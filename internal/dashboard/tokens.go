@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -292,7 +293,7 @@ func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer
 			s.serverError(w, r, "load store", err)
 			return auth.Token{}, d, false
 		}
-		if !role.AtLeast(RoleManager) {
+		if !role.AtLeast(account.RoleManager) {
 			s.cfg.Log.Warn("dashboard: role too low to approve pairing", "user", v.User.ID, "store", st.ID, "role", role)
 			s.message(w, r, http.StatusForbidden, "Not allowed", "Your role in this store ("+string(role)+") does not allow approving API access.")
 			return auth.Token{}, d, false
@@ -318,7 +319,7 @@ func (s *Server) managedStores(r *http.Request, v *Viewer) ([]merchant.Store, er
 	}
 	var out []merchant.Store
 	for _, sr := range all {
-		if role, ok := parseRole(sr.Role); ok && role.AtLeast(RoleManager) {
+		if sr.Role.AtLeast(account.RoleManager) {
 			out = append(out, sr.Store)
 		}
 	}

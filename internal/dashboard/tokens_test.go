@@ -15,8 +15,8 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/bitauth"
-	"github.com/kassa-pay/kassa/internal/dashboard"
 )
 
 // signer is an API client's key: its SIN and request signatures (spec
@@ -182,7 +182,7 @@ func TestClientRequestedPairingApproval(t *testing.T) {
 		t.Fatalf("approval page signed out: %d %s", r.status, r.loc)
 	}
 	// An employee may not approve.
-	emp := h.addMember("emp@example.com", storeID, dashboard.RoleEmployee)
+	emp := h.addMember("emp@example.com", storeID, account.RoleEmployee)
 	if r := emp.get("/dashboard/pairing?pairingCode=" + code); r.status != http.StatusForbidden {
 		t.Fatalf("employee approval page: %d", r.status)
 	}
@@ -239,7 +239,7 @@ func TestParkedPairingChoosesStore(t *testing.T) {
 	h := newHarness(t, options{})
 	owner, shop := h.setup(regtestKey(t, "shop"))
 	other := owner.createStore("Second Shop", regtestKey(t, "other"))
-	manager := h.addMember("manager@example.com", shop, dashboard.RoleManager)
+	manager := h.addMember("manager@example.com", shop, account.RoleManager)
 	client := newSigner(t)
 	status, body := h.apiPost("/tokens", map[string]any{"id": client.sin, "facade": "merchant", "label": "crm"})
 	if status != http.StatusOK {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 )
 
@@ -206,7 +207,7 @@ func TestSignupAndApplications(t *testing.T) {
 func TestMerchantInviteFromApplication(t *testing.T) {
 	h := newHarness(t, options{signup: true})
 	h.setup(regtestKey(t, "shop"))
-	link, err := dashboard.NewInvite(context.Background(), h.db, h.url, "", dashboard.RoleOwner, "sat@example.com", "operator", h.clock.Now())
+	link, err := dashboard.NewInvite(context.Background(), h.db, h.url, "", account.RoleOwner, "sat@example.com", "operator", h.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

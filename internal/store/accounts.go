@@ -8,51 +8,26 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
 // The dashboard's accounts (migration 0004): users, their sessions,
 // recovery codes and store memberships, one-time invites, the sign-in
-// throttle's counters and merchant applications. The rules (password
-// hashing, TOTP, roles) live in package dashboard; this file stores them.
+// throttle's counters and merchant applications. The records and their
+// rules (roles, expiry, password hashing) are package account's, TOTP is
+// package dashboard's; this file stores them.
 
-// Errors of the account records.
-var (
-	// ErrSetupDone is returned by CreateFirstUser when a user exists.
-	ErrSetupDone = errors.New("the first account already exists")
-	// ErrInviteUnusable is returned by RedeemInvite for an invite that was
-	// used, has expired or does not exist.
-	ErrInviteUnusable = errors.New("this invite link was used, has expired or does not exist")
-	// ErrKeyLocked is returned by UpdateStoreSettings when the receiving
-	// key would change on a store that has invoices.
-	ErrKeyLocked = merchant.ErrKeyLocked
-)
-
-// User is a dashboard account.
-type User struct {
-	ID    string
-	Email string // lower case
-	// PasswordHash is the encoded argon2id hash (package dashboard).
-	PasswordHash string
-	// Kind is "admin", "merchant" or "member" (package dashboard).
-	Kind string
-	// TOTPSecret is the base32 second-factor secret, "" when 2FA is off;
-	// TOTPPending is a secret being enrolled, not yet confirmed.
-	TOTPSecret  string
-	TOTPPending string
-	// TOTPLastStep is the last 30-second step whose code was accepted;
-	// a code of that step or an earlier one is refused.
-	TOTPLastStep int64
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
-}
+// ErrKeyLocked is returned by UpdateStoreSettings when the receiving
+// key would change on a store that has invoices.
+var ErrKeyLocked = merchant.ErrKeyLocked
 
 const userColumns = `id, email, password_hash, kind, totp_secret, totp_pending, totp_last_step, created_at, updated_at`
 
-func scanUser(r scanner) (User, error) {
+func scanUser(r scanner) (account.User, error) {
 	var (
-		u                User
+		u                account.User
 		created, updated int64
 	)
 	err := r.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.Kind, &u.TOTPSecret, &u.TOTPPending, &u.TOTPLastStep,
@@ -61,9 +36,9 @@ func scanUser(r scanner) (User, error) {
 	return u, err
 }
 
-func insertUser(ctx context.Context, tx *sql.Tx, u User) error {
+func insertUser(ctx context.Context, tx *sql.Tx, u account.User) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		u.ID, strings.ToLower(u.Email), u.PasswordHash, u.Kind, u.TOTPSecret, u.TOTPPending, u.TOTPLastStep,
+		u.ID, strings.ToLower(u.Email), u.PasswordHash, string(u.Kind), u.TOTPSecret, u.TOTPPending, u.TOTPLastStep,
 		millis(u.CreatedAt), millis(u.CreatedAt))
 	return dupErr(err)
 }
@@ -78,16 +53,17 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 }
 
 // CreateUser inserts an account; a taken email fails with ErrDuplicate.
-func (db *DB) CreateUser(ctx context.Context, u User) error {
+func (db *DB) CreateUser(ctx context.Context, u account.User) error {
 	if err := db.writeTx(ctx, func(tx *sql.Tx) error { return insertUser(ctx, tx, u) }); err != nil {
 		return fmt.Errorf("create user: %w", err)
 	}
 	return nil
 }
 
-// CreateFirstUser inserts the first account, or fails with ErrSetupDone
-// when any account exists: two set-up forms sent at once make one owner.
-func (db *DB) CreateFirstUser(ctx context.Context, u User) error {
+// CreateFirstUser inserts the first account, or fails with
+// account.ErrSetupDone when any account exists: two set-up forms sent at
+// once make one owner.
+func (db *DB) CreateFirstUser(ctx context.Context, u account.User) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		if db.dialect == Postgres {
 			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, pglock.Account); err != nil {
@@ -99,7 +75,7 @@ func (db *DB) CreateFirstUser(ctx context.Context, u User) error {
 			return err
 		}
 		if n > 0 {
-			return ErrSetupDone
+			return account.ErrSetupDone
 		}
 		return insertUser(ctx, tx, u)
 	})
@@ -110,33 +86,33 @@ func (db *DB) CreateFirstUser(ctx context.Context, u User) error {
 }
 
 // GetUser loads an account by id or fails with ErrNotFound.
-func (db *DB) GetUser(ctx context.Context, id string) (User, error) {
+func (db *DB) GetUser(ctx context.Context, id string) (account.User, error) {
 	u, err := scanUser(db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("load user %s: %w", id, err)
+		return account.User{}, fmt.Errorf("load user %s: %w", id, err)
 	}
 	return u, nil
 }
 
 // GetUserByEmail loads an account by email, in any case, or fails with
 // ErrNotFound.
-func (db *DB) GetUserByEmail(ctx context.Context, email string) (User, error) {
+func (db *DB) GetUserByEmail(ctx context.Context, email string) (account.User, error) {
 	u, err := scanUser(db.sql.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = $1`,
-		strings.ToLower(strings.TrimSpace(email))))
+		account.NormalEmail(email)))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return User{}, fmt.Errorf("load user by email: %w", err)
+		return account.User{}, fmt.Errorf("load user by email: %w", err)
 	}
 	return u, nil
 }
 
 // ListUsers returns every account, oldest first.
-func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+func (db *DB) ListUsers(ctx context.Context) ([]account.User, error) {
 	out, err := queryAll(ctx, db, scanUser, `SELECT `+userColumns+` FROM users ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
@@ -276,30 +252,13 @@ func (db *DB) RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
 	return n, nil
 }
 
-// Session is a signed-in browser. Only the hash of its cookie value is
-// stored, so a copy of the database signs no one in.
-type Session struct {
-	IDHash string
-	UserID string
-	// Stage is "full", or "mfa" while the second factor is awaited.
-	Stage string
-	// CSRF is the token every form of the session carries.
-	CSRF       string
-	CreatedAt  time.Time
-	LastSeenAt time.Time
-	// ExpiresAt is the absolute end of the session, whatever its use.
-	ExpiresAt time.Time
-	Address   string
-	UserAgent string
-}
-
 const sessionColumns = `id_hash, user_id, stage, csrf, created_at, last_seen_at, expires_at, address, user_agent`
 
 // CreateSession stores a session.
-func (db *DB) CreateSession(ctx context.Context, s Session) error {
+func (db *DB) CreateSession(ctx context.Context, s account.Session) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (`+sessionColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-			s.IDHash, s.UserID, s.Stage, s.CSRF, millis(s.CreatedAt), millis(s.LastSeenAt), millis(s.ExpiresAt),
+			s.IDHash, s.UserID, string(s.Stage), s.CSRF, millis(s.CreatedAt), millis(s.LastSeenAt), millis(s.ExpiresAt),
 			s.Address, s.UserAgent)
 		return dupErr(err)
 	})
@@ -311,9 +270,9 @@ func (db *DB) CreateSession(ctx context.Context, s Session) error {
 
 // GetSession loads a session by the hash of its id or fails with
 // ErrNotFound. Expiry is the caller's to check.
-func (db *DB) GetSession(ctx context.Context, idHash string) (Session, error) {
+func (db *DB) GetSession(ctx context.Context, idHash string) (account.Session, error) {
 	var (
-		s                      Session
+		s                      account.Session
 		created, seen, expires int64
 	)
 	err := db.sql.QueryRowContext(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id_hash = $1`, idHash).
@@ -322,7 +281,7 @@ func (db *DB) GetSession(ctx context.Context, idHash string) (Session, error) {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return Session{}, fmt.Errorf("load session: %w", err)
+		return account.Session{}, fmt.Errorf("load session: %w", err)
 	}
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = fromMillis(created), fromMillis(seen), fromMillis(expires)
 	return s, nil
@@ -387,24 +346,17 @@ func (db *DB) DeleteExpired(ctx context.Context, now, idleBefore, failuresBefore
 	return nil
 }
 
-// Membership is a user's role in a store.
-type Membership struct {
-	UserID  string
-	StoreID string
-	Role    string // owner, manager or employee (package dashboard)
-}
-
 // SetMember gives a user a role in a store, replacing any role it had.
-func (db *DB) SetMember(ctx context.Context, m Membership, at time.Time) error {
+func (db *DB) SetMember(ctx context.Context, m account.Membership, at time.Time) error {
 	if err := db.writeTx(ctx, func(tx *sql.Tx) error { return upsertMember(ctx, tx, m, at) }); err != nil {
 		return fmt.Errorf("add user %s to store %s: %w", m.UserID, m.StoreID, err)
 	}
 	return nil
 }
 
-func upsertMember(ctx context.Context, tx *sql.Tx, m Membership, at time.Time) error {
+func upsertMember(ctx context.Context, tx *sql.Tx, m account.Membership, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO memberships (user_id, store_id, role, created_at) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role`, m.UserID, m.StoreID, m.Role, millis(at))
+		ON CONFLICT (user_id, store_id) DO UPDATE SET role = excluded.role`, m.UserID, m.StoreID, string(m.Role), millis(at))
 	return err
 }
 
@@ -420,8 +372,8 @@ func (db *DB) RemoveMember(ctx context.Context, userID, storeID string) error {
 }
 
 // MemberRole returns a user's role in a store or fails with ErrNotFound.
-func (db *DB) MemberRole(ctx context.Context, userID, storeID string) (string, error) {
-	var role string
+func (db *DB) MemberRole(ctx context.Context, userID, storeID string) (account.Role, error) {
+	var role account.Role
 	err := db.sql.QueryRowContext(ctx, `SELECT role FROM memberships WHERE user_id = $1 AND store_id = $2`,
 		userID, storeID).Scan(&role)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -436,13 +388,13 @@ func (db *DB) MemberRole(ctx context.Context, userID, storeID string) (string, e
 // StoreRole is a store with a user's role in it.
 type StoreRole struct {
 	Store merchant.Store
-	Role  string
+	Role  account.Role
 }
 
 // StoresOfUser returns the stores a user is a member of, oldest first.
 func (db *DB) StoresOfUser(ctx context.Context, userID string) ([]StoreRole, error) {
 	scan := func(r scanner) (StoreRole, error) {
-		var role string
+		var role account.Role
 		st, err := scanStore(prefixScanner{r, &role})
 		return StoreRole{Store: st, Role: role}, err
 	}
@@ -465,14 +417,14 @@ func (p prefixScanner) Scan(dest ...any) error { return p.r.Scan(append([]any{p.
 
 // Member is a user of a store, as listed.
 type Member struct {
-	User User
-	Role string
+	User account.User
+	Role account.Role
 }
 
 // Members returns a store's users, oldest membership first.
 func (db *DB) Members(ctx context.Context, storeID string) ([]Member, error) {
 	scan := func(r scanner) (Member, error) {
-		var role string
+		var role account.Role
 		u, err := scanUser(prefixScanner{r, &role})
 		return Member{User: u, Role: role}, err
 	}
@@ -484,29 +436,11 @@ func (db *DB) Members(ctx context.Context, storeID string) ([]Member, error) {
 	return out, nil
 }
 
-// Invite is a one-time link: to join a store with a role (kind member),
-// or to open a merchant account (kind merchant, for an approved
-// application). Only the hash of the link's secret is stored.
-type Invite struct {
-	TokenHash string
-	ID        string // shown in lists, to revoke by
-	Kind      string // "member" or "merchant"
-	StoreID   string // "" for a merchant invite
-	Role      string
-	// Email, when set, is the only address the invite opens an account for.
-	Email     string
-	CreatedBy string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-	UsedAt    time.Time
-	UsedBy    string
-}
-
 const inviteColumns = `token_hash, id, kind, store_id, role, email, created_by, created_at, expires_at, used_at, used_by`
 
-func scanInvite(r scanner) (Invite, error) {
+func scanInvite(r scanner) (account.Invite, error) {
 	var (
-		i                      Invite
+		i                      account.Invite
 		created, expires, used int64
 	)
 	err := r.Scan(&i.TokenHash, &i.ID, &i.Kind, &i.StoreID, &i.Role, &i.Email, &i.CreatedBy, &created, &expires,
@@ -516,11 +450,11 @@ func scanInvite(r scanner) (Invite, error) {
 }
 
 // CreateInvite stores an invite.
-func (db *DB) CreateInvite(ctx context.Context, i Invite) error {
+func (db *DB) CreateInvite(ctx context.Context, i account.Invite) error {
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO invites (`+inviteColumns+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, '')`,
-			i.TokenHash, i.ID, i.Kind, i.StoreID, i.Role, strings.ToLower(i.Email), i.CreatedBy, millis(i.CreatedAt),
+			i.TokenHash, i.ID, string(i.Kind), i.StoreID, string(i.Role), strings.ToLower(i.Email), i.CreatedBy, millis(i.CreatedAt),
 			millis(i.ExpiresAt))
 		return dupErr(err)
 	})
@@ -532,19 +466,19 @@ func (db *DB) CreateInvite(ctx context.Context, i Invite) error {
 
 // GetInvite loads an invite by the hash of its secret or fails with
 // ErrNotFound; whether it is still usable is the caller's to check.
-func (db *DB) GetInvite(ctx context.Context, tokenHash string) (Invite, error) {
+func (db *DB) GetInvite(ctx context.Context, tokenHash string) (account.Invite, error) {
 	i, err := scanInvite(db.sql.QueryRowContext(ctx, `SELECT `+inviteColumns+` FROM invites WHERE token_hash = $1`, tokenHash))
 	if errors.Is(err, sql.ErrNoRows) {
 		err = ErrNotFound
 	}
 	if err != nil {
-		return Invite{}, fmt.Errorf("load invite: %w", err)
+		return account.Invite{}, fmt.Errorf("load invite: %w", err)
 	}
 	return i, nil
 }
 
 // PendingInvites returns a store's unused, unexpired invites, oldest first.
-func (db *DB) PendingInvites(ctx context.Context, storeID string, now time.Time) ([]Invite, error) {
+func (db *DB) PendingInvites(ctx context.Context, storeID string, now time.Time) ([]account.Invite, error) {
 	out, err := queryAll(ctx, db, scanInvite, `SELECT `+inviteColumns+` FROM invites
 		WHERE store_id = $1 AND used_at = 0 AND expires_at > $2 ORDER BY created_at, id`, storeID, millis(now))
 	if err != nil {
@@ -570,9 +504,9 @@ func (db *DB) RevokeInvite(ctx context.Context, storeID, id string, at time.Time
 // newUser, when not nil, is created (ErrDuplicate for a taken email);
 // then userID (newUser's id if created) joins the invite's store with its
 // role. An invite that was used, has expired or is unknown fails with
-// ErrInviteUnusable and changes nothing.
-func (db *DB) RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *User, userID string) (Invite, error) {
-	var inv Invite
+// account.ErrInviteUnusable and changes nothing.
+func (db *DB) RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *account.User, userID string) (account.Invite, error) {
+	var inv account.Invite
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		if newUser != nil {
 			userID = newUser.ID
@@ -585,7 +519,7 @@ func (db *DB) RedeemInvite(ctx context.Context, tokenHash string, now time.Time,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return ErrInviteUnusable
+			return account.ErrInviteUnusable
 		}
 		inv, err = scanInvite(tx.QueryRowContext(ctx, `SELECT `+inviteColumns+` FROM invites WHERE token_hash = $1`, tokenHash))
 		if err != nil {
@@ -597,12 +531,12 @@ func (db *DB) RedeemInvite(ctx context.Context, tokenHash string, now time.Time,
 			}
 		}
 		if inv.StoreID != "" {
-			return upsertMember(ctx, tx, Membership{UserID: userID, StoreID: inv.StoreID, Role: inv.Role}, now)
+			return upsertMember(ctx, tx, account.Membership{UserID: userID, StoreID: inv.StoreID, Role: inv.Role}, now)
 		}
 		return nil
 	})
 	if err != nil {
-		return Invite{}, fmt.Errorf("redeem invite: %w", err)
+		return account.Invite{}, fmt.Errorf("redeem invite: %w", err)
 	}
 	return inv, nil
 }

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
 )
 
-func newUser(email, kind string) User {
-	return User{ID: auth.NewID(), Email: email, PasswordHash: "$argon2id$test", Kind: kind, CreatedAt: testEpoch}
+func newUser(email string, kind account.Kind) account.User {
+	return account.User{ID: auth.NewID(), Email: email, PasswordHash: "$argon2id$test", Kind: kind, CreatedAt: testEpoch}
 }
 
 func TestUsers(t *testing.T) {
@@ -35,7 +36,7 @@ func TestUsers(t *testing.T) {
 			switch {
 			case err == nil:
 				created++
-			case !errors.Is(err, ErrSetupDone):
+			case !errors.Is(err, account.ErrSetupDone):
 				t.Fatalf("CreateFirstUser: %v", err)
 			}
 		}
@@ -141,13 +142,13 @@ func TestSessions(t *testing.T) {
 		ctx := context.Background()
 		db := newDB(t, b)
 		u, other := newUser("a@example.com", "admin"), newUser("b@example.com", "member")
-		for _, x := range []User{u, other} {
+		for _, x := range []account.User{u, other} {
 			if err := db.CreateUser(ctx, x); err != nil {
 				t.Fatal(err)
 			}
 		}
-		mk := func(hash, user string, expires time.Time) Session {
-			s := Session{IDHash: hash, UserID: user, Stage: "full", CSRF: "csrf-" + hash, CreatedAt: testEpoch,
+		mk := func(hash, user string, expires time.Time) account.Session {
+			s := account.Session{IDHash: hash, UserID: user, Stage: "full", CSRF: "csrf-" + hash, CreatedAt: testEpoch,
 				LastSeenAt: testEpoch, ExpiresAt: expires, Address: "127.0.0.1", UserAgent: "test"}
 			if err := db.CreateSession(ctx, s); err != nil {
 				t.Fatal(err)
@@ -204,7 +205,7 @@ func TestMembershipsAndInvites(t *testing.T) {
 		if err := db.CreateUser(ctx, owner); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetMember(ctx, Membership{UserID: owner.ID, StoreID: shop.ID, Role: "owner"}, testEpoch); err != nil {
+		if err := db.SetMember(ctx, account.Membership{UserID: owner.ID, StoreID: shop.ID, Role: "owner"}, testEpoch); err != nil {
 			t.Fatal(err)
 		}
 		if role, err := db.MemberRole(ctx, owner.ID, shop.ID); err != nil || role != "owner" {
@@ -219,7 +220,7 @@ func TestMembershipsAndInvites(t *testing.T) {
 			t.Fatalf("StoresOfUser = %+v, %v", stores, err)
 		}
 
-		inv := Invite{TokenHash: "hash1", ID: auth.NewID(), Kind: "member", StoreID: shop.ID, Role: "employee",
+		inv := account.Invite{TokenHash: "hash1", ID: auth.NewID(), Kind: "member", StoreID: shop.ID, Role: "employee",
 			CreatedBy: owner.ID, CreatedAt: testEpoch, ExpiresAt: testEpoch.Add(time.Hour)}
 		if err := db.CreateInvite(ctx, inv); err != nil {
 			t.Fatal(err)
@@ -229,7 +230,7 @@ func TestMembershipsAndInvites(t *testing.T) {
 		}
 		// Expired: refused, and nothing is created.
 		late := newUser("late@example.com", "member")
-		if _, err := db.RedeemInvite(ctx, "hash1", testEpoch.Add(time.Hour), &late, ""); !errors.Is(err, ErrInviteUnusable) {
+		if _, err := db.RedeemInvite(ctx, "hash1", testEpoch.Add(time.Hour), &late, ""); !errors.Is(err, account.ErrInviteUnusable) {
 			t.Fatalf("expired invite: %v", err)
 		}
 		if _, err := db.GetUserByEmail(ctx, late.Email); !errors.Is(err, ErrNotFound) {
@@ -250,14 +251,14 @@ func TestMembershipsAndInvites(t *testing.T) {
 		}
 		// Single use.
 		again := newUser("again@example.com", "member")
-		if _, err := db.RedeemInvite(ctx, "hash1", testEpoch.Add(time.Minute), &again, ""); !errors.Is(err, ErrInviteUnusable) {
+		if _, err := db.RedeemInvite(ctx, "hash1", testEpoch.Add(time.Minute), &again, ""); !errors.Is(err, account.ErrInviteUnusable) {
 			t.Fatalf("second use of an invite: %v", err)
 		}
-		if _, err := db.RedeemInvite(ctx, "unknown", testEpoch, nil, owner.ID); !errors.Is(err, ErrInviteUnusable) {
+		if _, err := db.RedeemInvite(ctx, "unknown", testEpoch, nil, owner.ID); !errors.Is(err, account.ErrInviteUnusable) {
 			t.Fatalf("unknown invite: %v", err)
 		}
 		// An existing user joins another store through an invite.
-		inv2 := Invite{TokenHash: "hash2", ID: auth.NewID(), Kind: "member", StoreID: other.ID, Role: "manager",
+		inv2 := account.Invite{TokenHash: "hash2", ID: auth.NewID(), Kind: "member", StoreID: other.ID, Role: "manager",
 			CreatedBy: owner.ID, CreatedAt: testEpoch, ExpiresAt: testEpoch.Add(time.Hour)}
 		if err := db.CreateInvite(ctx, inv2); err != nil {
 			t.Fatal(err)
@@ -273,7 +274,7 @@ func TestMembershipsAndInvites(t *testing.T) {
 			t.Fatalf("Members = %+v, %v", members, err)
 		}
 		// Revoking a pending invite.
-		inv3 := Invite{TokenHash: "hash3", ID: auth.NewID(), Kind: "member", StoreID: shop.ID, Role: "owner",
+		inv3 := account.Invite{TokenHash: "hash3", ID: auth.NewID(), Kind: "member", StoreID: shop.ID, Role: "owner",
 			CreatedBy: owner.ID, CreatedAt: testEpoch, ExpiresAt: testEpoch.Add(time.Hour)}
 		if err := db.CreateInvite(ctx, inv3); err != nil {
 			t.Fatal(err)
@@ -284,7 +285,7 @@ func TestMembershipsAndInvites(t *testing.T) {
 		if err := db.RevokeInvite(ctx, shop.ID, inv3.ID, testEpoch); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.RedeemInvite(ctx, "hash3", testEpoch, nil, emp.ID); !errors.Is(err, ErrInviteUnusable) {
+		if _, err := db.RedeemInvite(ctx, "hash3", testEpoch, nil, emp.ID); !errors.Is(err, account.ErrInviteUnusable) {
 			t.Fatalf("revoked invite: %v", err)
 		}
 		if err := db.RemoveMember(ctx, emp.ID, shop.ID); err != nil {
