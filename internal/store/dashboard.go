@@ -3,10 +3,8 @@ package store
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,7 +16,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/pglock"
@@ -27,8 +24,7 @@ import (
 
 // This file holds the merchant dashboard's invoice queries: a filtered,
 // searchable invoice list paged by keyset (never OFFSET), sales per day,
-// counts by status and a streaming CSV export, plus SeedInvoices, which
-// fills a database with many invoices quickly for benchmarks and demos.
+// counts by status and a streaming CSV export.
 //
 // Every page query is an index seek followed by at most a page of rows:
 //
@@ -731,167 +727,4 @@ func csvText(s string) string {
 		return "'" + s
 	}
 	return s
-}
-
-// seedBatch is how many invoices SeedInvoices commits per transaction.
-const seedBatch = 20_000
-
-// SeedInvoices inserts n invoices that gen fills in (gen(i, inv) for i in
-// 0..n-1, inv zeroed before each call) straight into the invoices table in
-// large transactions: no writer, no gap-limit governor, no outbox events.
-// gen sets every field, the id, store, address and key index included; the
-// stores must exist. Each store's next derivation index is moved past the
-// largest key index seeded. It is for benchmarks, load tests and demos: a
-// million invoices take tens of seconds, not the hours CreateInvoice would.
-func (db *DB) SeedInvoices(ctx context.Context, n int, gen func(i int, inv *invoice.Invoice)) error {
-	next := map[string]int64{}
-	var multi *multiInsert
-	if db.dialect == Postgres {
-		multi = newMultiInsert(insertInvoiceSQL)
-	}
-	batch := make([][]any, 0, min(n, seedBatch))
-	for start := 0; start < n; start += seedBatch {
-		batch = batch[:0]
-		for i := start; i < min(n, start+seedBatch); i++ {
-			var inv invoice.Invoice
-			gen(i, &inv)
-			args, err := insertArgs(&inv)
-			if err != nil {
-				return fmt.Errorf("seed invoice %d: %w", i, err)
-			}
-			batch = append(batch, args)
-			if m := inv.Method(invoice.MethodBTC); m != nil {
-				next[inv.StoreID] = max(next[inv.StoreID], int64(m.KeyIndex)+1)
-			}
-		}
-		err := db.writeTx(ctx, func(tx *sql.Tx) error {
-			if multi != nil {
-				return multi.exec(ctx, tx, batch, invoiceRowsPerInsert)
-			}
-			st, err := tx.PrepareContext(ctx, insertInvoiceSQL)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			for _, args := range batch {
-				if _, err := st.ExecContext(ctx, args...); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("seed invoices %d to %d: %w", start, start+len(batch)-1, dupErr(err))
-		}
-	}
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		for _, id := range slices.Sorted(maps.Keys(next)) {
-			if _, err := tx.ExecContext(ctx, `UPDATE stores SET next_index = CASE WHEN next_index < $2 THEN $2
-				ELSE next_index END WHERE id = $1`, id, next[id]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("seed invoices: update stores: %w", err)
-	}
-	// Leave the database as it would be after a while in service: on
-	// PostgreSQL statistics gathered and the visibility map set (which
-	// index-only scans rely on), as autovacuum would; on SQLite the WAL
-	// copied back into the database file, as the checkpointer would, but
-	// at once rather than under the first readers.
-	stmt := `PRAGMA wal_checkpoint(TRUNCATE)`
-	if db.dialect == Postgres {
-		stmt = `VACUUM (ANALYZE) invoices` // not in a transaction
-	}
-	if _, err := db.sql.ExecContext(ctx, stmt); err != nil {
-		return fmt.Errorf("seed invoices: %s: %w", stmt, err)
-	}
-	return nil
-}
-
-// sampleProducts and sampleVariants make SampleInvoice's item
-// descriptions: 40 products in 25 variants, 1000 descriptions.
-var (
-	sampleProducts = []string{"Blue T-shirt", "Red T-shirt", "Hoodie", "Coffee beans 250 g", "Coffee beans 1 kg",
-		"Espresso cup", "Notebook A5", "Sticker pack", "Hardware wallet", "Seed backup plate", "Node in a box",
-		"Conference ticket", "Workshop seat", "E-book: Mastering Bitcoin", "Monthly membership",
-		"Yearly membership", "Donation", "Gift card 25", "Gift card 100", "Tip", "Consulting hour",
-		"Shipping", "Pizza", "Lunch menu", "Beer", "Room night", "Bike rental", "Phone case", "USB cable",
-		"Poster", "Mug", "Cap", "Socks", "Backpack", "Water bottle", "Pen", "Keychain", "Tea", "Chocolate", "Cake"}
-	sampleVariants = []string{"XS", "S", "M", "L", "XL", "black", "white", "green", "gold", "silver", "small",
-		"medium", "large", "single", "double", "pack of 3", "pack of 10", "2025 edition", "2026 edition", "deluxe",
-		"basic", "pro", "kids", "limited", "refill"}
-)
-
-// SampleInvoice fills inv with the i-th of a deterministic series of
-// plausible invoices of a store (ids excepted, which are random), created
-// step apart from start: 55 % expired, 25 % complete, 5 % each confirmed,
-// paid and new, 2 % invalid, 1 % declined, 2 % expired after a partial
-// payment; USD, EUR or CHF prices; a txid per payment; one of 1000 item
-// descriptions; buyer emails buyerNNNNN@example.com, each shared by every
-// 20,000th invoice; order ids order-NNNNNNN.
-func SampleInvoice(storeID string, start time.Time, step time.Duration, i int, inv *invoice.Invoice) {
-	h := uint64(i)*0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019
-	h ^= h >> 29
-	h *= 0xBF58476D1CE4E5B9
-	h ^= h >> 32
-	created := start.Add(time.Duration(i) * step).UTC().Truncate(time.Millisecond)
-	cur, rate := "USD", decimal.New(6543210, -2)
-	switch h % 20 {
-	case 0, 1, 2, 3, 4:
-		cur, rate = "EUR", decimal.New(6012345, -2)
-	case 5:
-		cur, rate = "CHF", decimal.New(5876543, -2)
-	}
-	price := decimal.New(int64(100+(h>>8)%99_900), -2)
-	due, _ := money.BTCDue(price, rate)
-	*inv = invoice.Invoice{
-		ID: auth.NewID(), StoreID: storeID, Token: auth.NewID(),
-		Status: invoice.StatusExpired, Speed: invoice.SpeedMedium,
-		Price: price, Currency: cur,
-		Methods: []invoice.Method{{ID: invoice.MethodBTC, Currency: "BTC", Rate: rate, Due: due,
-			Destination: fmt.Sprintf("bcrt1qsample%010d", i), Script: []byte{0x00, 0x14, byte(i >> 8), byte(i)},
-			KeyIndex: uint32(i)}},
-		CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute),
-		UpdatedAt: created.Add(15 * time.Minute), Version: 1,
-		Fields: invoice.Fields{
-			OrderID:         fmt.Sprintf("order-%07d", i),
-			ItemDesc:        sampleProducts[(h>>20)%40] + ", " + sampleVariants[(h>>26)%25],
-			NotificationURL: "https://shop.example.com/ipn",
-			Buyer:           invoice.Buyer{Email: fmt.Sprintf("buyer%05d@example.com", i%20_000)},
-		},
-	}
-	pay := func(amount money.Sats, height int32) {
-		sum := sha256.Sum256([]byte(strconv.Itoa(i)))
-		inv.Payments = append(inv.Payments, invoice.Payment{Method: invoice.MethodBTC, TxID: hex.EncodeToString(sum[:]), Amount: amount,
-			Height: height, SeenAt: created.Add(2 * time.Minute)})
-		inv.UpdatedAt = created.Add(2 * time.Minute)
-	}
-	switch p := (h >> 40) % 100; {
-	case p < 55:
-	case p < 80:
-		inv.Status = invoice.StatusComplete
-		pay(due, 800_000+int32(i%100_000))
-	case p < 85:
-		inv.Status = invoice.StatusConfirmed
-		pay(due, 800_000+int32(i%100_000))
-	case p < 90:
-		inv.Status = invoice.StatusPaid
-		pay(due, 0)
-	case p < 95:
-		inv.Status = invoice.StatusNew
-	case p < 97:
-		inv.Status = invoice.StatusInvalid
-		pay(due, 0)
-	case p < 98:
-		inv.Status = invoice.StatusDeclined
-	default:
-		inv.Exception = invoice.ExceptionPaidPartial
-		pay(due/2, 800_000+int32(i%100_000))
-	}
-	if len(inv.Payments) > 0 && inv.Status != invoice.StatusExpired {
-		inv.PaidAt = inv.Payments[0].SeenAt
-	}
 }

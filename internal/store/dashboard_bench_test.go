@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/sample"
 )
 
 // BenchmarkDashboard measures the dashboard's invoice queries over a store
@@ -63,7 +64,7 @@ func seedDashboardBench(b *testing.B, be backend, n int) *dashboardEnv {
 	s := newStore(b, db, 20)
 	t0 := time.Now()
 	err := db.SeedInvoices(ctx, n, func(i int, inv *invoice.Invoice) {
-		SampleInvoice(s.ID, dashboardStart, dashboardStep, i, inv)
+		sample.Invoice(s.ID, dashboardStart, dashboardStep, i, inv)
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/sample"
 	"github.com/shopspring/decimal"
 )
 
@@ -37,7 +37,7 @@ func seedDashboard(tb testing.TB, db *DB, n int, start time.Time) (string, []das
 	s := newStore(tb, db, 20)
 	byID := map[string]invoice.Invoice{}
 	err := db.SeedInvoices(ctx, n, func(i int, inv *invoice.Invoice) {
-		SampleInvoice(s.ID, start, 0, i, inv)
+		sample.Invoice(s.ID, start, 0, i, inv)
 		inv.CreatedAt = start.Add(time.Duration(i/3) * 7 * time.Minute)
 		switch i {
 		case 7: // formula text in every field a buyer or merchant sets
@@ -585,30 +585,4 @@ func TestDashboardQueryPlans(t *testing.T) {
 			})
 		}
 	})
-}
-
-// TestSampleInvoice checks the seeding generator's mix: every status, and
-// a consistent invoice for each.
-func TestSampleInvoice(t *testing.T) {
-	seen := map[invoice.Status]int{}
-	for i := range 10_000 {
-		var inv invoice.Invoice
-		SampleInvoice("store", testEpoch, time.Second, i, &inv)
-		seen[inv.Status]++
-		paid := inv.Status == invoice.StatusPaid || inv.Status == invoice.StatusConfirmed || inv.Status == invoice.StatusComplete
-		if paid && inv.Paid() != inv.Due() || inv.Due() <= 0 || inv.Price.Sign() <= 0 ||
-			!inv.CreatedAt.Equal(testEpoch.Add(time.Duration(i)*time.Second)) {
-			t.Fatalf("invoice %d inconsistent: %+v", i, inv)
-		}
-	}
-	keys := slices.SortedFunc(func(yield func(invoice.Status) bool) {
-		for s := range seen {
-			if !yield(s) {
-				return
-			}
-		}
-	}, func(a, b invoice.Status) int { return cmp.Compare(a, b) })
-	if len(keys) != len(allStatuses) || seen[invoice.StatusExpired] < 5000 {
-		t.Errorf("status mix %v", seen)
-	}
 }

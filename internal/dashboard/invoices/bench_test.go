@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/sample"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -32,7 +33,7 @@ func BenchmarkDashboardPages(b *testing.B) {
 			step := 31500 * time.Millisecond
 			t0 := time.Now()
 			err := hs.db.SeedInvoices(context.Background(), n, func(i int, inv *invoice.Invoice) {
-				store.SampleInvoice(hs.store.ID, start, step, i, inv)
+				sample.Invoice(hs.store.ID, start, step, i, inv)
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/sample"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -24,7 +25,7 @@ func (hs *harness) seed(storeID string, n int, start time.Time, step time.Durati
 	hs.t.Helper()
 	out := make([]invoice.Invoice, 0, n)
 	err := hs.db.SeedInvoices(context.Background(), n, func(i int, inv *invoice.Invoice) {
-		store.SampleInvoice(storeID, start, step, i, inv)
+		sample.Invoice(storeID, start, step, i, inv)
 		out = append(out, *inv)
 	})
 	if err != nil {
