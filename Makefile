@@ -58,8 +58,9 @@ lint:
 
 # bench runs every benchmark the README reports (about 8-9 minutes): raw output in
 # bench/results.txt, figures beside their same-run baselines in bench/results.json
-# and bench/RESULTS.md. bench-1m adds the dashboard at 1M invoices (4-7 minutes
-# more: it seeds a million rows on SQLite and on PostgreSQL).
+# and bench/RESULTS.md. bench-1m adds the dashboard at 1M invoices (6-10 minutes
+# more: its queries and its CSV export each seed a million rows on SQLite and
+# on PostgreSQL).
 bench: tools
 	@scripts/ensure-postgres.sh
 	@scripts/bench.sh

@@ -6,8 +6,10 @@
 # Figures are noisy on shared machines: compare ratios measured in one run.
 #
 #   scripts/bench.sh         the suite (about 8-9 minutes on 2 cores)
-#   scripts/bench.sh 1m      the dashboard at 1M invoices (BenchmarkDashboard,
-#                            seeds 1M rows on SQLite and PostgreSQL, 4-7 min)
+#   scripts/bench.sh 1m      the dashboard at 1M invoices (the store's
+#                            BenchmarkDashboard, then the CSV export's
+#                            BenchmarkDashboardExport; each seeds 1M rows on
+#                            SQLite and PostgreSQL, 6-10 min in all)
 #                            into bench/dashboard-1m.txt, then the report again
 #
 # Each figure's own command is printed in bench/RESULTS.md.
@@ -35,6 +37,7 @@ if [ "${1:-}" = 1m ]; then
   out=bench/dashboard-1m.txt
   { header
     go test -run '^$' -bench Dashboard -benchtime 3s -timeout 60m ./internal/store
+    go test -run '^$' -bench DashboardExport -benchtime 3s -timeout 60m ./internal/dashboard/invoices
   } 2>&1 | tee "$out"
   report
   exit 0

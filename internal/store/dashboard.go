@@ -4,11 +4,8 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
-	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -24,7 +21,8 @@ import (
 
 // This file holds the merchant dashboard's invoice queries: a filtered,
 // searchable invoice list paged by keyset (never OFFSET), sales per day,
-// counts by status and a streaming CSV export.
+// counts by status, and EachInvoice, which reads a store's invoices in
+// chunks for an export.
 //
 // Every page query is an index seek followed by at most a page of rows:
 //
@@ -602,129 +600,67 @@ func (db *DB) CountByStatus(ctx context.Context, storeID string, from, to time.T
 	return out, nil
 }
 
-// ExportChunk is how many invoices ExportInvoicesCSV reads per query.
-const ExportChunk = 1000
+// InvoiceChunk is how many invoices EachInvoice reads per query.
+const InvoiceChunk = 1000
 
-// The export's chunk queries: the first chunk of a creation range [$2,
-// $3), and the chunk after the position ($2, $5), whose creation time
+// The chunk queries of EachInvoice: the first chunk of a creation range
+// [$2, $3), and the chunk after the position ($2, $5), whose creation time
 // replaces the range's start (one lower bound, so SQLite seeks to it).
 const (
-	exportSelect = `SELECT id, created_at, status, exception, price, currency, due, payments, fields, seq
-	FROM invoices WHERE store_id = $1 AND created_at >= $2 AND created_at < $3`
-	exportFirstSQL = exportSelect + ` ORDER BY created_at, seq LIMIT $4`
-	exportNextSQL  = exportSelect + ` AND (created_at > $2 OR seq > $5) ORDER BY created_at, seq LIMIT $4`
+	eachSelect   = `SELECT ` + invoiceColumns + `, seq FROM invoices WHERE store_id = $1 AND created_at >= $2 AND created_at < $3`
+	eachFirstSQL = eachSelect + ` ORDER BY created_at, seq LIMIT $4`
+	eachNextSQL  = eachSelect + ` AND (created_at > $2 OR seq > $5) ORDER BY created_at, seq LIMIT $4`
 )
 
-// CSVHeader is the first line of ExportInvoicesCSV.
-var CSVHeader = []string{"id", "created", "status", "exception", "price", "currency", "btc_due", "btc_paid",
-	"order_id", "item", "buyer_email", "txids"}
-
-// exportFields are the echoed fields the export reads.
-type exportFields struct {
-	OrderID  string `json:"orderId"`
-	ItemDesc string `json:"itemDesc"`
-	Buyer    struct {
-		Email string `json:"email"`
-	} `json:"buyer"`
-}
-
-// ExportInvoicesCSV writes a store's invoices created in [from, to) (zero
-// times leave that end open) to w as CSV, oldest first, under CSVHeader,
-// and returns how many it wrote. It reads ExportChunk invoices per query
-// from a keyset cursor and writes each chunk before reading the next, so
-// its memory does not grow with the number of invoices. BTC amounts are
-// decimal text from satoshis, created is RFC 3339 in UTC, txids are the
-// live payments' transaction ids separated by spaces. Text a buyer or
-// merchant chose that a spreadsheet would run as a formula (it starts
-// with = + - @ or a tab or carriage return) is prefixed with a quote.
-func (db *DB) ExportInvoicesCSV(ctx context.Context, w io.Writer, storeID string, from, to time.Time) (int, error) {
-	cw := csv.NewWriter(w)
-	if err := cw.Write(CSVHeader); err != nil {
-		return 0, fmt.Errorf("export invoices of store %s: %w", storeID, err)
-	}
+// EachInvoice calls fn with each of a store's invoices created in [from,
+// to) (zero times leave that end open), oldest first, and stops at the
+// first error fn returns, which it returns wrapped. It reads InvoiceChunk
+// invoices per query from a keyset cursor and hands each to fn as it is
+// read, so its memory does not grow with the number of invoices: it is
+// what an export of all of a store's invoices reads them with. fn runs
+// while a chunk's query is open, so it should not wait on the store.
+func (db *DB) EachInvoice(ctx context.Context, storeID string, from, to time.Time, fn func(*invoice.Invoice) error) error {
 	lo, hi := rangeMillis(from, to)
 	var (
 		n    int
 		last Cursor
-		rec  = make([]string, len(CSVHeader))
 	)
 	for {
-		query, args := exportFirstSQL, []any{storeID, lo, hi, ExportChunk}
+		query, args := eachFirstSQL, []any{storeID, lo, hi, InvoiceChunk}
 		if n > 0 {
-			query, args = exportNextSQL, []any{storeID, last.CreatedAt, hi, ExportChunk, last.Seq}
+			query, args = eachNextSQL, []any{storeID, last.CreatedAt, hi, InvoiceChunk, last.Seq}
 		}
-		got, err := db.exportChunk(ctx, cw, rec, query, args, &last)
+		got, err := db.eachChunk(ctx, query, args, &last, fn)
 		n += got
 		if err != nil {
-			return n, fmt.Errorf("export invoices of store %s: %w", storeID, err)
+			return fmt.Errorf("invoices of store %s: %w", storeID, err)
 		}
-		cw.Flush()
-		if err := cw.Error(); err != nil {
-			return n, fmt.Errorf("export invoices of store %s: write: %w", storeID, err)
-		}
-		if got < ExportChunk {
-			return n, nil
+		if got < InvoiceChunk {
+			return nil
 		}
 	}
 }
 
-// exportChunk writes one chunk's rows and moves last to its last row.
-func (db *DB) exportChunk(ctx context.Context, cw *csv.Writer, rec []string, query string, args []any, last *Cursor) (int, error) {
+// eachChunk hands one chunk's invoices to fn and moves last to the last
+// of them.
+func (db *DB) eachChunk(ctx context.Context, query string, args []any, last *Cursor, fn func(*invoice.Invoice) error) (int, error) {
 	rows, err := db.sql.QueryContext(ctx, query, args...)
 	if err != nil {
 		return 0, err
 	}
 	defer rows.Close()
 	n := 0
-	var txids []string
 	for rows.Next() {
-		var (
-			id, status, exception, price, currency, payments, fields string
-			created, due, seq                                        int64
-		)
-		if err := rows.Scan(&id, &created, &status, &exception, &price, &currency, &due, &payments, &fields, &seq); err != nil {
-			return n, err
-		}
-		ps, err := decodePayments(payments)
+		var seq int64
+		inv, err := scanInvoice(seqScanner{rows, &seq})
 		if err != nil {
-			return n, fmt.Errorf("invoice %s: payments: %w", id, err)
-		}
-		var f exportFields
-		if err := json.Unmarshal([]byte(fields), &f); err != nil {
-			return n, fmt.Errorf("invoice %s: fields: %w", id, err)
-		}
-		inv := invoice.Invoice{Payments: ps}
-		txids = txids[:0]
-		for _, p := range ps {
-			if !p.Removed && !slices.Contains(txids, p.TxID) {
-				txids = append(txids, p.TxID)
-			}
-		}
-		rec[0] = id
-		rec[1] = fromMillis(created).Format("2006-01-02T15:04:05.000Z07:00")
-		rec[2] = status
-		rec[3] = exception
-		rec[4] = price
-		rec[5] = currency
-		rec[6] = money.Sats(due).BTC()
-		rec[7] = inv.Paid().BTC()
-		rec[8] = csvText(f.OrderID)
-		rec[9] = csvText(f.ItemDesc)
-		rec[10] = csvText(f.Buyer.Email)
-		rec[11] = strings.Join(txids, " ")
-		if err := cw.Write(rec); err != nil {
 			return n, err
 		}
-		*last = Cursor{CreatedAt: created, Seq: seq}
+		if err := fn(&inv); err != nil {
+			return n, err
+		}
+		*last = Cursor{CreatedAt: millis(inv.CreatedAt), Seq: seq}
 		n++
 	}
 	return n, rows.Err()
-}
-
-// csvText defuses text a spreadsheet would evaluate as a formula.
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

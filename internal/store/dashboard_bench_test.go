@@ -1,20 +1,12 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"runtime/metrics"
 	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,10 +17,10 @@ import (
 // BenchmarkDashboard measures the dashboard's invoice queries over a store
 // of a million invoices (a year of them, 31.5 s apart), on SQLite and on
 // PostgreSQL: p50 and p99 of one call for the first, a middle (by cursor)
-// and the last page, filters and searches, sales and counts, and the CSV
-// export's time and peak memory for 100,000 and for all invoices.
-// Seeding is part of the run (and logged); nothing of it runs in the
-// normal test suite.
+// and the last page, filters and searches, sales and counts. (The CSV
+// export, which reads with EachInvoice, is measured with its layout by
+// BenchmarkDashboardExport in package dashboard/invoices.) Seeding is part
+// of the run (and logged); nothing of it runs in the normal test suite.
 //
 //	go test ./internal/store -run '^$' -bench Dashboard -benchtime 3s -timeout 60m -v
 //	go test ./internal/store -run '^$' -bench Dashboard -benchtime 3s -dashboard.rows=100000 -v
@@ -135,13 +127,6 @@ func BenchmarkDashboard(b *testing.B) {
 			for _, c := range cases {
 				b.Run(c.name, func(b *testing.B) { benchLatency(b, c.op) })
 			}
-			for _, rows := range []int{n / 10, n} {
-				to := start.Add(step * time.Duration(rows))
-				if rows == n {
-					to = time.Time{}
-				}
-				b.Run(fmt.Sprintf("export=%d", rows), func(b *testing.B) { benchExport(b, env, start, to, rows) })
-			}
 			logPlans(b, env)
 		})
 	}
@@ -162,123 +147,6 @@ func benchLatency(b *testing.B, op func() error) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[(len(lat)-1)*99/100].Microseconds())/1000, "p99-ms")
-}
-
-// benchExport exports the invoices created in [from, to), which are rows,
-// to a discarding writer, and reports rows/s and the memory it took: the
-// process's peak RSS over the export (VmHWM, reset before it) above its
-// RSS before; the Go heap's peak (live and garbage) above its size
-// before; and the live heap's peak (as of each GC) above its size before.
-// The first depends on the garbage collector's pace, which a busy machine
-// slows; the last does not.
-func benchExport(b *testing.B, env *dashboardEnv, from, to time.Time, rows int) {
-	ctx := context.Background()
-	var rssGrowth, heapGrowth, liveGrowth uint64
-	b.ResetTimer()
-	start := time.Now()
-	for range b.N {
-		b.StopTimer()
-		runtime.GC()
-		debug.FreeOSMemory()
-		before := resetPeakRSS(b)
-		heap0, live0 := heapBytes()
-		stop := sampleHeap()
-		b.StartTimer()
-		var w countingWriter
-		n, err := env.db.ExportInvoicesCSV(ctx, &w, env.storeID, from, to)
-		b.StopTimer()
-		heap, live := stop()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n != rows {
-			b.Fatalf("exported %d invoices, want %d", n, rows)
-		}
-		rssGrowth = max(rssGrowth, vmKB(b, "VmHWM")-before)
-		heapGrowth = max(heapGrowth, heap-min(heap, heap0))
-		liveGrowth = max(liveGrowth, live-min(live, live0))
-		b.StartTimer()
-	}
-	elapsed := time.Since(start)
-	b.ReportMetric(float64(rows)*float64(b.N)/elapsed.Seconds(), "rows/s")
-	b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/export")
-	b.ReportMetric(float64(rssGrowth)/1024, "peakRSS-growth-MB")
-	b.ReportMetric(float64(heapGrowth)/(1<<20), "heap-growth-MB")
-	b.ReportMetric(float64(liveGrowth)/(1<<20), "live-heap-growth-MB")
-	b.ReportMetric(float64(vmKB(b, "VmHWM"))/1024, "peakRSS-MB")
-	b.ReportMetric(0, "ns/op")
-}
-
-type countingWriter struct{ n int64 }
-
-func (w *countingWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
-
-// resetPeakRSS resets the process's VmHWM to its current RSS (Linux's
-// clear_refs 5) and returns that RSS in kB.
-func resetPeakRSS(b *testing.B) uint64 {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Skipf("cannot reset peak RSS: %v", err)
-	}
-	return vmKB(b, "VmRSS")
-}
-
-// vmKB reads a kB field of /proc/self/status.
-func vmKB(b *testing.B, field string) uint64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		b.Skipf("no /proc/self/status: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb
-		}
-	}
-	b.Fatalf("no %s in /proc/self/status", field)
-	return 0
-}
-
-// heapMetrics are the heap's objects (live and not yet swept) and its
-// live bytes as of the last GC.
-var heapMetrics = []string{"/memory/classes/heap/objects:bytes", "/gc/heap/live:bytes"}
-
-func heapBytes() (heap, live uint64) {
-	s := []metrics.Sample{{Name: heapMetrics[0]}, {Name: heapMetrics[1]}}
-	metrics.Read(s)
-	return s[0].Value.Uint64(), s[1].Value.Uint64()
-}
-
-// sampleHeap samples the heap every millisecond until the returned
-// function is called, which returns the largest samples.
-func sampleHeap() func() (heap, live uint64) {
-	var (
-		peak, peakLive uint64
-		wg             sync.WaitGroup
-		done           = make(chan struct{})
-	)
-	wg.Go(func() {
-		t := time.NewTicker(time.Millisecond)
-		defer t.Stop()
-		for {
-			h, l := heapBytes()
-			peak, peakLive = max(peak, h), max(peakLive, l)
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-		}
-	})
-	return func() (uint64, uint64) {
-		close(done)
-		wg.Wait()
-		return peak, peakLive
-	}
 }
 
 // logPlans logs the plans of the main queries at this size.

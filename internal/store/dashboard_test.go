@@ -1,9 +1,7 @@
 package store
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"slices"
@@ -390,81 +388,75 @@ func TestSalesAndCounts(t *testing.T) {
 	})
 }
 
-func TestExportInvoicesCSV(t *testing.T) {
+func TestEachInvoice(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		db := newDB(t, b)
 		start := testEpoch.Add(-10 * 24 * time.Hour)
 		// More than two chunks, and chunk edges inside runs of invoices
 		// created in the same millisecond.
-		n := 2*ExportChunk + 500
+		n := 2*InvoiceChunk + 500
 		storeID, all := seedDashboard(t, db, n, start)
+		other := newStore(t, db, 20)
+		err := db.SeedInvoices(context.Background(), 5, func(i int, inv *invoice.Invoice) {
+			sample.Invoice(other.ID, start, time.Hour, i, inv)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 		ctx := context.Background()
+		each := func(from, to time.Time) []invoice.Invoice {
+			t.Helper()
+			var got []invoice.Invoice
+			err := db.EachInvoice(ctx, storeID, from, to, func(inv *invoice.Invoice) error {
+				got = append(got, *inv)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
 
-		var buf bytes.Buffer
-		wrote, err := db.ExportInvoicesCSV(ctx, &buf, storeID, time.Time{}, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := csv.NewReader(&buf).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if wrote != n || len(recs) != n+1 || !slices.Equal(recs[0], CSVHeader) {
-			t.Fatalf("exported %d invoices in %d records, want %d", wrote, len(recs), n)
-		}
+		// Every invoice of the store, oldest first, whole.
+		got := each(time.Time{}, time.Time{})
 		sorted := slices.Clone(all)
 		slices.SortFunc(sorted, func(a, b dashRow) int { return compareCursors(a.cursor(), b.cursor()) })
+		if len(got) != n {
+			t.Fatalf("%d invoices, want %d", len(got), n)
+		}
 		for i, r := range sorted {
-			inv, rec := r.inv, recs[i+1]
-			var txids []string
-			for _, p := range inv.Payments {
-				txids = append(txids, p.TxID)
-			}
-			want := []string{inv.ID, inv.CreatedAt.Format("2006-01-02T15:04:05.000Z"), string(inv.Status),
-				string(inv.Exception), inv.Price.String(), inv.Currency, inv.Due().BTC(), inv.Paid().BTC(),
-				inv.Fields.OrderID, inv.Fields.ItemDesc, inv.Fields.Buyer.Email, strings.Join(txids, " ")}
-			if inv.Fields.OrderID == "+1-555" {
-				want[8], want[9], want[10] = "'+1-555", "'=HYPERLINK(\"x\")", "'@evil"
-			}
-			if !slices.Equal(rec, want) {
-				t.Fatalf("record %d = %q, want %q", i+1, rec, want)
+			if assertInvoice(t, got[i], r.inv); t.Failed() {
+				t.Fatalf("invoice %d of %d differs", i, n)
 			}
 		}
 
-		// A date range exports exactly the invoices created in it.
+		// A date range yields exactly the invoices created in it.
 		from, to := start.Add(24*time.Hour), start.Add(48*time.Hour)
-		buf.Reset()
-		wrote, err = db.ExportInvoicesCSV(ctx, &buf, storeID, from, to)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err = csv.NewReader(&buf).ReadAll()
-		if err != nil {
-			t.Fatal(err)
-		}
 		inRange := expected(all, InvoiceQuery{From: from, To: to})
 		slices.Reverse(inRange)
 		var ids []string
-		for _, rec := range recs[1:] {
-			ids = append(ids, rec[0])
+		for _, inv := range each(from, to) {
+			ids = append(ids, inv.ID)
 		}
-		if wrote != len(inRange) || !slices.Equal(ids, inRange) || len(ids) == 0 {
-			t.Errorf("range export: %d invoices, want %d", len(ids), len(inRange))
+		if !slices.Equal(ids, inRange) || len(ids) == 0 {
+			t.Errorf("range: %d invoices, want %d", len(ids), len(inRange))
 		}
 
-		// A failing writer stops the export with its error.
-		_, err = db.ExportInvoicesCSV(ctx, failingWriter{}, storeID, time.Time{}, time.Time{})
-		if !errors.Is(err, errWriteFailed) {
-			t.Errorf("export to a failing writer: %v", err)
+		// fn's error stops the walk and comes back.
+		calls := 0
+		err = db.EachInvoice(ctx, storeID, time.Time{}, time.Time{}, func(*invoice.Invoice) error {
+			if calls++; calls == InvoiceChunk+1 {
+				return errWriteFailed
+			}
+			return nil
+		})
+		if !errors.Is(err, errWriteFailed) || calls != InvoiceChunk+1 {
+			t.Errorf("after %d calls: %v", calls, err)
 		}
 	})
 }
 
 var errWriteFailed = errors.New("disk full")
-
-type failingWriter struct{}
-
-func (failingWriter) Write([]byte) (int, error) { return 0, errWriteFailed }
 
 func TestMigrateSearchIsIdempotent(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
@@ -524,7 +516,7 @@ func TestDashboardQueryPlans(t *testing.T) {
 				branchItem, newerFirst, true),
 			{"sales", "invoices_store_status_created", salesSQL, []any{storeID, lo, hi}},
 			{"counts", "invoices_store_status_created", countSQL, countArgs},
-			{"export", "invoices_store_created", exportNextSQL, []any{storeID, lo, hi, 1000, int64(5)}},
+			{"invoice chunk", "invoices_store_created", eachNextSQL, []any{storeID, lo, hi, 1000, int64(5)}},
 		}
 		ctx := context.Background()
 		conn, err := db.sql.Conn(ctx)

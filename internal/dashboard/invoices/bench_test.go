@@ -22,23 +22,36 @@ import (
 //
 //	go test ./internal/dashboard/invoices -run '^$' -bench DashboardPages -benchtime 2000x -timeout 60m -v
 //	(-dashboard.rows=100000 for a quicker run)
-var benchRows = flag.Int("dashboard.rows", 1_000_000, "invoices BenchmarkDashboardPages seeds")
+var benchRows = flag.Int("dashboard.rows", 1_000_000, "invoices BenchmarkDashboardPages and BenchmarkDashboardExport seed")
+
+// benchStep is the time between two seeded invoices: a million make a
+// year.
+const benchStep = 31500 * time.Millisecond
+
+// seedBench opens a database at dbURL with n sample invoices of the
+// harness's store, benchStep apart and ending at the harness's now, and
+// returns the harness and when the first invoice was created.
+func seedBench(b *testing.B, name, dbURL string, n int) (*harness, time.Time) {
+	b.Helper()
+	hs := newHarness(b, dbURL, Config{})
+	start := hs.now.Add(-time.Duration(n) * benchStep)
+	t0 := time.Now()
+	err := hs.db.SeedInvoices(context.Background(), n, func(i int, inv *invoice.Invoice) {
+		sample.Invoice(hs.store.ID, start, benchStep, i, inv)
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded %d invoices in %v", name, n, time.Since(t0).Round(time.Second))
+	return hs, start
+}
 
 func BenchmarkDashboardPages(b *testing.B) {
 	for _, be := range backends {
 		b.Run(be.name, func(b *testing.B) {
 			n := *benchRows
-			hs := newHarness(b, be.url(b), Config{})
-			start := hs.now.Add(-time.Duration(n) * 31500 * time.Millisecond)
-			step := 31500 * time.Millisecond
-			t0 := time.Now()
-			err := hs.db.SeedInvoices(context.Background(), n, func(i int, inv *invoice.Invoice) {
-				sample.Invoice(hs.store.ID, start, step, i, inv)
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%s: seeded %d invoices in %v", be.name, n, time.Since(t0).Round(time.Second))
+			hs, start := seedBench(b, be.name, be.url(b), n)
+			step := benchStep
 			// The middle invoice: created n/2 steps in, the (n/2+1)th row.
 			mid := store.Cursor{CreatedAt: start.Add(time.Duration(n/2) * step).UnixMilli(), Seq: int64(n/2 + 1)}
 			first := hs.get(hs.root()+"/invoices", "manager")

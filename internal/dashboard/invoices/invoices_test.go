@@ -1,6 +1,7 @@
 package invoices
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -362,7 +363,7 @@ func TestExportDownload(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			hs := newHarness(t, b.url(t), Config{})
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-			invs := hs.seed(hs.store.ID, 2*store.ExportChunk+321, start, 10*time.Minute)
+			invs := hs.seed(hs.store.ID, 2*store.InvoiceChunk+321, start, 10*time.Minute)
 			hs.seed(hs.other.ID, 10, start, time.Minute)
 
 			r := hs.get(hs.root()+"/invoices.csv", "manager")
@@ -377,7 +378,7 @@ func TestExportDownload(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(recs) != len(invs)+1 || !slices.Equal(recs[0], store.CSVHeader) {
+			if len(recs) != len(invs)+1 || !slices.Equal(recs[0], csvHeader) {
 				t.Fatalf("%d records, want %d", len(recs), len(invs)+1)
 			}
 			for i, inv := range invs {
@@ -409,6 +410,79 @@ func TestExportDownload(t *testing.T) {
 		})
 	}
 }
+
+// TestWriteCSV checks every column of the export, over more than two of
+// the store's chunks: formula text defused, a txid listed once, removed
+// payments left out, late ones listed but not counted as paid.
+func TestWriteCSV(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			hs := newHarness(t, b.url(t), Config{})
+			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			n := 2*store.InvoiceChunk + 500
+			var invs []invoice.Invoice
+			err := hs.db.SeedInvoices(context.Background(), n, func(i int, inv *invoice.Invoice) {
+				sample.Invoice(hs.store.ID, start, time.Minute, i, inv)
+				switch i {
+				case 7: // formula text in every field a buyer or merchant sets
+					inv.Fields.OrderID, inv.Fields.ItemDesc, inv.Fields.Buyer.Email = "+1-555", "=HYPERLINK(\"x\")", "@evil"
+				case 8:
+					inv.Fields.ItemDesc, inv.Fields.OrderID = "a, \"quoted\"\nline", "\tx"
+				case 9:
+					inv.Payments = []invoice.Payment{{TxID: "aa", Amount: 5, Late: true}, {TxID: "bb", Amount: 7, Removed: true},
+						{TxID: "aa", Vout: 1, Amount: 3}, {TxID: "cc", Amount: 1}}
+				}
+				invs = append(invs, *inv)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var buf bytes.Buffer
+			wrote, err := writeCSV(context.Background(), &buf, hs.db, hs.store.ID, time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := csv.NewReader(&buf).ReadAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wrote != n || len(recs) != n+1 || !slices.Equal(recs[0], csvHeader) {
+				t.Fatalf("exported %d invoices in %d records, want %d", wrote, len(recs), n)
+			}
+			for i, inv := range invs {
+				var txids []string
+				for _, p := range inv.Payments {
+					txids = append(txids, p.TxID)
+				}
+				want := []string{inv.ID, inv.CreatedAt.Format("2006-01-02T15:04:05.000Z"), string(inv.Status),
+					string(inv.Exception), inv.Price.String(), inv.Currency, inv.Due().BTC(), inv.Paid().BTC(),
+					inv.Fields.OrderID, inv.Fields.ItemDesc, inv.Fields.Buyer.Email, strings.Join(txids, " ")}
+				switch i {
+				case 7:
+					want[8], want[9], want[10] = "'+1-555", "'=HYPERLINK(\"x\")", "'@evil"
+				case 8:
+					want[8] = "'\tx"
+				case 9:
+					want[7], want[11] = "0.00000004", "aa cc"
+				}
+				if !slices.Equal(recs[i+1], want) {
+					t.Fatalf("record %d = %q, want %q", i+1, recs[i+1], want)
+				}
+			}
+
+			// A failing writer stops the export with its error.
+			if _, err := writeCSV(context.Background(), failingWriter{}, hs.db, hs.store.ID, time.Time{}, time.Time{}); !errors.Is(err, errWriteFailed) {
+				t.Errorf("export to a failing writer: %v", err)
+			}
+		})
+	}
+}
+
+var errWriteFailed = errors.New("disk full")
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errWriteFailed }
 
 func TestOverview(t *testing.T) {
 	hs := newHarness(t, backends[0].url(t), Config{

@@ -217,7 +217,7 @@ func (h *Handler) Export(w http.ResponseWriter, r *http.Request, v Viewer) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
-	n, err := h.cfg.Store.ExportInvoicesCSV(r.Context(), fw, v.StoreID(), from, to)
+	n, err := writeCSV(r.Context(), fw, h.cfg.Store, v.StoreID(), from, to)
 	if err != nil {
 		if fw.wrote == 0 {
 			h.serverError(w, r, "export", err)
