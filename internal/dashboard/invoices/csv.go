@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -24,7 +23,7 @@ type invoiceSource interface {
 	// EachInvoice calls fn with each of a store's invoices created in
 	// [from, to) (zero times leave that end open), oldest first, without
 	// holding them all, and stops at fn's first error.
-	EachInvoice(ctx context.Context, storeID string, from, to time.Time, fn func(*invoice.Invoice) error) error
+	EachInvoice(ctx context.Context, storeID string, from, to time.Time, fn func(*store.Listed) error) error
 }
 
 // writeCSV writes a store's invoices created in [from, to) (zero times
@@ -47,7 +46,7 @@ func writeCSV(ctx context.Context, w io.Writer, src invoiceSource, storeID strin
 		rec   = make([]string, len(csvHeader))
 		txids []string
 	)
-	err := src.EachInvoice(ctx, storeID, from, to, func(inv *invoice.Invoice) error {
+	err := src.EachInvoice(ctx, storeID, from, to, func(inv *store.Listed) error {
 		txids = txids[:0]
 		for _, p := range inv.Payments {
 			if !p.Removed && !slices.Contains(txids, p.TxID) {
@@ -60,7 +59,7 @@ func writeCSV(ctx context.Context, w io.Writer, src invoiceSource, storeID strin
 		rec[3] = string(inv.Exception)
 		rec[4] = inv.Price.String()
 		rec[5] = inv.Currency
-		rec[6] = inv.Due().BTC()
+		rec[6] = inv.Due.BTC()
 		rec[7] = inv.Paid().BTC()
 		rec[8] = csvText(inv.Fields.OrderID)
 		rec[9] = csvText(inv.Fields.ItemDesc)
