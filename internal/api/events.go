@@ -471,7 +471,7 @@ type busEvent struct {
 func decodeEvent(e store.OutboxEvent) (*busEvent, error) {
 	ev := &busEvent{seq: e.Seq, code: e.Code}
 	if err := json.Unmarshal(e.Snapshot, &ev.inv); err != nil {
-		return nil, fmt.Errorf("decode snapshot of event %d of invoice %s: %w", e.Seq, e.InvoiceID, err)
+		return nil, fmt.Errorf("decode snapshot of event %d of invoice %s: %w", e.Seq, e.SubjectID, err)
 	}
 	ev.ends = streamEnds(&ev.inv)
 	return ev, nil
@@ -757,7 +757,7 @@ func (h *eventHub) dispatch(evs []store.OutboxEvent) {
 	h.mu.Lock()
 	var wanted []store.OutboxEvent
 	for _, e := range evs {
-		if len(h.subs[e.InvoiceID]) > 0 {
+		if e.Subject == store.SubjectInvoice && len(h.subs[e.SubjectID]) > 0 {
 			wanted = append(wanted, e)
 		}
 	}
@@ -772,7 +772,7 @@ func (h *eventHub) dispatch(evs []store.OutboxEvent) {
 			h.log.Error("event hub: skip event", "err", err)
 			continue
 		}
-		batches[e.InvoiceID] = append(batches[e.InvoiceID], ev)
+		batches[e.SubjectID] = append(batches[e.SubjectID], ev)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -853,9 +853,9 @@ func TestEventStreamLateCommitOnPostgres(t *testing.T) {
 	}
 	defer tx.Rollback()
 	var late int64
-	err = tx.QueryRowContext(ctx, `INSERT INTO outbox (id, invoice_id, store_id, code, name, status, exception, created_at, snapshot)
-		SELECT $1, invoice_id, store_id, 1012, 'invoice_manuallyNotified', status, exception, created_at, snapshot
-		FROM outbox WHERE invoice_id = $2 ORDER BY seq DESC LIMIT 1 RETURNING seq`, auth.NewID(), a.ID).Scan(&late)
+	err = tx.QueryRowContext(ctx, `INSERT INTO outbox (id, subject, subject_id, store_id, code, name, status, exception, created_at, snapshot)
+		SELECT $1, subject, subject_id, store_id, 1012, 'invoice_manuallyNotified', status, exception, created_at, snapshot
+		FROM outbox WHERE subject_id = $2 ORDER BY seq DESC LIMIT 1 RETURNING seq`, auth.NewID(), a.ID).Scan(&late)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func TestBackupWhileWritingAndRestore(t *testing.T) {
 	var invoices, created, orphans int64
 	backup.QueryRow(`SELECT COUNT(*) FROM invoices`).Scan(&invoices)
 	backup.QueryRow(`SELECT COUNT(*) FROM outbox WHERE code = $1`, int(invoice.CodeCreated)).Scan(&created)
-	backup.QueryRow(`SELECT COUNT(*) FROM invoices i WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.invoice_id = i.id)`).Scan(&orphans)
+	backup.QueryRow(`SELECT COUNT(*) FROM invoices i WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.subject_id = i.id)`).Scan(&orphans)
 	backup.Close()
 	total := written.Load()
 	if invoices == 0 || invoices != created || orphans != 0 || invoices >= total {

@@ -308,27 +308,15 @@ func (p *Planner) Plan(ctx context.Context) (map[string]int, error) {
 	}
 }
 
-// plan decides one event's deliveries.
+// plan decides one event's deliveries by the rules of its subject; an
+// event of a subject kassa does not know is logged and not sent.
 func (p *Planner) plan(ev store.OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]store.NewDelivery, error) {
-	inv, err := EventInvoice(ev)
+	sub, err := subjectOf(ev)
 	if err != nil {
-		p.log.Warn("notification not sent: unreadable event", "invoice", ev.InvoiceID, "event", ev.ID, "err", err)
+		p.log.Warn("notification not sent", "subject", ev.Subject, "id", ev.SubjectID, "err", err)
 		return nil, nil
 	}
-	var out []store.NewDelivery
-	if target := inv.Fields.NotificationURL; target != "" {
-		ok, err := WantIPN(&inv, ev.Code, ev.Status, earlier)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out = append(out, store.NewDelivery{Channel: store.ChannelIPN, Target: target, Host: hostOf(target)})
-		}
-	}
-	if to := inv.Fields.NotificationEmail; to != "" && WantEmail(ev.Code, ev.Status) {
-		out = append(out, store.NewDelivery{Channel: store.ChannelEmail, Target: to})
-	}
-	return out, nil
+	return sub.plan(p, ev, earlier)
 }
 
 // Run plans and delivers until ctx ends, then stops its workers, records
@@ -533,7 +521,7 @@ func (s *Service) outcome(c store.Claimed, at time.Time, latency time.Duration, 
 		r.State = store.DeliveryPending
 		r.NextAttemptAt = next
 	}
-	log := s.cfg.Log.With("invoice", c.InvoiceID, "event", c.EventID, "channel", c.Channel, "attempt", c.Attempts+1, "err", r.Error)
+	log := s.cfg.Log.With("invoice", c.SubjectID, "event", c.EventID, "channel", c.Channel, "attempt", c.Attempts+1, "err", r.Error)
 	if r.State == store.DeliveryFailed {
 		log.Warn("notification failed; giving up")
 	} else {

@@ -93,15 +93,15 @@ func (s *Service) sendIPN(ctx context.Context, c store.Claimed) attempt {
 		// A malformed URL never gets better; a refused address may (DNS).
 		return attempt{err: err, permanent: !errors.As(err, &refused)}
 	}
-	inv, err := EventInvoice(c.Event)
+	sub, err := subjectOf(c.Event)
 	if err != nil {
 		return attempt{err: err, permanent: true}
 	}
-	body, err := renderIPN(&inv, c.Event, s.cfg.PublicURL)
+	body, createdBy, created, err := sub.ipn(c.Event, s.cfg.PublicURL)
 	if err != nil {
 		return attempt{err: err, permanent: true}
 	}
-	key, err := s.signingKey(ctx, c.StoreID, inv.CreatedBy, inv.CreatedAt)
+	key, err := s.signingKey(ctx, c.StoreID, createdBy, created)
 	if err != nil {
 		return attempt{err: err}
 	}
@@ -172,16 +172,17 @@ func printable(s string, n int) string {
 
 // sendMail makes one mail attempt.
 func (s *Service) sendMail(ctx context.Context, c store.Claimed) attempt {
-	inv, err := EventInvoice(c.Event)
+	sub, err := subjectOf(c.Event)
 	if err != nil {
 		return attempt{err: err, permanent: true}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Timeout)
 	defer cancel()
-	if err := s.cfg.Mailer.Mail(ctx, c.Target, inv, c.Event); err != nil {
-		// A mail server's 5xx (bad recipient, refused sender) will not
-		// change on retry.
-		return attempt{err: err, permanent: errors.Is(err, email.ErrPermanent)}
+	if err := sub.mail(ctx, s.cfg.Mailer, c.Target, c.Event); err != nil {
+		// An unreadable event, or a mail server's 5xx (bad recipient,
+		// refused sender), will not change on retry.
+		var unreadable errUnreadable
+		return attempt{err: err, permanent: errors.As(err, &unreadable) || errors.Is(err, email.ErrPermanent)}
 	}
 	return attempt{}
 }

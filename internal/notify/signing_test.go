@@ -1,11 +1,15 @@
 package notify_test
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // TestSigningToken is the rule that picks the token whose value keys a
@@ -49,5 +53,31 @@ func TestSigningToken(t *testing.T) {
 		if got.Value != c.want.Value || found != c.found {
 			t.Errorf("%s: SigningToken = %q, found %v; want %q, %v", c.name, got.Value, found, c.want.Value, c.found)
 		}
+	}
+}
+
+// TestUnknownSubjectIsSkipped: an outbox event of a subject notify has no
+// rules for is logged and planned with no deliveries; it does not hold up
+// the invoices' IPNs.
+func TestUnknownSubjectIsSkipped(t *testing.T) {
+	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	err := f.db.Unit(ctx, func(u *store.Unit) error {
+		return u.Emit(store.Event{Subject: "teleport", SubjectID: "T1", StoreID: f.storeID, Code: 9001, At: time.Now(),
+			Snapshot: map[string]string{"notificationURL": rc.url("/ipn")}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := f.create(invoice.Fields{NotificationURL: rc.url("/ipn"), FullNotifications: true, ExtendedNotifications: true})
+	f.resend(inv.ID)
+	f.start(nil)
+	f.waitDeliveries(inv.ID, "the invoice's IPN delivered", allIn(1, store.DeliveryDelivered))
+	if ds, err := f.db.Deliveries(ctx, "T1"); err != nil || len(ds) != 0 {
+		t.Fatalf("deliveries of the unknown subject: %v, %v", ds, err)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, `subject=teleport`) || !strings.Contains(logs, "notification not sent") {
+		t.Fatalf("the skipped event is not logged:\n%s", logs)
 	}
 }

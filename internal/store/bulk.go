@@ -21,7 +21,7 @@ var errBulk = errors.New("multi-row insert failed")
 // 65535 bind parameters.
 const (
 	invoiceRowsPerInsert = 512  // 25 parameters a row
-	outboxRowsPerInsert  = 1024 // 9 parameters a row
+	outboxRowsPerInsert  = 1024 // 10 parameters a row
 )
 
 // multiInsert holds multi-row INSERT texts by row count, so each is built

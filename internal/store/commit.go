@@ -56,25 +56,17 @@ func (db *DB) UpdateInvoice(ctx context.Context, inv *invoice.Invoice, notes []i
 // is increased by one. An invoice with payments raises its store's
 // last_paid_index to its key index, which the gap-limit governor reads.
 func (db *DB) Commit(ctx context.Context, changes []Change, chain *ChainUpdate) error {
-	err := db.writeTx(ctx, func(tx *sql.Tx) error {
-		if err := writeChanges(ctx, tx, changes); err != nil {
+	err := db.Unit(ctx, func(u *Unit) error {
+		if err := u.Invoices(changes); err != nil {
 			return err
 		}
-		if slices.ContainsFunc(changes, func(c Change) bool { return len(c.Notes) > 0 }) {
-			if err := db.notifyOutbox(ctx, tx); err != nil {
-				return err
-			}
-		}
 		if chain != nil {
-			return writeChain(ctx, tx, chain)
+			return u.Chain(chain)
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("commit %d invoice changes: %w", len(changes), err)
-	}
-	for _, c := range changes {
-		c.Invoice.Version++
 	}
 	return nil
 }
@@ -83,7 +75,7 @@ func (db *DB) Commit(ctx context.Context, changes []Change, chain *ChainUpdate) 
 // and queues the notifications. Rows are locked in one order on every
 // path, invoices by id and then stores by id, so concurrent PostgreSQL
 // transactions cannot deadlock; notifications keep the callers' order.
-func writeChanges(ctx context.Context, tx *sql.Tx, changes []Change) error {
+func writeChanges(ctx context.Context, tx *sql.Tx, insOutbox *sql.Stmt, changes []Change) error {
 	if len(changes) == 0 {
 		return nil
 	}
@@ -136,11 +128,6 @@ func writeChanges(ctx context.Context, tx *sql.Tx, changes []Change) error {
 			return fmt.Errorf("mark index %d of store %s paid: %w", paid[id], id, err)
 		}
 	}
-	insOutbox, err := tx.PrepareContext(ctx, insertOutboxSQL)
-	if err != nil {
-		return fmt.Errorf("prepare: %w", err)
-	}
-	defer insOutbox.Close()
 	for _, c := range changes {
 		if len(c.Notes) == 0 {
 			continue

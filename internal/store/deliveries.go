@@ -53,7 +53,8 @@ type Delivery struct {
 	ID        int64
 	OutboxSeq int64
 	EventID   string // the outbox event's stable id, sent with every attempt
-	InvoiceID string
+	Subject   Subject
+	SubjectID string
 	StoreID   string
 	Code      invoice.Code
 	Channel   string // ChannelIPN or ChannelEmail
@@ -113,7 +114,7 @@ type PlanResult struct {
 	Deliveries map[string]int // deliveries inserted, by channel
 }
 
-const deliveryColumns = `id, outbox_seq, event_id, invoice_id, store_id, code, channel, target, host, state,
+const deliveryColumns = `id, outbox_seq, event_id, subject, subject_id, store_id, code, channel, target, host, state,
 	attempts, created_at, next_attempt_at, deadline, delivered_at, last_error, leased_until, lease_owner`
 
 // PlanDeliveries plans up to limit unplanned outbox events, oldest first:
@@ -138,12 +139,12 @@ func (db *DB) PlanDeliveries(ctx context.Context, now time.Time, window time.Dur
 	for i, ev := range evs {
 		earlier := func(code invoice.Code) (bool, error) {
 			var n int
-			err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE invoice_id = $1 AND code = $2 AND seq < $3`,
-				ev.InvoiceID, int(code), ev.Seq).Scan(&n)
+			err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE subject_id = $1 AND code = $2 AND seq < $3`,
+				ev.SubjectID, int(code), ev.Seq).Scan(&n)
 			return n > 0, err
 		}
 		if plans[i], err = plan(ev, earlier); err != nil {
-			return res, fmt.Errorf("plan event %d of invoice %s: %w", ev.Code, ev.InvoiceID, err)
+			return res, fmt.Errorf("plan event %d of %s %s: %w", ev.Code, ev.Subject, ev.SubjectID, err)
 		}
 	}
 	err = db.writeTx(ctx, func(tx *sql.Tx) error {
@@ -162,9 +163,9 @@ func (db *DB) PlanDeliveries(ctx context.Context, now time.Time, window time.Dur
 			return fmt.Errorf("prepare: %w", err)
 		}
 		defer mark.Close()
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (outbox_seq, event_id, invoice_id, store_id, code,
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (outbox_seq, event_id, subject, subject_id, store_id, code,
 			channel, target, host, state, created_at, next_attempt_at, deadline)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)`)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -181,7 +182,7 @@ func (db *DB) PlanDeliveries(ctx context.Context, now time.Time, window time.Dur
 			}
 			res.Events++
 			for _, d := range plans[i] {
-				_, err := insert.ExecContext(ctx, ev.Seq, ev.ID, ev.InvoiceID, ev.StoreID, int(ev.Code),
+				_, err := insert.ExecContext(ctx, ev.Seq, ev.ID, string(ev.Subject), ev.SubjectID, ev.StoreID, int(ev.Code),
 					d.Channel, d.Target, d.Host, DeliveryPending, millis(now), millis(now.Add(window)))
 				if err != nil {
 					return fmt.Errorf("queue %s delivery of event %d: %w", d.Channel, ev.Seq, dupErr(err))
@@ -254,7 +255,7 @@ func (db *DB) ClaimDeliveries(ctx context.Context, o ClaimOptions) ([]Claimed, e
 		WHERE id IN (SELECT d.id FROM deliveries d
 			WHERE d.state = 'pending' AND d.channel = $3 AND d.next_attempt_at <= $4 AND d.leased_until <= $4` + skip + `
 			AND d.outbox_seq = (SELECT e.outbox_seq FROM deliveries e
-				WHERE e.invoice_id = d.invoice_id AND e.channel = d.channel AND e.state = 'pending'
+				WHERE e.subject_id = d.subject_id AND e.channel = d.channel AND e.state = 'pending'
 				ORDER BY e.outbox_seq LIMIT 1)
 			ORDER BY d.next_attempt_at LIMIT $5` + lock + `)
 		RETURNING ` + deliveryColumns
@@ -367,7 +368,7 @@ func (db *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error
 	err := db.writeTx(ctx, func(tx *sql.Tx) error {
 		update, err := tx.PrepareContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, state = $3,
 			next_attempt_at = $4, delivered_at = $5, last_error = $6, leased_until = 0, lease_owner = ''
-			WHERE id = $1 AND lease_owner = $2 AND state = 'pending' RETURNING attempts, invoice_id, channel, outbox_seq`)
+			WHERE id = $1 AND lease_owner = $2 AND state = 'pending' RETURNING attempts, subject_id, channel, outbox_seq`)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -377,13 +378,13 @@ func (db *DB) RecordAttempts(ctx context.Context, results []AttemptResult) error
 		// are due again. Only the first of a queue is ever attempted, so
 		// the ones behind it have no retry time of their own.
 		push, err := tx.PrepareContext(ctx, `UPDATE deliveries SET next_attempt_at = $4
-			WHERE invoice_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at < $4`)
+			WHERE subject_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at < $4`)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
 		defer push.Close()
 		pull, err := tx.PrepareContext(ctx, `UPDATE deliveries SET next_attempt_at = $4
-			WHERE invoice_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at > $4`)
+			WHERE subject_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at > $4`)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
@@ -445,11 +446,11 @@ func lostLease(ctx context.Context, tx *sql.Tx, r AttemptResult, delivered int64
 			seq                int64
 		)
 		err = tx.QueryRowContext(ctx, `UPDATE deliveries SET attempts = attempts + 1, state = 'delivered',
-			delivered_at = $2, last_error = '' WHERE id = $1 RETURNING attempts, invoice_id, channel, outbox_seq`,
+			delivered_at = $2, last_error = '' WHERE id = $1 RETURNING attempts, subject_id, channel, outbox_seq`,
 			r.DeliveryID, delivered).Scan(&n, &invoiceID, &channel, &seq)
 		if err == nil {
 			_, err = tx.ExecContext(ctx, `UPDATE deliveries SET next_attempt_at = $4
-				WHERE invoice_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at > $4`,
+				WHERE subject_id = $1 AND channel = $2 AND state = 'pending' AND outbox_seq > $3 AND next_attempt_at > $4`,
 				invoiceID, channel, seq, millis(r.At))
 		}
 	} else {
@@ -516,7 +517,7 @@ func (db *DB) PendingDeliveries(ctx context.Context, channel string) (int, error
 // Deliveries returns an invoice's deliveries, by channel and in outbox
 // order.
 func (db *DB) Deliveries(ctx context.Context, invoiceID string) ([]Delivery, error) {
-	out, err := queryAll(ctx, db, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE invoice_id = $1
+	out, err := queryAll(ctx, db, scanDelivery, `SELECT `+deliveryColumns+` FROM deliveries WHERE subject_id = $1
 		ORDER BY channel, outbox_seq`, invoiceID)
 	if err != nil {
 		return nil, fmt.Errorf("load deliveries of invoice %s: %w", invoiceID, err)
@@ -542,7 +543,7 @@ func (db *DB) DeliveryAttempts(ctx context.Context, invoiceID string) ([]Deliver
 	out, err := queryAll(ctx, db, scan, `SELECT a.delivery_id, d.channel, d.event_id, d.code, d.target, a.n, a.at,
 		a.status_code, a.latency_us, a.error
 		FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
-		WHERE d.invoice_id = $1 ORDER BY a.at, a.id`, invoiceID)
+		WHERE d.subject_id = $1 ORDER BY a.at, a.id`, invoiceID)
 	if err != nil {
 		return nil, fmt.Errorf("load delivery attempts of invoice %s: %w", invoiceID, err)
 	}
@@ -567,8 +568,10 @@ func scanDelivery(r scanner) (Delivery, error) {
 		code                                            int
 		created, next, deadline, delivered, leasedUntil int64
 	)
-	err := r.Scan(&d.ID, &d.OutboxSeq, &d.EventID, &d.InvoiceID, &d.StoreID, &code, &d.Channel, &d.Target, &d.Host,
+	var subject string
+	err := r.Scan(&d.ID, &d.OutboxSeq, &d.EventID, &subject, &d.SubjectID, &d.StoreID, &code, &d.Channel, &d.Target, &d.Host,
 		&d.State, &d.Attempts, &created, &next, &deadline, &delivered, &d.LastError, &leasedUntil, &d.LeaseOwner)
+	d.Subject = Subject(subject)
 	d.Code = invoice.Code(code)
 	d.CreatedAt = fromMillis(created)
 	d.NextAttemptAt = fromMillis(next)

@@ -30,7 +30,7 @@ func withEvents(tb testing.TB, db *DB, storeID string, n int) *invoice.Invoice {
 // planAll is a PlanFunc sending every event as an IPN to a host per
 // invoice.
 func planAll(ev OutboxEvent, _ func(invoice.Code) (bool, error)) ([]NewDelivery, error) {
-	return []NewDelivery{{Channel: ChannelIPN, Target: "https://" + ev.InvoiceID + ".example/ipn", Host: ev.InvoiceID + ".example"}}, nil
+	return []NewDelivery{{Channel: ChannelIPN, Target: "https://" + ev.SubjectID + ".example/ipn", Host: ev.SubjectID + ".example"}}, nil
 }
 
 func mustPlan(tb testing.TB, db *DB, now time.Time, plan PlanFunc) PlanResult {
@@ -70,7 +70,7 @@ func mustRecord(tb testing.TB, db *DB, rs ...AttemptResult) {
 func invoiceIDs(cs []Claimed) []string {
 	var out []string
 	for _, c := range cs {
-		out = append(out, c.InvoiceID)
+		out = append(out, c.SubjectID)
 	}
 	slices.Sort(out)
 	return out
@@ -86,7 +86,7 @@ func TestPlanDeliveries(t *testing.T) {
 		now := testEpoch.Add(time.Hour)
 		var earlierSeen []bool
 		res := mustPlan(t, db, now, func(ev OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]NewDelivery, error) {
-			if ev.InvoiceID == a.ID && ev.Code == invoice.CodeConfirmed {
+			if ev.SubjectID == a.ID && ev.Code == invoice.CodeConfirmed {
 				paid, err := earlier(invoice.CodePaidInFull)
 				if err != nil {
 					return nil, err
@@ -139,7 +139,7 @@ func TestPlanDeliveries(t *testing.T) {
 		}{{ChannelEmail, 1003}, {ChannelEmail, 1005}, {ChannelIPN, 1003}, {ChannelIPN, 1005}}
 		for i, d := range ds {
 			if d.Channel != want[i].channel || d.Code != want[i].code || d.State != DeliveryPending ||
-				d.InvoiceID != a.ID || d.StoreID != s.ID || d.Attempts != 0 || len(d.EventID) != 22 ||
+				d.SubjectID != a.ID || d.StoreID != s.ID || d.Attempts != 0 || len(d.EventID) != 22 ||
 				!d.NextAttemptAt.Equal(now) || !d.Deadline.Equal(now.Add(72*time.Hour)) || !d.CreatedAt.Equal(now) {
 				t.Errorf("delivery %d = %+v, want %s of %d pending, due now", i, d, want[i].channel, want[i].code)
 			}
@@ -202,12 +202,12 @@ func TestClaimOrderPerInvoice(t *testing.T) {
 
 		// Only the first of each invoice's deliveries is claimable.
 		cs := mustClaim(t, db, ClaimOptions{Owner: "w1", Now: now})
-		if got := invoiceIDs(cs); !slices.Equal(got, invoiceIDs([]Claimed{{Delivery: Delivery{InvoiceID: a.ID}}, {Delivery: Delivery{InvoiceID: c.ID}}})) {
+		if got := invoiceIDs(cs); !slices.Equal(got, invoiceIDs([]Claimed{{Delivery: Delivery{Subject: SubjectInvoice, SubjectID: a.ID}}, {Delivery: Delivery{Subject: SubjectInvoice, SubjectID: c.ID}}})) {
 			t.Fatalf("first claim got invoices %v, want one delivery of each", got)
 		}
 		var first Claimed
 		for _, cl := range cs {
-			if cl.InvoiceID == a.ID {
+			if cl.SubjectID == a.ID {
 				first = cl
 			}
 			if cl.LeaseOwner != "w1" || !cl.LeasedUntil.Equal(now.Add(time.Minute)) {
@@ -310,7 +310,7 @@ func TestLeases(t *testing.T) {
 
 		// SkipHosts leaves busy hosts out.
 		cs := mustClaim(t, db, ClaimOptions{Owner: "w1", Now: now, SkipHosts: []string{a.ID + ".example", "other.example"}})
-		if len(cs) != 1 || cs[0].InvoiceID != c.ID {
+		if len(cs) != 1 || cs[0].SubjectID != c.ID {
 			t.Fatalf("claim skipping a's host = %+v", cs)
 		}
 		// Released deliveries are claimable at once.
@@ -339,20 +339,20 @@ func TestLeases(t *testing.T) {
 		// the new owner's success delivers.
 		mustRecord(t, db, AttemptResult{DeliveryID: held.ID, Owner: "w1", At: now.Add(62 * time.Second),
 			Error: "timeout", State: DeliveryPending, NextAttemptAt: now.Add(time.Hour)})
-		d := deliveryByID(t, db, held.InvoiceID, held.ID)
+		d := deliveryByID(t, db, held.SubjectID, held.ID)
 		if d.State != DeliveryPending || d.LeaseOwner != "w3" || d.Attempts != 1 || !d.NextAttemptAt.Equal(now) {
 			t.Errorf("after the lost lease's failure: %+v", d)
 		}
 		mustRecord(t, db, AttemptResult{DeliveryID: held.ID, Owner: "w3", At: now.Add(63 * time.Second), StatusCode: 204,
 			State: DeliveryDelivered})
-		d = deliveryByID(t, db, held.InvoiceID, held.ID)
+		d = deliveryByID(t, db, held.SubjectID, held.ID)
 		if d.State != DeliveryDelivered || d.LeaseOwner != "" || !d.LeasedUntil.IsZero() || d.Attempts != 2 {
 			t.Errorf("after the new owner's success: %+v", d)
 		}
 		// A lost lease's success still delivers.
 		mustRecord(t, db, AttemptResult{DeliveryID: rest[0].ID, Owner: "w9", At: now.Add(64 * time.Second), StatusCode: 200,
 			State: DeliveryDelivered})
-		d = deliveryByID(t, db, rest[0].InvoiceID, rest[0].ID)
+		d = deliveryByID(t, db, rest[0].SubjectID, rest[0].ID)
 		if d.State != DeliveryDelivered || d.Attempts != 1 {
 			t.Errorf("after a lost lease's success: %+v", d)
 		}
@@ -427,21 +427,21 @@ func TestConcurrentClaimers(t *testing.T) {
 					idle = 0
 					mu.Lock()
 					for _, c := range cs {
-						if held, ok := inFlight[c.InvoiceID]; ok {
+						if held, ok := inFlight[c.SubjectID]; ok {
 							failures = append(failures, fmt.Sprintf("%s claimed delivery %d of invoice %s while %d is in flight",
-								owner, c.ID, c.InvoiceID, held))
+								owner, c.ID, c.SubjectID, held))
 						}
-						if c.OutboxSeq <= lastSeq[c.InvoiceID] {
-							failures = append(failures, fmt.Sprintf("invoice %s: seq %d after %d", c.InvoiceID, c.OutboxSeq, lastSeq[c.InvoiceID]))
+						if c.OutboxSeq <= lastSeq[c.SubjectID] {
+							failures = append(failures, fmt.Sprintf("invoice %s: seq %d after %d", c.SubjectID, c.OutboxSeq, lastSeq[c.SubjectID]))
 						}
-						inFlight[c.InvoiceID] = c.ID
+						inFlight[c.SubjectID] = c.ID
 					}
 					mu.Unlock()
 					rs := make([]AttemptResult, len(cs))
 					mu.Lock()
 					for i, c := range cs {
-						delete(inFlight, c.InvoiceID)
-						lastSeq[c.InvoiceID] = c.OutboxSeq
+						delete(inFlight, c.SubjectID)
+						lastSeq[c.SubjectID] = c.OutboxSeq
 						delivered[c.ID]++
 						rs[i] = AttemptResult{DeliveryID: c.ID, Owner: owner, At: testEpoch, StatusCode: 200, State: DeliveryDelivered}
 					}

@@ -102,7 +102,7 @@ func (db *DB) InvoiceOutboxAfter(ctx context.Context, invoiceID string, seq int6
 	if limit <= 0 {
 		return nil, nil
 	}
-	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE invoice_id = $1 AND seq > $2
+	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE subject_id = $1 AND seq > $2
 		ORDER BY seq LIMIT $3`, invoiceID, seq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("load outbox of invoice %s after %d: %w", invoiceID, seq, err)
@@ -114,7 +114,7 @@ func (db *DB) InvoiceOutboxAfter(ctx context.Context, invoiceID string, seq int6
 // snapshot is the invoice's current state, or fails with ErrNotFound when
 // it has none.
 func (db *DB) LatestInvoiceEvent(ctx context.Context, invoiceID string) (OutboxEvent, error) {
-	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE invoice_id = $1
+	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE subject_id = $1
 		ORDER BY seq DESC LIMIT 1`, invoiceID)
 	if err != nil {
 		return OutboxEvent{}, fmt.Errorf("load latest event of invoice %s: %w", invoiceID, err)

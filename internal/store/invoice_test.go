@@ -88,7 +88,7 @@ func TestInvoiceRoundTrip(t *testing.T) {
 				}
 				e := evs[0]
 				if e.Code != invoice.CodeCreated || e.Name != "invoice_created" || e.Status != invoice.StatusNew ||
-					e.InvoiceID != inv.ID || e.StoreID != s.ID || !e.CreatedAt.Equal(inv.CreatedAt) ||
+					e.SubjectID != inv.ID || e.StoreID != s.ID || !e.CreatedAt.Equal(inv.CreatedAt) ||
 					len(e.ID) != 22 || e.Attempts != 0 || !e.DeliveredAt.IsZero() {
 					t.Errorf("outbox event = %+v", e)
 				}
@@ -179,7 +179,7 @@ func TestGroupCommit(t *testing.T) {
 				t.Errorf("outbox seq %d after %d", e.Seq, evs[i-1].Seq)
 			}
 			if e.Code == invoice.CodeCreated {
-				seen[e.InvoiceID]++
+				seen[e.SubjectID]++
 			}
 		}
 		for _, inv := range invs {

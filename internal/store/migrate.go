@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -75,7 +76,12 @@ func (db *DB) migrateTo(ctx context.Context, last int) error {
 		if m.version > last {
 			break
 		}
-		err := db.writeTx(ctx, func(tx *sql.Tx) error { return db.apply(ctx, tx, m) })
+		apply := func(tx *sql.Tx) error { return db.apply(ctx, tx, m) }
+		if db.dialect == SQLite && withoutForeignKeys[m.version] {
+			err = db.writeTxWithoutForeignKeys(ctx, apply)
+		} else {
+			err = db.writeTx(ctx, apply)
+		}
 		if err != nil {
 			return fmt.Errorf("migration %s: %w", m.name, err)
 		}
@@ -115,7 +121,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, m migration) error {
 		}
 	}
 	if step := migrationSteps[m.version]; step != nil {
-		if err := step(ctx, tx); err != nil {
+		if err := step(ctx, tx, db.dialect); err != nil {
 			return err
 		}
 	}
@@ -149,4 +155,48 @@ func splitStatements(text string) []string {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// writeTxWithoutForeignKeys is writeTx on SQLite with foreign keys off, on
+// a connection of its own (the pragma is per connection and cannot change
+// inside a transaction): what a table rebuild needs. Before it commits,
+// every reference must hold again (foreign_key_check), or nothing is.
+func (db *DB) writeTxWithoutForeignKeys(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	conn, err := db.sql.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return fmt.Errorf("foreign keys off: %w", err)
+	}
+	// The connection goes back to the pool with its foreign keys on, even
+	// when the transaction fails.
+	defer conn.ExecContext(context.Background(), `PRAGMA foreign_keys = ON`)
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	var (
+		table, parent string
+		row, fk       sql.NullInt64
+	)
+	switch err := tx.QueryRowContext(ctx, `PRAGMA foreign_key_check`).Scan(&table, &row, &parent, &fk); {
+	case err == nil:
+		tx.Rollback()
+		return fmt.Errorf("row %d of table %s no longer finds its %s", row.Int64, table, parent)
+	case !errors.Is(err, sql.ErrNoRows):
+		tx.Rollback()
+		return fmt.Errorf("foreign key check: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
 }

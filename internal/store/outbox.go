@@ -11,19 +11,35 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 )
 
+// Subject is the kind of resource an outbox event is about. Every
+// subject's events share the outbox, the planner and the deliveries; each
+// subject brings its event codes, its delivery rules and its bodies
+// (package notify). Resource ids are random (auth.NewID), so an id names
+// one resource whatever its subject.
+type Subject string
+
+// The subjects.
+const (
+	SubjectInvoice Subject = "invoice"
+)
+
 // OutboxEvent is a notification waiting for (or done with) delivery. Its
-// snapshot is the invoice as it was when the event happened.
+// snapshot is the resource as it was when the event happened.
 type OutboxEvent struct {
 	Seq       int64  // commit-ordered position in the outbox
 	ID        string // stable random id, the same on every delivery attempt
-	InvoiceID string
+	Subject   Subject
+	SubjectID string // the resource's id
 	StoreID   string
+	// Code is the subject's event code; the invoice codes (BitPay's
+	// 1001-1016) are the only ones yet.
 	Code      invoice.Code
 	Name      string
 	Status    invoice.Status
 	Exception invoice.Exception
 	CreatedAt time.Time
-	// Snapshot is the invoice.Invoice at the event, as encoding/json wrote it.
+	// Snapshot is the resource at the event as encoding/json wrote it (an
+	// invoice.Invoice for SubjectInvoice).
 	Snapshot json.RawMessage
 
 	Attempts      int
@@ -31,10 +47,10 @@ type OutboxEvent struct {
 	DeliveredAt   time.Time // zero until delivered
 }
 
-const insertOutboxSQL = `INSERT INTO outbox (id, invoice_id, store_id, code, name, status, exception, created_at, snapshot)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+const insertOutboxSQL = `INSERT INTO outbox (id, subject, subject_id, store_id, code, name, status, exception, created_at, snapshot)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 
-const outboxColumns = `seq, id, invoice_id, store_id, code, name, status, exception, created_at, snapshot,
+const outboxColumns = `seq, id, subject, subject_id, store_id, code, name, status, exception, created_at, snapshot,
 	attempts, next_attempt_at, delivered_at`
 
 // insertNotes adds an invoice's notifications to the outbox with insert, a
@@ -48,7 +64,7 @@ func insertNotes(ctx context.Context, insert *sql.Stmt, inv *invoice.Invoice, no
 		return fmt.Errorf("snapshot invoice %s: %w", inv.ID, err)
 	}
 	for _, n := range notes {
-		_, err := insert.ExecContext(ctx, auth.NewID(), inv.ID, inv.StoreID, int(n.Code), n.Code.Name(),
+		_, err := insert.ExecContext(ctx, auth.NewID(), string(SubjectInvoice), inv.ID, inv.StoreID, int(n.Code), n.Code.Name(),
 			string(n.Status), string(n.Exception), millis(n.At), string(snapshot))
 		if err != nil {
 			return fmt.Errorf("queue event %d of invoice %s: %w", n.Code, inv.ID, err)
@@ -57,11 +73,12 @@ func insertNotes(ctx context.Context, insert *sql.Stmt, inv *invoice.Invoice, no
 	return nil
 }
 
-// Outbox returns an invoice's events in the order they happened.
-func (db *DB) Outbox(ctx context.Context, invoiceID string) ([]OutboxEvent, error) {
-	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE invoice_id = $1 ORDER BY seq`, invoiceID)
+// Outbox returns the events of a resource (an invoice, say) in the order
+// they happened.
+func (db *DB) Outbox(ctx context.Context, subjectID string) ([]OutboxEvent, error) {
+	evs, err := db.outbox(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE subject_id = $1 ORDER BY seq`, subjectID)
 	if err != nil {
-		return nil, fmt.Errorf("load outbox of invoice %s: %w", invoiceID, err)
+		return nil, fmt.Errorf("load outbox of %s: %w", subjectID, err)
 	}
 	return evs, nil
 }
@@ -95,11 +112,13 @@ func (db *DB) outbox(ctx context.Context, query string, args ...any) ([]OutboxEv
 			snapshot          string
 			delivered         sql.NullInt64
 		)
-		err := rows.Scan(&e.Seq, &e.ID, &e.InvoiceID, &e.StoreID, &code, &e.Name, &status, &exception, &created,
+		var subject string
+		err := rows.Scan(&e.Seq, &e.ID, &subject, &e.SubjectID, &e.StoreID, &code, &e.Name, &status, &exception, &created,
 			&snapshot, &e.Attempts, &nextAt, &delivered)
 		if err != nil {
 			return nil, err
 		}
+		e.Subject = Subject(subject)
 		e.Code = invoice.Code(code)
 		e.Status = invoice.Status(status)
 		e.Exception = invoice.Exception(exception)

@@ -332,7 +332,7 @@ func (r *createRequest) events() ([][]any, error) {
 	}
 	out := make([][]any, len(r.notes))
 	for i, n := range r.notes {
-		out[i] = []any{r.noteIDs[i], r.inv.ID, r.inv.StoreID, int(n.Code), n.Code.Name(),
+		out[i] = []any{r.noteIDs[i], string(SubjectInvoice), r.inv.ID, r.inv.StoreID, int(n.Code), n.Code.Name(),
 			string(n.Status), string(n.Exception), millis(n.At), string(snapshot)}
 	}
 	return out, nil

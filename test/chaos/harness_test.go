@@ -757,7 +757,7 @@ func (h *harness) waitEvent(inv *tracked, code invoice.Code) {
 	defer db.Close()
 	h.waitFor(90*time.Second, fmt.Sprintf("event %s on invoice %s", code.Name(), inv.id), func() (bool, string) {
 		var n int
-		if err := db.QueryRow(`SELECT COUNT(*) FROM outbox WHERE invoice_id = ? AND code = ?`, inv.id, int(code)).Scan(&n); err != nil {
+		if err := db.QueryRow(`SELECT COUNT(*) FROM outbox WHERE subject_id = ? AND code = ?`, inv.id, int(code)).Scan(&n); err != nil {
 			return false, err.Error()
 		}
 		return n > 0, "not emitted"
@@ -971,7 +971,7 @@ func (h *harness) checkEvents(db *store.DB, raw *sql.DB, phase string) {
 			continue
 		}
 		var n int
-		if err := raw.QueryRow(`SELECT COUNT(*) FROM outbox WHERE invoice_id = ? AND code = ?`, inv.ID, int(invoice.CodePaymentReversed)).Scan(&n); err != nil {
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM outbox WHERE subject_id = ? AND code = ?`, inv.ID, int(invoice.CodePaymentReversed)).Scan(&n); err != nil {
 			h.t.Fatal(err)
 		}
 		if n < 1 {

@@ -108,7 +108,7 @@ func (m *Mailer) compose(to string, inv invoice.Invoice, ev store.OutboxEvent) (
 	writeHeader(&b, "Subject", mime.QEncoding.Encode("utf-8", v.Subject))
 	writeHeader(&b, "MIME-Version", "1.0")
 	writeHeader(&b, "Auto-Submitted", "auto-generated")
-	writeHeader(&b, "X-Kassa-Invoice", clean(firstNonEmpty(inv.ID, ev.InvoiceID), maxShort))
+	writeHeader(&b, "X-Kassa-Invoice", clean(firstNonEmpty(inv.ID, ev.SubjectID), maxShort))
 	if name := eventName(ev); name != "" {
 		writeHeader(&b, "X-Kassa-Event", name)
 	}
@@ -138,7 +138,7 @@ func (m *Mailer) eventInvoice(inv invoice.Invoice, ev store.OutboxEvent) (invoic
 
 // describe says in plain words what the event means for the merchant.
 func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
-	id := clean(firstNonEmpty(inv.ID, ev.InvoiceID), maxShort)
+	id := clean(firstNonEmpty(inv.ID, ev.SubjectID), maxShort)
 	status := ev.Status
 	if status == "" {
 		status = inv.Status
@@ -422,10 +422,10 @@ func messageID(ev store.OutboxEvent, invoiceID, from string) string {
 	}
 	local := ""
 	if ev.ID != "" {
-		local = idPart(ev.ID) + "." + idPart(firstNonEmpty(ev.InvoiceID, invoiceID))
+		local = idPart(ev.ID) + "." + idPart(firstNonEmpty(ev.SubjectID, invoiceID))
 	} else {
 		// No event id: the event's identity is its invoice, code and time.
-		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", firstNonEmpty(ev.InvoiceID, invoiceID), ev.Code, ev.Seq, ev.CreatedAt.UnixNano())
+		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", firstNonEmpty(ev.SubjectID, invoiceID), ev.Code, ev.Seq, ev.CreatedAt.UnixNano())
 		sum := sha256.Sum256([]byte(key))
 		local = hex.EncodeToString(sum[:16])
 	}

@@ -103,7 +103,7 @@ func New(cfg Config, opts ...Option) *Mailer {
 // that cannot be built, the server's *textproto.Error when it answered,
 // and ctx's error when ctx ended or the Config's Timeout passed.
 func (m *Mailer) Mail(ctx context.Context, to string, inv invoice.Invoice, ev store.OutboxEvent) error {
-	invoiceID := firstNonEmpty(inv.ID, ev.InvoiceID)
+	invoiceID := firstNonEmpty(inv.ID, ev.SubjectID)
 	msg, err := m.compose(to, inv, ev)
 	if err != nil {
 		return fmt.Errorf("compose mail for event %s of invoice %s: %w", ev.ID, invoiceID, err)

@@ -70,7 +70,7 @@ func eventFor(t *testing.T, inv invoice.Invoice, id string, code invoice.Code) s
 		t.Fatal(err)
 	}
 	return store.OutboxEvent{
-		Seq: 7, ID: id, InvoiceID: inv.ID, StoreID: inv.StoreID,
+		Seq: 7, ID: id, Subject: store.SubjectInvoice, SubjectID: inv.ID, StoreID: inv.StoreID,
 		Code: code, Name: code.Name(), Status: inv.Status, Exception: inv.Exception,
 		CreatedAt: time.Date(2026, 3, 1, 12, 1, 0, 0, time.UTC), Snapshot: snap,
 	}
