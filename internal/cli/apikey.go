@@ -26,7 +26,7 @@ func runAPIKey(ctx context.Context, env Env, args []string) error {
 	fs, resolve := flagSet(env, "apikey "+sub, synopsis)
 	storeID := fs.String("store", "", "store id (create, list)")
 	label := fs.String("label", "", "label shown in key lists (create)")
-	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	_, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}

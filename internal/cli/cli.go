@@ -162,7 +162,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 // parseAndOpen parses a command's flags, resolves the configuration and
 // opens the database: the prologue of every command that uses the store.
-func parseAndOpen(ctx context.Context, fs *flag.FlagSet, resolve func() (*config.Config, error), args []string) (*config.Config, *store.DB, error) {
+func parseAndOpen(ctx context.Context, env Env, fs *flag.FlagSet, resolve func() (*config.Config, error), args []string) (*config.Config, *store.DB, error) {
 	if err := parse(fs, args); err != nil {
 		return nil, nil, err
 	}
@@ -170,7 +170,7 @@ func parseAndOpen(ctx context.Context, fs *flag.FlagSet, resolve func() (*config
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, env, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,7 +179,7 @@ func parseAndOpen(ctx context.Context, fs *flag.FlagSet, resolve func() (*config
 
 // openDB opens and migrates the configured database, creating the data
 // directory for SQLite.
-func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
+func openDB(ctx context.Context, env Env, cfg *config.Config) (*store.DB, error) {
 	if !cfg.IsPostgres() {
 		dir := filepath.Dir(cfg.DatabaseURL)
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -190,11 +190,46 @@ func openDB(ctx context.Context, cfg *config.Config) (*store.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", cfg.Redacted().DatabaseURL, err)
 	}
+	if err := backupBeforeUpgrade(ctx, env, cfg, db); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("migrate database: %w", err)
 	}
 	return db, nil
+}
+
+// backupBeforeUpgrade keeps the way back from a schema upgrade: before a
+// kassa with newer migrations changes a database an older kassa made, a
+// SQLite database is backed up beside itself (DB.schema-N.bak, kept if it
+// exists), and the operator is told how to go back; a PostgreSQL
+// operator is told to take a pg_dump first (kassa cannot do it for them).
+// Each migration is one transaction, so an interrupted upgrade leaves the
+// database at a schema the backup's kassa or this one opens.
+func backupBeforeUpgrade(ctx context.Context, env Env, cfg *config.Config, db *store.DB) error {
+	have, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	latest, err := store.LatestSchemaVersion()
+	if err != nil || have == 0 || have >= latest {
+		return err
+	}
+	if cfg.IsPostgres() {
+		fmt.Fprintf(env.Stderr, "kassa: upgrading the database schema from %d to %d; take a pg_dump before upgrading kassa: "+
+			"to go back, restore it and run the previous kassa\n", have, latest)
+		return nil
+	}
+	path := fmt.Sprintf("%s.schema-%d.bak", sqlitePath(cfg), have)
+	err = db.Backup(ctx, path)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("back up the database before upgrading its schema from %d to %d: %w", have, latest, err)
+	}
+	fmt.Fprintf(env.Stderr, "kassa: upgrading the database schema from %d to %d; the database as it was is in %s: "+
+		"to go back, stop kassa, run kassa restore --from %s and start the previous kassa\n", have, latest, path, path)
+	return nil
 }
 
 // subcommand splits "store create …" into "create" and the rest.
@@ -227,7 +262,7 @@ func runVersion(_ context.Context, env Env, args []string) error {
 
 func runMigrate(ctx context.Context, env Env, args []string) error {
 	fs, resolve := flagSet(env, "migrate", "migrate [flags]")
-	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	cfg, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}

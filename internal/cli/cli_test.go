@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -298,5 +300,56 @@ func TestStoreInvoiceLimits(t *testing.T) {
 	}
 	if m := list(); m[limited] != "1000/h,20/s" || m[other] != "off" {
 		t.Fatalf("after updates: %v", m)
+	}
+}
+
+// TestUpgradeBacksUpFirst: a kassa whose migrations are newer than a
+// SQLite database's schema backs the database up beside itself before it
+// migrates it, says how to go back, and leaves an existing backup alone;
+// the backup holds the database as it was.
+func TestUpgradeBacksUpFirst(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"KASSA_DATA_DIR": dir, "KASSA_NETWORK": "regtest"}
+	path := filepath.Join(dir, "kassa.db")
+	ctx := context.Background()
+	db, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MigrateTo(ctx, 10); err != nil {
+		t.Fatal(err)
+	}
+	key, _ := demoMerchantKey()
+	st := merchant.Store{ID: "OldStore", Name: "Old", Network: "regtest", Key: key, Speed: invoice.SpeedMedium,
+		Expiry: merchant.DefaultExpiry, GapLimit: 20, DefaultCurrency: "USD", CreatedAt: time.Now().UTC()}
+	if err := db.CreateStore(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	_, errs, code := run(t, vars, "migrate")
+	backup := path + ".schema-10.bak"
+	if code != 0 || !strings.Contains(errs, backup) || !strings.Contains(errs, "kassa restore --from "+backup) {
+		t.Fatalf("migrate from schema 10: %d\n%s", code, errs)
+	}
+	latest, _ := store.LatestSchemaVersion()
+	for _, c := range []struct {
+		path string
+		want int
+	}{{path, latest}, {backup, 10}} {
+		db, err := store.Open(ctx, c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := db.SchemaVersion(ctx)
+		_, serr := db.GetStore(ctx, "OldStore")
+		db.Close()
+		if err != nil || v != c.want || serr != nil {
+			t.Errorf("%s: schema %d (%v), want %d; store: %v", c.path, v, err, c.want, serr)
+		}
+	}
+	// Up to date: no backup, no word of one.
+	if _, errs, code := run(t, vars, "migrate"); code != 0 || strings.Contains(errs, ".bak") {
+		t.Fatalf("migrate again: %d\n%s", code, errs)
 	}
 }

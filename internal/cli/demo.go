@@ -86,7 +86,7 @@ func runDemo(ctx context.Context, env Env, args []string) error {
 	defer node.Stop()
 	cfg.Chain = node.RPCURL()
 
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, env, cfg)
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func runIPN(ctx context.Context, env Env, args []string) error {
 	invoiceID := fs.String("invoice", "", "invoice id (list, attempts)")
 	storeID := fs.String("store", "", "store id (sign)")
 	off := fs.Bool("off", false, "turn signing off (sign)")
-	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	_, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}

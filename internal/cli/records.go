@@ -57,7 +57,7 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
@@ -162,7 +162,7 @@ func runToken(ctx context.Context, env Env, args []string) error {
 	storeID := fs.String("store", "", "store id (required)")
 	facade := fs.String("facade", "pos", "facade: pos, merchant or payout")
 	label := fs.String("label", "", "label shown in token lists")
-	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	_, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func runPairing(ctx context.Context, env Env, args []string) error {
 	storeID := fs.String("store", "", "store id (create; approve, when the client named none)")
 	facade := fs.String("facade", "merchant", "facade: pos, merchant or payout (create)")
 	label := fs.String("label", "", "label shown in token lists (create)")
-	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	_, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func runInvoice(ctx context.Context, env Env, args []string) error {
 	notifyURL := fs.String("notification-url", "", "IPN URL (create)")
 	window := fs.Duration("window", 0, "payment window (create; default: the store's expiry)")
 	limit := fs.Int("limit", 50, "how many invoices (list)")
-	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	cfg, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}

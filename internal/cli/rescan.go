@@ -83,7 +83,7 @@ func runRescan(ctx context.Context, env Env, args []string) error {
 	prog := &progress{w: env.Stderr, tty: tty}
 	log := slog.New(logHandler(prog, cfg, tty))
 
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, env, cfg)
 	if err != nil {
 		return err
 	}

@@ -106,7 +106,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	}()
 	log.Info("kassa listening", "url", cfg.PublicURL, "listen", cfg.Listen, "network", cfg.Network, "version", Version)
 
-	db, err := openDB(ctx, cfg)
+	db, err := openDB(ctx, env, cfg)
 	if err != nil {
 		return err
 	}

@@ -51,7 +51,7 @@ func runUser(ctx context.Context, env Env, args []string) error {
 	owner := fs.Bool("owner", false, "make an admin account: owner of every store, as the setup page does (create)")
 	storeID := fs.String("store", "", "add the account to this store (create)")
 	role := fs.String("role", "employee", "its role in --store: owner, manager or employee (create)")
-	_, db, err := parseAndOpen(ctx, fs, resolve, args)
+	_, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}
@@ -185,7 +185,7 @@ func runApplication(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	fs, resolve := flagSet(env, "application "+sub, "application "+sub+" [flags]")
-	cfg, db, err := parseAndOpen(ctx, fs, resolve, args)
+	cfg, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func oldSchemaDB(t *testing.T, b backend, n int) (*DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.migrateTo(context.Background(), beforeMethods); err != nil {
+	if err := db.MigrateTo(context.Background(), beforeMethods); err != nil {
 		t.Fatal(err)
 	}
 	s := newStore(t, db, 20)

@@ -62,12 +62,12 @@ func migrations() ([]migration, error) {
 // processes may migrate at once: PostgreSQL serializes them with an
 // advisory lock, SQLite with its immediate write transaction.
 func (db *DB) Migrate(ctx context.Context) error {
-	return db.migrateTo(ctx, math.MaxInt)
+	return db.MigrateTo(ctx, math.MaxInt)
 }
 
-// migrateTo applies the migrations up to version last (tests use it to
-// build databases of an earlier schema).
-func (db *DB) migrateTo(ctx context.Context, last int) error {
+// MigrateTo applies the migrations up to version last: what tests (and
+// the upgrade path's tests) use to build a database of an earlier schema.
+func (db *DB) MigrateTo(ctx context.Context, last int) error {
 	ms, err := migrations()
 	if err != nil {
 		return fmt.Errorf("read migrations: %w", err)
@@ -199,4 +199,26 @@ func (db *DB) writeTxWithoutForeignKeys(ctx context.Context, fn func(tx *sql.Tx)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// SchemaVersion returns the newest migration applied to the database, 0
+// for a database kassa never migrated.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	exists := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`
+	if db.dialect == Postgres {
+		exists = `SELECT COUNT(*) FROM information_schema.tables
+			WHERE table_schema = current_schema() AND table_name = 'schema_migrations'`
+	}
+	var n int
+	if err := db.sql.QueryRowContext(ctx, exists).Scan(&n); err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	var v sql.NullInt64
+	if err := db.sql.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return int(v.Int64), nil
 }

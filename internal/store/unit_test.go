@@ -91,7 +91,7 @@ func TestMigrateOutboxSubjects(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
 		db, _ := oldSchemaDB(t, b, 2)
-		if err := db.migrateTo(ctx, 11); err != nil {
+		if err := db.MigrateTo(ctx, 11); err != nil {
 			t.Fatal(err)
 		}
 		for i, id := range []string{"old0000000", "old0000000", "old0000001"} {
