@@ -62,12 +62,15 @@
 // addresses beyond that stay invisible to it. Each store row therefore
 // keeps next_index, the next unused derivation index, and last_paid_index,
 // the highest index that ever received a payment (raised by Commit). The
-// unpaid run is next_index - 1 - last_paid_index. While the run is below
-// the store's gap limit a new invoice gets next_index. At the limit the
-// governor instead reuses the address of the oldest invoice that expired
-// without ever seeing a payment (late ones included), lies above
-// last_paid_index and is not in use by another open invoice (new, paid,
-// confirmed, invalid); such an invoice is marked Reused. When none
-// qualifies the invoice goes past the gap with next_index, and GapRun lets
-// the dashboard warn about it.
+// rule is wallet.Governor's: while the unpaid run (next_index - 1 -
+// last_paid_index) is below the store's gap limit a new invoice gets
+// next_index; at the limit it reuses an address the store offers as
+// reusable: the oldest invoice's that expired without ever seeing a
+// payment (late ones included), lies above last_paid_index and is not in
+// use by another open invoice (new, paid, confirmed, invalid); such an
+// invoice's on-chain method is marked Reused. When none qualifies the
+// invoice goes past the gap with next_index, and GapRun lets the
+// dashboard warn about it. The store supplies the counters (read and
+// locked once per batch) and the candidates (reuseSQL); the writer asks
+// the governor.
 package store

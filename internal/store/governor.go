@@ -8,19 +8,20 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 // This file is the address allocation of the invoice writer: the gap-limit
 // governor and the derivation of new addresses.
 
-// storeState is a store's address bookkeeping while a batch is written.
+// storeState is a store's address bookkeeping while a batch is written:
+// its gap-limit governor (package wallet decides; the store supplies the
+// counters and the reusable addresses).
 type storeState struct {
-	id       string
-	gapLimit int64
-	next     int64
-	lastPaid int64
-	moved    bool            // next changed and must be written back
-	taken    map[string]bool // addresses this batch reuses already
+	id    string
+	gov   wallet.Governor
+	moved bool // gov.Next changed and must be written back
 }
 
 // loadStoreState returns a store's address counters, read once per batch.
@@ -30,7 +31,7 @@ func loadStoreState(ctx context.Context, tx *sql.Tx, stores map[string]*storeSta
 	}
 	st := &storeState{id: id}
 	err := tx.QueryRowContext(ctx, `SELECT gap_limit, next_index, last_paid_index FROM stores WHERE id = $1`, id).
-		Scan(&st.gapLimit, &st.next, &st.lastPaid)
+		Scan(&st.gov.Limit, &st.gov.Next, &st.gov.LastPaid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("store %s: %w", id, ErrNotFound)
 	}
@@ -59,7 +60,7 @@ func lockStores(ctx context.Context, tx *sql.Tx, stores map[string]*storeState, 
 	defer rows.Close()
 	for rows.Next() {
 		st := &storeState{}
-		if err := rows.Scan(&st.id, &st.gapLimit, &st.next, &st.lastPaid); err != nil {
+		if err := rows.Scan(&st.id, &st.gov.Limit, &st.gov.Next, &st.gov.LastPaid); err != nil {
 			return fmt.Errorf("lock stores: %w", err)
 		}
 		stores[st.id] = st
@@ -70,65 +71,50 @@ func lockStores(ctx context.Context, tx *sql.Tx, stores map[string]*storeState, 
 	return nil
 }
 
-// maxIndex is the last non-hardened derivation index.
-const maxIndex = 1<<31 - 1
-
-// allocate is the gap-limit governor. While fewer than the gap limit
-// addresses in a row are unpaid, the invoice gets the next index. At the
-// limit it reuses the address of the oldest expired invoice that never saw
-// a payment, lies past the last paid index and is not in use by an open
-// invoice; with none, it goes past the gap with the next index.
+// allocate gives a request its address by the store's gap-limit
+// governor: the next index, or an address to reuse from reuseSQL's
+// candidates.
 func allocate(ctx context.Context, tx *sql.Tx, st *storeState, r *createRequest) error {
-	if run := st.next - 1 - st.lastPaid; run >= st.gapLimit {
-		ok, err := reuse(ctx, tx, st, r)
-		if err != nil || ok {
-			return err
-		}
+	a, err := st.gov.Allocate(func(n int) ([]wallet.Reusable, error) { return reusable(ctx, tx, st, n) })
+	if err != nil {
+		return fmt.Errorf("allocate an address of store %s: %w", st.id, err)
 	}
-	if st.next > maxIndex {
-		return fmt.Errorf("store %s has used every derivation index", st.id)
+	r.index, r.fresh, r.reused = a.Index, a.Fresh, a.Reused
+	if a.Reused {
+		r.address, r.script = a.Address, a.Script
 	}
-	r.index, r.fresh, r.reused = uint32(st.next), true, false
-	st.next++
-	st.moved = true
+	st.moved = st.moved || a.Fresh
 	return nil
 }
 
 // reuseSQL lists the addresses the governor may hand out again, oldest
-// invoice first.
+// invoice first: expired invoices that never saw a payment, past the last
+// paid index, whose address no open invoice uses.
 const reuseSQL = `SELECT i.address, i.script, i.key_index FROM invoices i
 	WHERE i.store_id = $1 AND i.status = 'expired' AND i.has_payments = FALSE AND i.key_index > $2
 	AND NOT EXISTS (SELECT 1 FROM invoices o WHERE o.address = i.address AND o.status IN ` + openStatuses + `)
 	ORDER BY i.created_at, i.seq LIMIT $3`
 
-func reuse(ctx context.Context, tx *sql.Tx, st *storeState, r *createRequest) (bool, error) {
-	// Addresses this batch already reused are not inserted yet, so the
-	// query cannot see them: ask for enough rows to skip them.
-	rows, err := tx.QueryContext(ctx, reuseSQL, st.id, st.lastPaid, len(st.taken)+1)
+// reusable returns up to n of a store's reusable addresses.
+func reusable(ctx context.Context, tx *sql.Tx, st *storeState, n int) ([]wallet.Reusable, error) {
+	rows, err := tx.QueryContext(ctx, reuseSQL, st.id, st.gov.LastPaid, n)
 	if err != nil {
-		return false, fmt.Errorf("find reusable address of store %s: %w", st.id, err)
+		return nil, fmt.Errorf("find reusable addresses of store %s: %w", st.id, err)
 	}
 	defer rows.Close()
+	var out []wallet.Reusable
 	for rows.Next() {
 		var (
-			address string
-			script  []byte
-			index   int64
+			c     wallet.Reusable
+			index int64
 		)
-		if err := rows.Scan(&address, &script, &index); err != nil {
-			return false, fmt.Errorf("find reusable address of store %s: %w", st.id, err)
+		if err := rows.Scan(&c.Address, &c.Script, &index); err != nil {
+			return nil, fmt.Errorf("find reusable addresses of store %s: %w", st.id, err)
 		}
-		if st.taken[address] {
-			continue
-		}
-		if st.taken == nil {
-			st.taken = make(map[string]bool)
-		}
-		st.taken[address] = true
-		r.address, r.script, r.index, r.reused, r.fresh = address, script, uint32(index), true, false
-		return true, nil
+		c.Index = uint32(index)
+		out = append(out, c)
 	}
-	return false, rows.Err()
+	return out, rows.Err()
 }
 
 // deriveAddresses calls the AddressFunc of every freshly allocated index,

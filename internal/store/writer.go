@@ -260,7 +260,7 @@ func (db *DB) writeBatch(reqs []*createRequest, bulk bool) (failed int, err erro
 		if !st.moved {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE stores SET next_index = $2 WHERE id = $1`, st.id, st.next); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE stores SET next_index = $2 WHERE id = $1`, st.id, st.gov.Next); err != nil {
 			return -1, fmt.Errorf("advance store %s: %w", st.id, err)
 		}
 	}
