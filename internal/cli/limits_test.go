@@ -10,7 +10,8 @@ import (
 )
 
 // A node applies a store's own limits, else the server's default, and
-// sees a change made elsewhere (the CLI, another node) within limitsTTL.
+// sees a change made elsewhere (the CLI, another node) within the settings
+// cache's time to live.
 func TestStoreLimitsFollowTheStore(t *testing.T) {
 	vars := newVars(t, "")
 	id := createStore(t, vars, "medium")
@@ -20,9 +21,9 @@ func TestStoreLimitsFollowTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := merchant.Limits{PerHour: 7}
-	l := newStoreLimits(db, def, slog.Default())
-	now := time.Now()
-	l.now = func() time.Time { return now }
+	const ttl = time.Hour // no wall clock reaches it during the test
+	settings := merchant.NewSettings(db.GetStore, ttl)
+	l := newStoreLimits(settings, def, slog.Default())
 	if got := l.For(id); got != def {
 		t.Fatalf("no limits of its own: %+v", got)
 	}
@@ -32,11 +33,11 @@ func TestStoreLimitsFollowTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := l.For(id); got != def {
-		t.Fatalf("re-read before limitsTTL: %+v", got)
+		t.Fatalf("re-read before the settings' time to live: %+v", got)
 	}
-	now = now.Add(limitsTTL)
+	settings.Forget(id) // as the time to live running out does
 	if got := l.For(id); got != own {
-		t.Fatalf("after limitsTTL: %+v, want %+v", got, own)
+		t.Fatalf("after the settings were read again: %+v, want %+v", got, own)
 	}
 	// An unknown store gets the default.
 	if got := l.For("nope"); got != def {

@@ -118,8 +118,7 @@ func runStore(ctx context.Context, env Env, args []string) error {
 		if err := db.UpdateStoreSettings(ctx, st); err != nil {
 			return fmt.Errorf("update store: %w", err)
 		}
-		fmt.Fprintf(env.Stderr, "updated store %q; running nodes apply invoice limits within %s, other settings when they next load the store (a restart)\n",
-			st.Name, limitsTTL)
+		fmt.Fprintf(env.Stderr, "updated store %q; running nodes apply the change within %s\n", st.Name, merchant.SettingsTTL)
 		return nil
 	}
 	st := merchant.Store{ID: auth.NewID(), Name: *name, Network: cfg.Network, Key: *key, Speed: invoice.Speed(*speed),

@@ -17,6 +17,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/leader"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/rates"
@@ -122,7 +123,11 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		}
 		mailer = email.New(mc, email.WithPublicURL(cfg.PublicURL), email.WithLogger(log.With("component", "mail")))
 	}
-	notifier, err := notify.New(notify.Config{Store: db, PublicURL: cfg.PublicURL, AllowPrivate: cfg.IPNAllowPrivate,
+	// One cache of stores' settings for every hot path of this node: a
+	// change made on this node takes effect at once, elsewhere within
+	// merchant.SettingsTTL.
+	settings := merchant.NewSettings(db.GetStore, merchant.SettingsTTL)
+	notifier, err := notify.New(notify.Config{Store: db, Settings: settings, PublicURL: cfg.PublicURL, AllowPrivate: cfg.IPNAllowPrivate,
 		RetryWindow: cfg.IPNRetryWindow, Mailer: mailer, Log: log.With("component", "notify"),
 		Plans: func() bool { return !h.multi || h.role() == leader.Leader }})
 	if err != nil {
@@ -148,7 +153,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	rcancel()
 	wg.Go(func() { _ = rs.Run(ctx) })
 
-	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: cfg.Network, Log: log})
+	g := gateway.New(gateway.Config{Store: db, Settings: settings, Rates: rs, Network: cfg.Network, Log: log})
 	defer g.Close()
 	ops.attach(db, rs)
 	// Invoice limits: each store's own or KASSA_INVOICE_LIMITS; with
@@ -160,7 +165,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	}
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
 		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate,
-		InvoiceLimits: newStoreLimits(db, cfg.InvoiceLimits, log).For, Budgets: budgets})
+		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -181,7 +186,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {
 			if err := g.ReloadStore(context.Background(), id); err != nil {
-				log.Warn("store settings take effect at the next restart", "store", id, "err", err)
+				log.Warn("store settings take effect within seconds", "store", id, "err", err)
 			}
 		}})
 	if err != nil {

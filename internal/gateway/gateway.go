@@ -53,6 +53,9 @@ type Config struct {
 	// Policy holds the confirmation rules (zero value: BitPay's).
 	Policy invoice.Policy
 	Log    *slog.Logger
+	// Settings is the node's cache of stores' settings; nil makes one over
+	// Store.
+	Settings *merchant.Settings
 }
 
 // Gateway creates invoices and applies chain events to them.
@@ -73,16 +76,16 @@ type Gateway struct {
 }
 
 type storeKey struct {
-	// store is the store's settings, replaced by ReloadStore.
-	store atomic.Pointer[merchant.Store]
-	addrs *wallet.Cache
+	storeID string
+	key     string // the store's key as configured, which the cache derives from
+	addrs   *wallet.Cache
 	// next is one past the highest index handed out; the filler keeps the
 	// cache ahead of it.
 	next atomic.Uint32
 	// used counts the addresses handed out since the filler last looked.
 	used atomic.Uint32
 	kick chan struct{}
-	// stop ends the filler when ReloadStore drops this key.
+	// stop ends the filler when the store's key changes.
 	stop chan struct{}
 }
 
@@ -136,7 +139,7 @@ func (sk *storeKey) fill(log *slog.Logger, done <-chan struct{}) {
 			// so older ones are still asked for after newer ones.
 			trail := ahead / 4
 			if err := sk.addrs.Fill(next - min(next, trail)); err != nil {
-				log.Error("fill address cache", "store", sk.store.Load().ID, "err", err)
+				log.Error("fill address cache", "store", sk.storeID, "err", err)
 			}
 		}
 	}
@@ -149,6 +152,9 @@ func New(cfg Config) *Gateway {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Settings == nil {
+		cfg.Settings = merchant.NewSettings(cfg.Store.GetStore, 0)
 	}
 	return &Gateway{cfg: cfg, keys: map[string]*storeKey{}, done: make(chan struct{})}
 }
@@ -189,11 +195,14 @@ const MaxWindow = merchant.MaxExpiry
 // CreateInvoice prices, addresses and durably stores a new invoice. When it
 // returns, the invoice and its invoice_created event are committed.
 func (g *Gateway) CreateInvoice(ctx context.Context, storeID string, req NewInvoice) (*invoice.Invoice, error) {
-	sk, err := g.storeKey(ctx, storeID)
+	st, err := g.cfg.Settings.Get(ctx, storeID)
 	if err != nil {
+		return nil, fmt.Errorf("load store %s: %w", storeID, err)
+	}
+	// The writer derives the address from the key's cache (address).
+	if _, err := g.storeKey(st); err != nil {
 		return nil, err
 	}
-	st := *sk.store.Load()
 	code := strings.ToUpper(strings.TrimSpace(req.Currency))
 	if code == "" {
 		code = st.DefaultCurrency
@@ -289,54 +298,43 @@ func (g *Gateway) address(storeID string, index uint32) (string, []byte, error) 
 	return a.Address, a.Script, nil
 }
 
-func (g *Gateway) storeKey(ctx context.Context, storeID string) (*storeKey, error) {
+// storeKey returns the address cache of a store's key, made on first use
+// and made anew when the key in its settings changed.
+func (g *Gateway) storeKey(st merchant.Store) (*storeKey, error) {
 	g.mu.Lock()
-	sk := g.keys[storeID]
+	sk := g.keys[st.ID]
 	g.mu.Unlock()
-	if sk != nil {
+	if sk != nil && sk.key == st.Key {
 		return sk, nil
-	}
-	st, err := g.cfg.Store.GetStore(ctx, storeID)
-	if err != nil {
-		return nil, fmt.Errorf("load store %s: %w", storeID, err)
 	}
 	key, err := wallet.ParseKey(st.Key, g.cfg.Network)
 	if err != nil {
-		return nil, fmt.Errorf("key of store %s: %w", storeID, err)
+		return nil, fmt.Errorf("key of store %s: %w", st.ID, err)
 	}
-	sk = &storeKey{addrs: wallet.NewCache(key, addressAheadMin+addressAheadMin/4), kick: make(chan struct{}, 1), stop: make(chan struct{})}
-	sk.store.Store(&st)
+	next := &storeKey{storeID: st.ID, key: st.Key, addrs: wallet.NewCache(key, addressAheadMin+addressAheadMin/4),
+		kick: make(chan struct{}, 1), stop: make(chan struct{})}
 	g.mu.Lock()
-	if prev := g.keys[storeID]; prev != nil {
-		g.mu.Unlock()
-		return prev, nil
+	if prev := g.keys[st.ID]; prev != nil {
+		if prev.key == st.Key {
+			g.mu.Unlock()
+			return prev, nil
+		}
+		close(prev.stop)
 	}
-	g.keys[storeID] = sk
+	g.keys[st.ID] = next
 	g.mu.Unlock()
-	go sk.fill(g.cfg.Log, g.done)
-	return sk, nil
+	go next.fill(g.cfg.Log, g.done)
+	return next, nil
 }
 
 // ReloadStore makes the next invoices of a store use its settings as
-// stored now (name, currency, speed, expiry), after the dashboard changed
-// them. A store whose key changed gets a fresh address cache.
+// stored now (name, currency, speed, expiry, key), after this node changed
+// them; changes made elsewhere take effect within merchant.SettingsTTL.
 func (g *Gateway) ReloadStore(ctx context.Context, storeID string) error {
-	st, err := g.cfg.Store.GetStore(ctx, storeID)
-	if err != nil {
+	g.cfg.Settings.Forget(storeID)
+	if _, err := g.cfg.Settings.Get(ctx, storeID); err != nil {
 		return fmt.Errorf("reload store %s: %w", storeID, err)
 	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	sk := g.keys[storeID]
-	if sk == nil {
-		return nil // loaded fresh on first use
-	}
-	if sk.store.Load().Key != st.Key {
-		delete(g.keys, storeID)
-		close(sk.stop)
-		return nil
-	}
-	sk.store.Store(&st)
 	return nil
 }
 

@@ -106,6 +106,9 @@ type Mailer interface {
 // default.
 type Config struct {
 	Store Store
+	// Settings is the node's cache of stores' settings (whether a store
+	// signs its IPNs); nil makes one over Store.
+	Settings *merchant.Settings
 	// PublicURL is the base URL invoice urls in IPN bodies are built on.
 	PublicURL string
 	// AllowPrivate lets IPNs reach loopback, private and link-local
@@ -182,7 +185,7 @@ type Service struct {
 	owner   string
 	running atomic.Bool
 
-	stores storeCache
+	tokens tokenCache
 
 	// noMailer is set once the missing mailer has been logged.
 	noMailer bool
@@ -192,6 +195,9 @@ type Service struct {
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("notify: Config.Store is required")
+	}
+	if cfg.Settings == nil {
+		cfg.Settings = merchant.NewSettings(cfg.Store.GetStore, 0)
 	}
 	if cfg.RetryWindow <= 0 {
 		cfg.RetryWindow = DefaultRetryWindow
@@ -249,7 +255,7 @@ func New(cfg Config) (*Service, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 		owner:  newOwner(),
-		stores: storeCache{entries: map[string]storeEntry{}},
+		tokens: tokenCache{entries: map[string]tokenEntry{}},
 	}
 	return s, nil
 }
@@ -594,21 +600,20 @@ func signature(body []byte, key string) string {
 // it over the raw body and compare in constant time.
 func Sign(body []byte, token string) string { return signature(body, token) }
 
-// storeCache keeps stores' signing settings and tokens for a few
-// seconds, so a burst of IPNs does not load them once per attempt.
-type storeCache struct {
+// tokenCache keeps stores' API tokens for a few seconds, so a burst of
+// signed IPNs does not load them once per attempt.
+type tokenCache struct {
 	mu      sync.Mutex
-	entries map[string]storeEntry
+	entries map[string]tokenEntry
 }
 
-type storeEntry struct {
-	sign    bool
-	tokens  []auth.Token // the store's tokens, oldest first, when it signs
+type tokenEntry struct {
+	tokens  []auth.Token // the store's tokens, oldest first
 	fetched time.Time
 }
 
-// storeCacheTTL is how long a store's signing setting is reused.
-const storeCacheTTL = 5 * time.Second
+// tokenCacheTTL is how long a store's token list is reused.
+const tokenCacheTTL = 5 * time.Second
 
 // clockSkew bounds how far the clocks of the nodes sharing a database
 // may disagree; a token list fetched less than this after an invoice was
@@ -620,41 +625,38 @@ const clockSkew = time.Minute
 // CreatedBy and CreatedAt: a creating token missing from a cached list
 // that may predate it sends the list to be loaded again.
 func (s *Service) signingKey(ctx context.Context, storeID, createdBy string, created time.Time) (string, error) {
-	s.stores.mu.Lock()
-	e, ok := s.stores.entries[storeID]
-	s.stores.mu.Unlock()
-	if ok && time.Since(e.fetched) < storeCacheTTL {
-		tok, found := SigningToken(e.tokens, createdBy)
-		if !e.sign || found || createdBy == "" || e.fetched.After(created.Add(clockSkew)) {
-			return signingValue(e.sign, tok)
-		}
-	}
-	e = storeEntry{fetched: time.Now()}
-	st, err := s.cfg.Store.GetStore(ctx, storeID)
+	st, err := s.cfg.Settings.Get(ctx, storeID)
 	if err != nil {
 		return "", fmt.Errorf("load store %s: %w", storeID, err)
 	}
-	if e.sign = st.SignIPN; e.sign {
-		if e.tokens, err = s.cfg.Store.ListTokens(ctx, storeID); err != nil {
-			return "", err
+	if !st.SignIPN {
+		return "", nil
+	}
+	s.tokens.mu.Lock()
+	e, ok := s.tokens.entries[storeID]
+	s.tokens.mu.Unlock()
+	if ok && time.Since(e.fetched) < tokenCacheTTL {
+		if tok, found := SigningToken(e.tokens, createdBy); found || createdBy == "" || e.fetched.After(created.Add(clockSkew)) {
+			return signingValue(tok)
 		}
 	}
-	s.stores.mu.Lock()
-	s.stores.entries[storeID] = e
-	s.stores.mu.Unlock()
+	e = tokenEntry{fetched: time.Now()}
+	if e.tokens, err = s.cfg.Store.ListTokens(ctx, storeID); err != nil {
+		return "", err
+	}
+	s.tokens.mu.Lock()
+	s.tokens.entries[storeID] = e
+	s.tokens.mu.Unlock()
 	tok, _ := SigningToken(e.tokens, createdBy)
-	return signingValue(e.sign, tok)
+	return signingValue(tok)
 }
 
 // errNoSigningToken is why a signing store's IPNs fail when it has no
 // token to sign with.
 var errNoSigningToken = errors.New("the store signs IPNs but has no active merchant or pos token to sign with")
 
-func signingValue(sign bool, tok auth.Token) (string, error) {
-	switch {
-	case !sign:
-		return "", nil
-	case tok.Value == "":
+func signingValue(tok auth.Token) (string, error) {
+	if tok.Value == "" {
 		return "", errNoSigningToken
 	}
 	return tok.Value, nil
