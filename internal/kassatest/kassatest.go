@@ -1,0 +1,222 @@
+// Package kassatest is kassa's shared test fixture: a migrated store on
+// SQLite or PostgreSQL, a merchant store with a regtest key, API tokens,
+// fixed exchange rates, a gateway and a clock, so that each package's
+// suite sets up the same world the same way and runs on both databases.
+//
+// A suite runs on both with RunOnBothDatabases in its TestMain: the tests
+// run once on SQLite, then the test binary runs them again on PostgreSQL
+// (KASSA_TEST_DB=postgres), and fails if either run fails. DB opens the
+// database of the run.
+package kassatest
+
+import (
+	"context"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/testpg"
+)
+
+// DBEnv names the database a suite's run uses: "sqlite" (the default) or
+// "postgres".
+const DBEnv = "KASSA_TEST_DB"
+
+// Backend is a database kind tests can run on.
+type Backend struct {
+	Name string // store.SQLite or store.Postgres
+	// URL returns the URL of a new, empty database of this kind, removed
+	// when the test ends.
+	URL func(tb testing.TB) string
+}
+
+// SQLite and Postgres are the two backends.
+var (
+	SQLite   = Backend{Name: store.SQLite, URL: func(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "kassa.db") }}
+	Postgres = Backend{Name: store.Postgres, URL: testpg.Schema}
+)
+
+// Backends returns both backends, for tests that loop over them.
+func Backends() []Backend { return []Backend{SQLite, Postgres} }
+
+// Current returns the backend of this run of the suite (DBEnv).
+func Current() Backend {
+	if os.Getenv(DBEnv) == store.Postgres {
+		return Postgres
+	}
+	return SQLite
+}
+
+// RunOnBothDatabases runs a package's tests on SQLite, then again on
+// PostgreSQL in a child process with the same arguments, and returns the
+// exit code for os.Exit: the first failure's. Call it from TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
+//
+// Under KASSA_TEST_DB (the child, or a developer picking one database) it
+// runs once on that database; so do fuzzing and benchmark runs.
+func RunOnBothDatabases(m *testing.M) int {
+	if os.Getenv(DBEnv) != "" {
+		return m.Run()
+	}
+	if code := m.Run(); code != 0 {
+		return code
+	}
+	// A fuzzing or benchmarking run is not a suite run: benchmarks pick
+	// their databases themselves, and a fuzz target fuzzes once.
+	for _, name := range []string{"test.fuzz", "test.bench"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" {
+			return 0
+		}
+	}
+	if err := testpg.Available(); err != nil && os.Getenv("CI") != "true" {
+		fmt.Fprintf(os.Stderr, "kassatest: PostgreSQL unreachable, the suite ran on SQLite only: %v\n", err)
+		return 0
+	}
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), DBEnv+"="+store.Postgres)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	fmt.Fprintln(os.Stdout, "kassatest: the same tests on PostgreSQL")
+	if err := cmd.Run(); err != nil {
+		if exit, ok := err.(*exec.ExitError); ok {
+			return exit.ExitCode()
+		}
+		fmt.Fprintf(os.Stderr, "kassatest: run the tests on PostgreSQL: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// DB returns a new, migrated database of this run's backend, closed when
+// the test ends.
+func DB(tb testing.TB) *store.DB { return DBOn(tb, Current()) }
+
+// DBOn returns a new, migrated database of backend b, closed when the
+// test ends.
+func DBOn(tb testing.TB, b Backend) *store.DB {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, b.URL(tb))
+	if err != nil {
+		tb.Fatalf("open %s: %v", b.Name, err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		tb.Fatalf("migrate %s: %v", b.Name, err)
+	}
+	return db
+}
+
+// Key returns a regtest receiving key (a wpkh descriptor of BIP84
+// account 0) derived from a name: the same name, the same key.
+func Key(tb testing.TB, name string) string {
+	tb.Helper()
+	seed := sha256.Sum256([]byte("kassatest " + name))
+	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, i := range []uint32{84, 1, 0} {
+		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	pub, err := k.Neuter()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return "wpkh(" + pub.String() + "/0/*)"
+}
+
+// Store creates a regtest merchant store in db ("Shop", USD, medium speed,
+// a 15-minute window, gap limit 20, a key named after its id) changed by
+// opts, and returns it.
+func Store(tb testing.TB, db *store.DB, opts ...func(*merchant.Store)) merchant.Store {
+	tb.Helper()
+	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Speed: invoice.SpeedMedium,
+		Expiry: merchant.DefaultExpiry, GapLimit: merchant.DefaultGapLimit, DefaultCurrency: "USD",
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	st.Key = Key(tb, st.ID)
+	for _, o := range opts {
+		o(&st)
+	}
+	if err := db.CreateStore(context.Background(), st); err != nil {
+		tb.Fatalf("create store: %v", err)
+	}
+	return st
+}
+
+// Token creates an active API token of a store with a facade (a bearer
+// token: no client id) and returns it.
+func Token(tb testing.TB, db *store.DB, storeID string, facade auth.Facade) auth.Token {
+	tb.Helper()
+	t := auth.Token{Value: auth.NewTokenValue(), StoreID: storeID, Facade: facade, Active: true,
+		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if err := db.CreateToken(context.Background(), t); err != nil {
+		tb.Fatalf("create %s token: %v", facade, err)
+	}
+	return t
+}
+
+// FixedRates are the rates Rates serves.
+const FixedRates = "BTC_USD=50000,BTC_EUR=45000"
+
+// Rates returns exchange rates fixed at FixedRates.
+func Rates(tb testing.TB) *rates.Rates {
+	tb.Helper()
+	rs, err := rates.NewFixed(context.Background(), FixedRates)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rs
+}
+
+// Gateway returns a regtest gateway over db with fixed rates and clock
+// (nil for the wall clock), closed when the test ends.
+func Gateway(tb testing.TB, db *store.DB, clock *Clock) *gateway.Gateway {
+	tb.Helper()
+	cfg := gateway.Config{Store: db, Rates: Rates(tb), Network: "regtest"}
+	if clock != nil {
+		cfg.Clock = clock.Now
+	}
+	g := gateway.New(cfg)
+	tb.Cleanup(g.Close)
+	return g
+}
+
+// Clock is a settable clock for tests: time moves only when told.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock stopped at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock forward by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
