@@ -92,3 +92,34 @@ func TestCheckEmail(t *testing.T) {
 		t.Error("a 255-byte address passed")
 	}
 }
+
+func TestThrottleDelay(t *testing.T) {
+	for _, tc := range []struct {
+		n, free int
+		want    time.Duration
+	}{
+		{0, 3, 0}, {2, 3, 0}, {3, 3, time.Second}, {4, 3, 2 * time.Second}, {6, 3, 8 * time.Second},
+		{13, 3, maxDelay}, {1000, 3, maxDelay}, {9, 10, 0}, {10, 10, time.Second},
+	} {
+		if got := delay(tc.n, tc.free); got != tc.want {
+			t.Errorf("delay(%d, %d) = %v, want %v", tc.n, tc.free, got, tc.want)
+		}
+	}
+}
+
+func TestThrottleWait(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []struct {
+		n    int
+		ago  time.Duration
+		want time.Duration
+	}{
+		{0, 0, 0}, {2, 0, 0}, {3, 0, time.Second}, {3, 400 * time.Millisecond, 600 * time.Millisecond},
+		{3, 2 * time.Second, 0}, {100, time.Minute, maxDelay - time.Minute}, {100, time.Hour, 0},
+		{100, FailureMemory + time.Second, 0},
+	} {
+		if got := Wait(tc.n, now.Add(-tc.ago), 3, now); got != tc.want {
+			t.Errorf("Wait(%d, %v ago) = %v, want %v", tc.n, tc.ago, got, tc.want)
+		}
+	}
+}

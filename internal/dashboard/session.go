@@ -142,7 +142,7 @@ func (s *Server) cleanup(ctx context.Context, now time.Time) {
 	if now.UnixMilli()-last < time.Hour.Milliseconds() || !s.cleanedAt.CompareAndSwap(last, now.UnixMilli()) {
 		return
 	}
-	if err := s.cfg.Store.DeleteExpired(ctx, now, now.Add(-s.cfg.IdleTimeout), now.Add(-failureMemory)); err != nil {
+	if err := s.cfg.Store.DeleteExpired(ctx, now, now.Add(-s.cfg.IdleTimeout), now.Add(-account.FailureMemory)); err != nil {
 		s.cfg.Log.Warn("dashboard: clean up sessions", "err", err)
 	}
 }

@@ -47,7 +47,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 	// Sign-ups are counted per client address, throttled like failed
 	// sign-ins: that bounds how fast one client opens accounts.
 	key := "signup:" + addressKey(r)
-	if wait, err := s.limits.waitKey(r.Context(), key, signupFree); err != nil {
+	if wait, err := s.limits.waitKey(r.Context(), key, account.SignupsFree); err != nil {
 		s.serverError(w, r, "sign-up throttle", err)
 		return
 	} else if wait > 0 {
@@ -79,10 +79,6 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 	}
 	s.redirect(w, r, "/dashboard/stores/new")
 }
-
-// signupFree is how many sign-ups or applications one client address
-// makes before each next one waits (throttle.go).
-const signupFree = 3
 
 // applicationRequest is seed 002's POST /applications body.
 type applicationRequest struct {
@@ -180,7 +176,7 @@ func (s *Server) createApplication(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	key := "applications:" + addressKey(r)
-	if wait, err := s.limits.waitKey(r.Context(), key, signupFree); err != nil {
+	if wait, err := s.limits.waitKey(r.Context(), key, account.SignupsFree); err != nil {
 		api.WriteError(w, r, err)
 		return
 	} else if wait > 0 {

@@ -9,36 +9,22 @@ import (
 	"github.com/kassa-pay/kassa/internal/account"
 )
 
-// The sign-in throttle. Failed passwords and second-factor codes are
-// counted per account (the email, whether or not it exists, so the
-// throttle tells nothing about which do) and per client address. A few
-// failures are free; after that each one makes the next attempt wait
-// twice as long as the one before, up to maxDelay. Waiting attempts are
-// refused without checking the password. A count is forgotten
-// failureMemory after its last failure, and an account's on success.
+// The sign-in throttle (account.Wait's rule). Failed passwords and
+// second-factor codes are counted per account (the email, whether or not
+// it exists, so the throttle tells nothing about which do) and per client
+// address. A few failures are free; after that each one makes the next
+// attempt wait twice as long as the one before, up to 15 minutes. Waiting
+// attempts are refused without checking the password. A count is
+// forgotten account.FailureMemory after its last failure, and an
+// account's on success.
 const (
-	accountFree   = 3  // failures per account before waits begin
-	addressFree   = 10 // failures per client address before waits begin
-	baseDelay     = time.Second
-	maxDelay      = 15 * time.Minute
-	failureMemory = 24 * time.Hour
+	accountFree = 3  // failures per account before waits begin
+	addressFree = 10 // failures per client address before waits begin
 )
 
 type throttle struct {
 	db    Store
 	clock func() time.Time
-}
-
-// delay is the wait after n failures of which free were free.
-func delay(n, free int) time.Duration {
-	if n < free {
-		return 0
-	}
-	shift := n - free
-	if shift > 20 {
-		return maxDelay
-	}
-	return min(baseDelay<<shift, maxDelay)
 }
 
 func accountKey(email string) string {
@@ -65,11 +51,7 @@ func (t *throttle) waitKey(ctx context.Context, key string, free int) (time.Dura
 	if err != nil {
 		return 0, err
 	}
-	now := t.clock()
-	if n == 0 || now.Sub(last) > failureMemory {
-		return 0, nil
-	}
-	return max(last.Add(delay(n, free)).Sub(now), 0), nil
+	return account.Wait(n, last, free, t.clock()), nil
 }
 
 // fail counts a failed attempt for the account and the client.
@@ -83,7 +65,7 @@ func (t *throttle) fail(ctx context.Context, account string, r *http.Request) er
 // count counts one attempt under key.
 func (t *throttle) count(ctx context.Context, key string) error {
 	now := t.clock()
-	_, err := t.db.RecordLoginFailure(ctx, key, now, now.Add(-failureMemory))
+	_, err := t.db.RecordLoginFailure(ctx, key, now, now.Add(-account.FailureMemory))
 	return err
 }
 

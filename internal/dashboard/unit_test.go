@@ -70,18 +70,7 @@ func TestMatchTOTPSkew(t *testing.T) {
 	}
 }
 
-func TestThrottleDelay(t *testing.T) {
-	for _, tc := range []struct {
-		n, free int
-		want    time.Duration
-	}{
-		{0, 3, 0}, {2, 3, 0}, {3, 3, time.Second}, {4, 3, 2 * time.Second}, {6, 3, 8 * time.Second},
-		{13, 3, maxDelay}, {1000, 3, maxDelay}, {9, 10, 0}, {10, 10, time.Second},
-	} {
-		if got := delay(tc.n, tc.free); got != tc.want {
-			t.Errorf("delay(%d, %d) = %v, want %v", tc.n, tc.free, got, tc.want)
-		}
-	}
+func TestWaitText(t *testing.T) {
 	if got := waitText(1500 * time.Millisecond); got != "2 seconds" {
 		t.Errorf("waitText = %q", got)
 	}
