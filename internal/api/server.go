@@ -85,6 +85,10 @@ type Config struct {
 	// link-local addresses and over plain http (KASSA_IPN_ALLOW_PRIVATE),
 	// for development; by default invoice creation refuses them.
 	IPNAllowPrivate bool
+	// Applications records seed 002's merchant applications, POST
+	// /applications (applications.go); nil closes it, as kassa serve
+	// does unless merchant sign-up is open (KASSA_SIGNUP).
+	Applications Applications
 }
 
 // Server is the BitPay-compatible HTTP API.
@@ -142,6 +146,7 @@ func (s *Server) routes() []route {
 		f("POST /tokens", s.createToken),
 		f("GET /tokens", s.listTokens),
 		f("POST /sessions", s.createSession),
+		f("POST /applications", s.createApplication),
 		f("POST /invoices", s.createInvoice),
 		f("GET /invoices/{id}", s.getInvoice),
 		// GET /invoices/guid/:guid and GET /invoices/:id/events share a

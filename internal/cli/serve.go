@@ -163,9 +163,15 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if h.multi {
 		budgets = db
 	}
+	// Merchant applications (POST /applications) are taken when sign-up
+	// is open (KASSA_SIGNUP), as the dashboard's sign-up page is.
+	var applications api.Applications
+	if cfg.Signup {
+		applications = db
+	}
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
 		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate,
-		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets})
+		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets, Applications: applications})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
@@ -180,8 +186,8 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return fmt.Errorf("web: %w", err)
 	}
 	pages.Register(mux)
-	// The merchant dashboard under /dashboard, and POST /applications
-	// (package dashboard); KASSA_SIGNUP=true opens merchant sign-up.
+	// The merchant dashboard under /dashboard; KASSA_SIGNUP=true opens
+	// merchant sign-up.
 	dash, err := dashboard.New(dashboard.Config{Store: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
 		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {

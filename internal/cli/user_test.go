@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -120,5 +121,34 @@ func TestUserAndApplicationCommands(t *testing.T) {
 	}
 	if _, _, code = run(t, vars, "application", "approve", "app1"); code == 0 {
 		t.Fatal("approving twice must fail")
+	}
+}
+
+// kassa serve takes merchant applications (the API's POST /applications)
+// when KASSA_SIGNUP opens merchant sign-up, as the dashboard's sign-up
+// page, and refuses them otherwise.
+func TestServeApplicationsFollowSignup(t *testing.T) {
+	app := `{"users":[{"email":"sat@example.com","agreedToTOSandPP":true}],"orgs":[{"name":"Satoshi Widgets"}]}`
+	for _, tc := range []struct {
+		signup string
+		status int
+	}{{"", http.StatusForbidden}, {"true", http.StatusOK}} {
+		vars := newVars(t, "rpc://u:p@"+freeAddr(t))
+		vars["KASSA_SIGNUP"] = tc.signup
+		s := startServe(t, vars)
+		waitStarted(t, s)
+		resp, err := http.Post("http://"+s.addr+"/applications", "application/json", strings.NewReader(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		s.stop(t)
+		if resp.StatusCode != tc.status {
+			t.Fatalf("KASSA_SIGNUP=%q: POST /applications %d, want %d", tc.signup, resp.StatusCode, tc.status)
+		}
+		out, errs, code := run(t, vars, "application", "list")
+		if code != 0 || strings.Contains(out, "sat@example.com") != (tc.status == http.StatusOK) {
+			t.Fatalf("KASSA_SIGNUP=%q: application list: %d %s %s", tc.signup, code, out, errs)
+		}
 	}
 }

@@ -70,7 +70,6 @@ type Store interface {
 	// RedeemInvite fails with account.ErrInviteUnusable for a used,
 	// expired or unknown invite, store.ErrDuplicate for a taken email.
 	RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *account.User, userID string) (account.Invite, error)
-	CreateApplication(ctx context.Context, a store.Application) error
 
 	CreateStore(ctx context.Context, s merchant.Store) error
 	GetStore(ctx context.Context, id string) (merchant.Store, error)
@@ -112,7 +111,7 @@ type Config struct {
 	// invite and checkout links are built on it.
 	PublicURL string
 	// Signup lets anyone open a merchant account and its stores
-	// (KASSA_SIGNUP), and POST /applications record applications.
+	// (KASSA_SIGNUP).
 	Signup bool
 	// IdleTimeout ends a session unused this long (default 12 h); MaxAge
 	// ends any session this long after sign-in (default 7 days).
@@ -319,8 +318,7 @@ func (s *Server) mountLocked(pattern string, min account.Role, page Page) {
 	s.mux.HandleFunc(pattern, s.storePage(min, page))
 }
 
-// Register mounts the dashboard on mux: /dashboard and below, and the
-// API's POST /applications.
+// Register mounts the dashboard on mux: /dashboard and below.
 func (s *Server) Register(mux *http.ServeMux) {
 	s.mu.Lock()
 	if !s.started {
@@ -336,8 +334,6 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.mu.Unlock()
 	mux.Handle("/dashboard", s)
 	mux.Handle("/dashboard/", s)
-	mux.Handle("/applications", s.applicationsHandler())
-	mux.Handle("/applications/", s.applicationsHandler())
 }
 
 // ServeHTTP implements http.Handler; Register must have run.

@@ -4,8 +4,8 @@
 // TOTP second factor and recovery codes, sessions and CSRF tokens, stores
 // and their settings, the point-of-sale page, API tokens and pairing
 // codes (seeds 000 and 001, spec §2.3), legacy API keys, store members
-// with roles and one-time invites, self sign-up and merchant applications
-// (seed 002, POST /applications).
+// with roles and one-time invites, and self sign-up (seed 002; its
+// merchant applications, POST /applications, are package api's).
 //
 // # Pages and security
 //

@@ -154,35 +154,15 @@ func TestTOTPLogin(t *testing.T) {
 	h.login(ownerEmail, ownerPassword)
 }
 
-func TestSignupAndApplications(t *testing.T) {
+func TestSignup(t *testing.T) {
 	closed := newHarness(t, options{})
 	closed.setup(regtestKey(t, "shop"))
 	if r := closed.client().get("/dashboard/signup"); r.status != http.StatusNotFound {
 		t.Fatalf("sign-up page when closed: %d", r.status)
 	}
-	app := map[string]any{
-		"users": []map[string]any{{"email": "sat@example.com", "firstName": "Satoshi", "lastName": "Nakamoto", "phone": "4041235678", "agreedToTOSandPP": "true"}},
-		"orgs":  []map[string]any{{"name": "Satoshi Widgets", "address1": "123 Peachtree St", "city": "Atlanta", "country": "USA", "industry": "Accounting"}},
-	}
-	if status, body := closed.apiPost("/applications", app); status != http.StatusForbidden || body["status"] != "error" {
-		t.Fatalf("application when closed: %d %v", status, body)
-	}
 
 	h := newHarness(t, options{signup: true})
 	h.setup(regtestKey(t, "shop"))
-	status, body := h.apiPost("/applications", app)
-	d := firstData(t, body)
-	if status != http.StatusOK || d["accountName"] != "Satoshi Widgets" || d["contactEmail"] != "sat@example.com" || d["requiresReview"] != true {
-		t.Fatalf("application: %d %v", status, body)
-	}
-	apps, _ := h.db.ListApplications(context.Background())
-	if len(apps) != 1 || apps[0].Status != "pending" || apps[0].ID != d["id"] {
-		t.Fatalf("stored applications: %+v", apps)
-	}
-	bad := map[string]any{"users": []map[string]any{{"email": "x"}}, "orgs": []map[string]any{{"name": "A"}}}
-	if status, _ := h.apiPost("/applications", bad); status != http.StatusBadRequest {
-		t.Fatalf("bad application: %d", status)
-	}
 
 	// Sign-up: a merchant account that creates its own stores and sees
 	// no one else's.
