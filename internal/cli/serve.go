@@ -188,7 +188,8 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	pages.Register(mux)
 	// The merchant dashboard under /dashboard; KASSA_SIGNUP=true opens
 	// merchant sign-up.
-	dash, err := dashboard.New(dashboard.Config{Store: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
+	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
+		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
 		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {
 			if err := g.ReloadStore(context.Background(), id); err != nil {

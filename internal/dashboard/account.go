@@ -1,13 +1,58 @@
 package dashboard
 
 import (
-	"github.com/kassa-pay/kassa/internal/account"
-	"github.com/kassa-pay/kassa/internal/web"
+	"context"
 	"html/template"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/account"
+	"github.com/kassa-pay/kassa/internal/web"
 )
+
+// Users stores the accounts; *store.DB implements it.
+type Users interface {
+	// CountUsers returns how many accounts exist; zero means first run.
+	CountUsers(ctx context.Context) (int, error)
+	// CreateUser adds an account; a taken email fails with
+	// store.ErrDuplicate.
+	CreateUser(ctx context.Context, u account.User) error
+	// CreateFirstUser adds the first account, and fails with
+	// account.ErrSetupDone once a user exists.
+	CreateFirstUser(ctx context.Context, u account.User) error
+	// GetUser and GetUserByEmail (in any case) load an account or fail
+	// with store.ErrNotFound.
+	GetUser(ctx context.Context, id string) (account.User, error)
+	GetUserByEmail(ctx context.Context, email string) (account.User, error)
+	// SetPassword replaces an account's password hash.
+	SetPassword(ctx context.Context, userID, hash string, at time.Time) error
+}
+
+// SecondFactor stores the accounts' TOTP secrets and recovery codes
+// (hashed); *store.DB implements it.
+type SecondFactor interface {
+	// SetTOTPPending stores a secret being enrolled ("" drops it); the
+	// one in use does not change.
+	SetTOTPPending(ctx context.Context, userID, secret string, at time.Time) error
+	// EnableTOTP turns the second factor on with secret, step marked
+	// used, and replaces the recovery codes, in one transaction.
+	EnableTOTP(ctx context.Context, userID, secret string, step int64, codeHashes []string, at time.Time) error
+	// DisableTOTP turns the second factor off and deletes the recovery
+	// codes.
+	DisableTOTP(ctx context.Context, userID string, at time.Time) error
+	// ReplaceRecoveryCodes drops a user's recovery codes for codeHashes.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, codeHashes []string) error
+	// UseTOTPStep records a code of step as accepted and reports false
+	// when the step or a later one was used.
+	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
+	// UseRecoveryCode spends the unused code with this hash and reports
+	// whether there was one.
+	UseRecoveryCode(ctx context.Context, userID, codeHash string, at time.Time) (bool, error)
+	// RecoveryCodesLeft counts a user's unused recovery codes.
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+}
 
 // accountData is the account page's data.
 type accountData struct {
@@ -33,14 +78,14 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, v *Viewer) 
 }
 
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, v *Viewer, status int, flash, errMsg string, codes []string) {
-	u, err := s.cfg.Store.GetUser(r.Context(), v.User.ID)
+	u, err := s.cfg.Users.GetUser(r.Context(), v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "load user", err)
 		return
 	}
 	d := accountData{Email: u.Email, TOTP: u.TOTPSecret != "", NewCodes: codes}
 	if d.TOTP {
-		if d.CodesLeft, err = s.cfg.Store.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
+		if d.CodesLeft, err = s.cfg.SecondFactor.RecoveryCodesLeft(r.Context(), u.ID); err != nil {
 			s.serverError(w, r, "count recovery codes", err)
 			return
 		}
@@ -67,7 +112,7 @@ func (s *Server) issuer() string {
 // like a sign-in; it answers and returns false when it does not match.
 func (s *Server) checkCurrentPassword(w http.ResponseWriter, r *http.Request, v *Viewer, pw string) bool {
 	ctx := r.Context()
-	u, err := s.cfg.Store.GetUser(ctx, v.User.ID)
+	u, err := s.cfg.Users.GetUser(ctx, v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "load user", err)
 		return false
@@ -115,15 +160,15 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, v *Viewer)
 		return
 	}
 	ctx := r.Context()
-	if err := s.cfg.Store.SetPassword(ctx, v.User.ID, hash, s.now()); err != nil {
+	if err := s.cfg.Users.SetPassword(ctx, v.User.ID, hash, s.now()); err != nil {
 		s.serverError(w, r, "set password", err)
 		return
 	}
-	if _, err := s.cfg.Store.DeleteUserSessions(ctx, v.User.ID); err != nil {
+	if _, err := s.cfg.Sessions.DeleteUserSessions(ctx, v.User.ID); err != nil {
 		s.serverError(w, r, "end sessions", err)
 		return
 	}
-	u, err := s.cfg.Store.GetUser(ctx, v.User.ID)
+	u, err := s.cfg.Users.GetUser(ctx, v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "load user", err)
 		return
@@ -139,7 +184,7 @@ func (s *Server) passwordPost(w http.ResponseWriter, r *http.Request, v *Viewer)
 // totpStart makes a new secret to enrol; the account page shows it until
 // a code from it is confirmed.
 func (s *Server) totpStart(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	u, err := s.cfg.Store.GetUser(r.Context(), v.User.ID)
+	u, err := s.cfg.Users.GetUser(r.Context(), v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "load user", err)
 		return
@@ -148,7 +193,7 @@ func (s *Server) totpStart(w http.ResponseWriter, r *http.Request, v *Viewer) {
 		s.redirect(w, r, "/dashboard/account")
 		return
 	}
-	if err := s.cfg.Store.SetTOTPPending(r.Context(), u.ID, newTOTPSecret(), s.now()); err != nil {
+	if err := s.cfg.SecondFactor.SetTOTPPending(r.Context(), u.ID, newTOTPSecret(), s.now()); err != nil {
 		s.serverError(w, r, "start TOTP enrolment", err)
 		return
 	}
@@ -158,7 +203,7 @@ func (s *Server) totpStart(w http.ResponseWriter, r *http.Request, v *Viewer) {
 // totpConfirm turns 2FA on once a code from the pending secret matches,
 // and shows the recovery codes once.
 func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	u, err := s.cfg.Store.GetUser(r.Context(), v.User.ID)
+	u, err := s.cfg.Users.GetUser(r.Context(), v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "load user", err)
 		return
@@ -179,7 +224,7 @@ func (s *Server) totpConfirm(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	for i, c := range codes {
 		hashes[i] = hashRecoveryCode(u.ID, c)
 	}
-	if err := s.cfg.Store.EnableTOTP(r.Context(), u.ID, u.TOTPPending, step, hashes, s.now()); err != nil {
+	if err := s.cfg.SecondFactor.EnableTOTP(r.Context(), u.ID, u.TOTPPending, step, hashes, s.now()); err != nil {
 		s.serverError(w, r, "enable TOTP", err)
 		return
 	}
@@ -192,7 +237,7 @@ func (s *Server) totpDisable(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	if !s.checkCurrentPassword(w, r, v, r.PostFormValue("password")) {
 		return
 	}
-	if err := s.cfg.Store.DisableTOTP(r.Context(), v.User.ID, s.now()); err != nil {
+	if err := s.cfg.SecondFactor.DisableTOTP(r.Context(), v.User.ID, s.now()); err != nil {
 		s.serverError(w, r, "disable TOTP", err)
 		return
 	}
@@ -210,7 +255,7 @@ func (s *Server) recoveryCodesPost(w http.ResponseWriter, r *http.Request, v *Vi
 	for i, c := range codes {
 		hashes[i] = hashRecoveryCode(v.User.ID, c)
 	}
-	if err := s.cfg.Store.ReplaceRecoveryCodes(r.Context(), v.User.ID, hashes); err != nil {
+	if err := s.cfg.SecondFactor.ReplaceRecoveryCodes(r.Context(), v.User.ID, hashes); err != nil {
 		s.serverError(w, r, "replace recovery codes", err)
 		return
 	}
@@ -220,7 +265,7 @@ func (s *Server) recoveryCodesPost(w http.ResponseWriter, r *http.Request, v *Vi
 
 // logoutAll ends every session of the user, this one included.
 func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request, v *Viewer) {
-	n, err := s.cfg.Store.DeleteUserSessions(r.Context(), v.User.ID)
+	n, err := s.cfg.Sessions.DeleteUserSessions(r.Context(), v.User.ID)
 	if err != nil {
 		s.serverError(w, r, "end sessions", err)
 		return

@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/account"
-	"github.com/kassa-pay/kassa/internal/auth"
-	"github.com/kassa-pay/kassa/internal/gateway"
-	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/web"
@@ -28,80 +25,32 @@ import (
 //go:embed templates/*.html assets/*
 var files embed.FS
 
-// Store is what the dashboard reads and writes; *store.DB implements it.
-// Lookups of missing records fail with store.ErrNotFound.
-type Store interface {
-	CountUsers(ctx context.Context) (int, error)
-	CreateUser(ctx context.Context, u account.User) error
-	// CreateFirstUser fails with account.ErrSetupDone once a user exists.
-	CreateFirstUser(ctx context.Context, u account.User) error
-	GetUser(ctx context.Context, id string) (account.User, error)
-	GetUserByEmail(ctx context.Context, email string) (account.User, error)
-	SetPassword(ctx context.Context, userID, hash string, at time.Time) error
-	SetTOTPPending(ctx context.Context, userID, secret string, at time.Time) error
-	EnableTOTP(ctx context.Context, userID, secret string, step int64, codeHashes []string, at time.Time) error
-	DisableTOTP(ctx context.Context, userID string, at time.Time) error
-	ReplaceRecoveryCodes(ctx context.Context, userID string, codeHashes []string) error
-	// UseTOTPStep reports false when the step or a later one was used.
-	UseTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
-	UseRecoveryCode(ctx context.Context, userID, codeHash string, at time.Time) (bool, error)
-	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
-
-	CreateSession(ctx context.Context, s account.Session) error
-	GetSession(ctx context.Context, idHash string) (account.Session, error)
-	TouchSession(ctx context.Context, idHash string, at time.Time) error
-	DeleteSession(ctx context.Context, idHash string) error
-	DeleteUserSessions(ctx context.Context, userID string) (int, error)
-	DeleteExpired(ctx context.Context, now, idleBefore, failuresBefore time.Time) error
-
-	LoginFailures(ctx context.Context, key string) (int, time.Time, error)
-	RecordLoginFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error)
-	ResetLoginFailures(ctx context.Context, key string) error
-
-	SetMember(ctx context.Context, m account.Membership, at time.Time) error
-	RemoveMember(ctx context.Context, userID, storeID string) error
-	MemberRole(ctx context.Context, userID, storeID string) (account.Role, error)
-	StoresOfUser(ctx context.Context, userID string) ([]store.StoreRole, error)
-	Members(ctx context.Context, storeID string) ([]store.Member, error)
-	CreateInvite(ctx context.Context, i account.Invite) error
-	GetInvite(ctx context.Context, tokenHash string) (account.Invite, error)
-	PendingInvites(ctx context.Context, storeID string, now time.Time) ([]account.Invite, error)
-	RevokeInvite(ctx context.Context, storeID, id string, at time.Time) error
-	// RedeemInvite fails with account.ErrInviteUnusable for a used,
-	// expired or unknown invite, store.ErrDuplicate for a taken email.
-	RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *account.User, userID string) (account.Invite, error)
-
-	CreateStore(ctx context.Context, s merchant.Store) error
-	GetStore(ctx context.Context, id string) (merchant.Store, error)
-	ListStores(ctx context.Context) ([]merchant.Store, error)
-	// UpdateStoreSettings fails with store.ErrKeyLocked when the key
-	// would change on a store with invoices.
-	UpdateStoreSettings(ctx context.Context, s merchant.Store) error
-	StoreHasInvoices(ctx context.Context, storeID string) (bool, error)
-	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
-
-	CreateToken(ctx context.Context, t auth.Token) error
-	UpdateToken(ctx context.Context, t auth.Token) error
-	GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error)
-	// GetParkedToken and PlaceToken serve client-requested pairings that
-	// name no store: the approver chooses one.
-	GetParkedToken(ctx context.Context, code string) (auth.Token, error)
-	PlaceToken(ctx context.Context, code, storeID string, approve bool) (auth.Token, error)
-	ListTokens(ctx context.Context, storeID string) ([]auth.Token, error)
-	CreateAPIKey(ctx context.Context, storeID, label string) (string, error)
-	ListAPIKeys(ctx context.Context, storeID string) ([]store.APIKey, error)
-	RevokeAPIKey(ctx context.Context, id string) (store.APIKey, error)
-}
-
-// Invoices creates the point of sale's invoices; *gateway.Gateway
-// implements it.
-type Invoices interface {
-	CreateInvoice(ctx context.Context, storeID string, req gateway.NewInvoice) (*invoice.Invoice, error)
-}
-
-// Config wires the dashboard.
+// Config wires the dashboard. Its storage comes as one small interface
+// per group of pages, each declared beside the pages that use it;
+// *store.DB implements them all, and lookups of missing records fail
+// with store.ErrNotFound. Every one of them is required.
 type Config struct {
-	Store Store
+	// Users are the accounts: the setup, sign-up, sign-in and account
+	// pages, and every signed-in page's session.
+	Users Users
+	// SecondFactor holds the TOTP secrets and recovery codes.
+	SecondFactor SecondFactor
+	// Sessions are the signed-in browsers.
+	Sessions Sessions
+	// Attempts are the sign-in and sign-up throttle's counters.
+	Attempts Attempts
+	// Stores are the merchant stores and their settings.
+	Stores Stores
+	// Members are the users' roles in stores; Invites the links that
+	// grant them.
+	Members Members
+	Invites Invites
+	// Tokens are the stores' API tokens and pairing requests; APIKeys
+	// their legacy (v0.3) API keys.
+	Tokens  Tokens
+	APIKeys APIKeys
+	// InvoiceLookup shows the point of sale's invoices.
+	InvoiceLookup InvoiceLookup
 	// Invoices creates invoices from the point-of-sale page.
 	Invoices Invoices
 	// Network is the chain kassa runs on; store keys must be for it.
@@ -190,8 +139,18 @@ type Server struct {
 
 // New parses the templates and prepares the routes.
 func New(cfg Config) (*Server, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("dashboard: no store")
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"Users", cfg.Users != nil}, {"SecondFactor", cfg.SecondFactor != nil}, {"Sessions", cfg.Sessions != nil},
+		{"Attempts", cfg.Attempts != nil}, {"Stores", cfg.Stores != nil}, {"Members", cfg.Members != nil},
+		{"Invites", cfg.Invites != nil}, {"Tokens", cfg.Tokens != nil}, {"APIKeys", cfg.APIKeys != nil},
+		{"InvoiceLookup", cfg.InvoiceLookup != nil},
+	} {
+		if !f.set {
+			return nil, errors.New("dashboard: no " + f.name)
+		}
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -211,7 +170,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, base: strings.TrimRight(u.Path, "/"), secure: u.Scheme == "https",
 		handled: map[string]bool{}, passwords: newHasher(2)}
-	s.limits = &throttle{db: cfg.Store, clock: cfg.Clock}
+	s.limits = &throttle{db: cfg.Attempts, clock: cfg.Clock}
 	s.tmpl, err = template.New("").Funcs(template.FuncMap{
 		"date":  formatDate,
 		"short": shortText,
@@ -370,7 +329,7 @@ func (s *Server) setupDone(ctx context.Context) bool {
 	if s.hasUsers.Load() {
 		return true
 	}
-	n, err := s.cfg.Store.CountUsers(ctx)
+	n, err := s.cfg.Users.CountUsers(ctx)
 	if err != nil {
 		s.cfg.Log.Error("dashboard: count users", "err", err)
 		return true // fail closed: no setup page on a database error
@@ -433,14 +392,14 @@ func (s *Server) roleIn(ctx context.Context, u User, storeID string) (account.Ro
 	if storeID == "" || len(storeID) > 64 {
 		return "", merchant.Store{}, store.ErrNotFound
 	}
-	st, err := s.cfg.Store.GetStore(ctx, storeID)
+	st, err := s.cfg.Stores.GetStore(ctx, storeID)
 	if err != nil {
 		return "", merchant.Store{}, err
 	}
 	if u.Admin {
 		return account.RoleOwner, st, nil
 	}
-	role, err := s.cfg.Store.MemberRole(ctx, u.ID, storeID)
+	role, err := s.cfg.Members.MemberRole(ctx, u.ID, storeID)
 	if err != nil {
 		return "", merchant.Store{}, err
 	}

@@ -38,7 +38,21 @@ import (
 // with a cookie jar that does not follow redirects, so each answer is
 // seen. Time comes from a clock the tests move.
 
-var _ dashboard.Store = (*store.DB)(nil)
+// The store kassa serve hands the dashboard implements each of its
+// interfaces.
+var (
+	_ dashboard.Users         = (*store.DB)(nil)
+	_ dashboard.SecondFactor  = (*store.DB)(nil)
+	_ dashboard.Sessions      = (*store.DB)(nil)
+	_ dashboard.Attempts      = (*store.DB)(nil)
+	_ dashboard.Stores        = (*store.DB)(nil)
+	_ dashboard.Members       = (*store.DB)(nil)
+	_ dashboard.Invites       = (*store.DB)(nil)
+	_ dashboard.InviteStore   = (*store.DB)(nil)
+	_ dashboard.Tokens        = (*store.DB)(nil)
+	_ dashboard.APIKeys       = (*store.DB)(nil)
+	_ dashboard.InvoiceLookup = (*store.DB)(nil)
+)
 
 // clock is a settable time source.
 type clock struct {
@@ -112,7 +126,8 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, db: db, url: base, clock: clk, changed: make(chan string, 16)}
-	dash, err := dashboard.New(dashboard.Config{Store: db, Invoices: g, Network: "regtest", PublicURL: base,
+	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
+		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Network: "regtest", PublicURL: base,
 		Signup: o.signup, Clock: now, Log: log, StoreChanged: func(id string) { h.changed <- id }})
 	if err != nil {
 		t.Fatal(err)

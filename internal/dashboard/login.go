@@ -50,7 +50,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw := r.PostFormValue("password")
-	u, err := s.cfg.Store.GetUserByEmail(ctx, f.Email)
+	u, err := s.cfg.Users.GetUserByEmail(ctx, f.Email)
 	ok := false
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -66,7 +66,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		}
 		if ok && rehash {
 			if h, err := s.passwords.hash(pw); err == nil {
-				if err := s.cfg.Store.SetPassword(ctx, u.ID, h, s.now()); err != nil {
+				if err := s.cfg.Users.SetPassword(ctx, u.ID, h, s.now()); err != nil {
 					s.cfg.Log.Warn("dashboard: re-hash password", "user", u.ID, "err", err)
 				}
 			}
@@ -143,7 +143,7 @@ func (s *Server) totpPost(w http.ResponseWriter, r *http.Request) {
 	code := strings.Join(strings.Fields(r.PostFormValue("code")), "")
 	accepted, recovery := false, false
 	if step, match := matchTOTP(u.TOTPSecret, code, s.cfg.Clock()); match {
-		first, err := s.cfg.Store.UseTOTPStep(ctx, u.ID, step)
+		first, err := s.cfg.SecondFactor.UseTOTPStep(ctx, u.ID, step)
 		if err != nil {
 			s.serverError(w, r, "use TOTP step", err)
 			return
@@ -153,7 +153,7 @@ func (s *Server) totpPost(w http.ResponseWriter, r *http.Request) {
 			s.cfg.Log.Warn("dashboard: TOTP code reused", "user", u.ID)
 		}
 	} else if len(code) > totpDigits {
-		used, err := s.cfg.Store.UseRecoveryCode(ctx, u.ID, hashRecoveryCode(u.ID, code), s.now())
+		used, err := s.cfg.SecondFactor.UseRecoveryCode(ctx, u.ID, hashRecoveryCode(u.ID, code), s.now())
 		if err != nil {
 			s.serverError(w, r, "use recovery code", err)
 			return

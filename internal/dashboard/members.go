@@ -36,12 +36,12 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 }
 
 func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer, status int, flash, errMsg, link string, role account.Role) {
-	ms, err := s.cfg.Store.Members(r.Context(), v.StoreID)
+	ms, err := s.cfg.Members.Members(r.Context(), v.StoreID)
 	if err != nil {
 		s.serverError(w, r, "list members", err)
 		return
 	}
-	invs, err := s.cfg.Store.PendingInvites(r.Context(), v.StoreID, s.now())
+	invs, err := s.cfg.Invites.PendingInvites(r.Context(), v.StoreID, s.now())
 	if err != nil {
 		s.serverError(w, r, "list invites", err)
 		return
@@ -50,9 +50,45 @@ func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, v Viewer,
 		Link: link, LinkRole: role, Roles: []account.Role{account.RoleEmployee, account.RoleManager, account.RoleOwner}, Me: v.User.ID}})
 }
 
+// Members stores the users' roles in stores; *store.DB implements it.
+type Members interface {
+	// SetMember gives a user a role in a store, replacing any it had.
+	SetMember(ctx context.Context, m account.Membership, at time.Time) error
+	// RemoveMember takes a user out of a store; store.ErrNotFound when it
+	// was not in.
+	RemoveMember(ctx context.Context, userID, storeID string) error
+	// MemberRole returns a user's role in a store or fails with
+	// store.ErrNotFound.
+	MemberRole(ctx context.Context, userID, storeID string) (account.Role, error)
+	// StoresOfUser returns the stores a user is in, oldest first.
+	StoresOfUser(ctx context.Context, userID string) ([]store.StoreRole, error)
+	// Members returns a store's users, oldest membership first.
+	Members(ctx context.Context, storeID string) ([]store.Member, error)
+}
+
 // InviteStore stores invites; *store.DB implements it.
 type InviteStore interface {
 	CreateInvite(ctx context.Context, i account.Invite) error
+}
+
+// Invites stores the one-time invites of the members page and the links
+// they are redeemed at; *store.DB implements it.
+type Invites interface {
+	// CreateInvite stores an invite (NewInvite makes it).
+	CreateInvite(ctx context.Context, i account.Invite) error
+	// GetInvite loads an invite by the hash of its secret or fails with
+	// store.ErrNotFound; whether it is usable is the caller's to check.
+	GetInvite(ctx context.Context, tokenHash string) (account.Invite, error)
+	// PendingInvites returns a store's unused, unexpired invites.
+	PendingInvites(ctx context.Context, storeID string, now time.Time) ([]account.Invite, error)
+	// RevokeInvite makes a store's pending invite unusable, or fails with
+	// store.ErrNotFound.
+	RevokeInvite(ctx context.Context, storeID, id string, at time.Time) error
+	// RedeemInvite spends an invite with what it grants (newUser created
+	// when not nil, then userID joins its store), in one transaction. It
+	// fails with account.ErrInviteUnusable for a used, expired or unknown
+	// invite, store.ErrDuplicate for a taken email.
+	RedeemInvite(ctx context.Context, tokenHash string, now time.Time, newUser *account.User, userID string) (account.Invite, error)
 }
 
 // NewInvite stores a one-time invite and returns its link: to join a
@@ -78,7 +114,7 @@ func (s *Server) inviteCreate(w http.ResponseWriter, r *http.Request, v Viewer) 
 		s.renderMembers(w, r, v, http.StatusUnprocessableEntity, "", "Pick a role: employee, manager or owner.", "", "")
 		return
 	}
-	link, err := NewInvite(r.Context(), s.cfg.Store, s.cfg.PublicURL, v.StoreID, role, "", v.User.ID, s.now())
+	link, err := NewInvite(r.Context(), s.cfg.Invites, s.cfg.PublicURL, v.StoreID, role, "", v.User.ID, s.now())
 	if err != nil {
 		s.serverError(w, r, "create invite", err)
 		return
@@ -93,7 +129,7 @@ func (s *Server) memberRemove(w http.ResponseWriter, r *http.Request, v Viewer) 
 		s.renderMembers(w, r, v, http.StatusUnprocessableEntity, "", "You cannot remove yourself.", "", "")
 		return
 	}
-	err := s.cfg.Store.RemoveMember(r.Context(), id, v.StoreID)
+	err := s.cfg.Members.RemoveMember(r.Context(), id, v.StoreID)
 	if errors.Is(err, store.ErrNotFound) {
 		s.renderMembers(w, r, v, http.StatusNotFound, "", "That user is not a member of this store.", "", "")
 		return
@@ -108,7 +144,7 @@ func (s *Server) memberRemove(w http.ResponseWriter, r *http.Request, v Viewer) 
 }
 
 func (s *Server) inviteRevoke(w http.ResponseWriter, r *http.Request, v Viewer) {
-	err := s.cfg.Store.RevokeInvite(r.Context(), v.StoreID, r.PostFormValue("invite"), s.now())
+	err := s.cfg.Invites.RevokeInvite(r.Context(), v.StoreID, r.PostFormValue("invite"), s.now())
 	if errors.Is(err, store.ErrNotFound) {
 		s.renderMembers(w, r, v, http.StatusNotFound, "", "No such pending invite.", "", "")
 		return
@@ -137,7 +173,7 @@ func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (account.Inv
 	var inv account.Invite
 	var err error
 	if len(secret) >= 32 && len(secret) <= 64 {
-		inv, err = s.cfg.Store.GetInvite(r.Context(), hashToken(secret))
+		inv, err = s.cfg.Invites.GetInvite(r.Context(), hashToken(secret))
 	} else {
 		err = store.ErrNotFound
 	}
@@ -152,7 +188,7 @@ func (s *Server) loadInvite(w http.ResponseWriter, r *http.Request) (account.Inv
 	}
 	info := &inviteInfo{Secret: secret, Role: inv.Role, Merchant: inv.Kind == account.KindMerchant}
 	if inv.StoreID != "" {
-		st, err := s.cfg.Store.GetStore(r.Context(), inv.StoreID)
+		st, err := s.cfg.Stores.GetStore(r.Context(), inv.StoreID)
 		if err != nil {
 			s.serverError(w, r, "load invite store", err)
 			return inv, nil, false
@@ -198,7 +234,7 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 				Error: "This link opens a new merchant account: sign out first."})
 			return
 		}
-		if _, err := s.cfg.Store.RedeemInvite(ctx, hash, now, nil, u.ID); err != nil {
+		if _, err := s.cfg.Invites.RedeemInvite(ctx, hash, now, nil, u.ID); err != nil {
 			s.inviteFailed(w, r, err)
 			return
 		}
@@ -229,7 +265,7 @@ func (s *Server) invitePost(w http.ResponseWriter, r *http.Request) {
 		kind = account.KindMerchant
 	}
 	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: pwHash, Kind: kind, CreatedAt: now}
-	_, err = s.cfg.Store.RedeemInvite(ctx, hash, now, &u, "")
+	_, err = s.cfg.Invites.RedeemInvite(ctx, hash, now, &u, "")
 	if errors.Is(err, store.ErrDuplicate) {
 		s.render(w, r, http.StatusConflict, "Invite", "invite", view{CSRF: s.formToken(w, r), D: f,
 			Error: "An account with this email exists: sign in first, then open this link again."})

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -12,6 +13,19 @@ import (
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/store"
 )
+
+// Invoices creates the point of sale's invoices; *gateway.Gateway
+// implements it.
+type Invoices interface {
+	CreateInvoice(ctx context.Context, storeID string, req gateway.NewInvoice) (*invoice.Invoice, error)
+}
+
+// InvoiceLookup loads the invoice the point of sale just made, to show
+// it; *store.DB implements it.
+type InvoiceLookup interface {
+	// GetInvoice loads an invoice or fails with store.ErrNotFound.
+	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
+}
 
 // posData is the point-of-sale page's data.
 type posData struct {
@@ -31,7 +45,7 @@ type posInvoice struct {
 func (s *Server) posPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 	d := posData{Currency: v.Store.DefaultCurrency, Currencies: currencyCodes()}
 	if id := r.URL.Query().Get("invoice"); id != "" {
-		inv, err := s.cfg.Store.GetInvoice(r.Context(), id)
+		inv, err := s.cfg.InvoiceLookup.GetInvoice(r.Context(), id)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && inv.StoreID != v.StoreID) {
 			s.render(w, r, http.StatusNotFound, "Point of sale", "pos", view{D: d, Error: "No such invoice in this store."})
 			return

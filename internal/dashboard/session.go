@@ -29,6 +29,27 @@ const (
 // mfaWindow is how long a session waits for its second factor.
 const mfaWindow = 5 * time.Minute
 
+// Sessions stores the signed-in browsers by the hash of their cookie;
+// *store.DB implements it.
+type Sessions interface {
+	// CreateSession stores a new session.
+	CreateSession(ctx context.Context, s account.Session) error
+	// GetSession loads a session or fails with store.ErrNotFound; whether
+	// it has expired is the caller's to check.
+	GetSession(ctx context.Context, idHash string) (account.Session, error)
+	// TouchSession moves a session's last use to at.
+	TouchSession(ctx context.Context, idHash string, at time.Time) error
+	// DeleteSession ends one session; an unknown one is no error.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteUserSessions ends every session of a user and returns how
+	// many there were.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+	// DeleteExpired drops sessions past their end or idle since
+	// idleBefore, and throttle counters last counted before
+	// failuresBefore.
+	DeleteExpired(ctx context.Context, now, idleBefore, failuresBefore time.Time) error
+}
+
 // touchEvery is how stale a session's last use may be before a request
 // writes the new one: idle expiry needs no write per request.
 const touchEvery = time.Minute
@@ -69,7 +90,7 @@ func (s *Server) session(ctx context.Context, r *http.Request, stage account.Sta
 		return account.Session{}, account.User{}, false
 	}
 	id := hashToken(c.Value)
-	sess, err := s.cfg.Store.GetSession(ctx, id)
+	sess, err := s.cfg.Sessions.GetSession(ctx, id)
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			s.cfg.Log.Error("dashboard: load session", "err", err)
@@ -78,7 +99,7 @@ func (s *Server) session(ctx context.Context, r *http.Request, stage account.Sta
 	}
 	now := s.now()
 	if sess.Expired(now, s.cfg.IdleTimeout) {
-		if err := s.cfg.Store.DeleteSession(ctx, id); err != nil {
+		if err := s.cfg.Sessions.DeleteSession(ctx, id); err != nil {
 			s.cfg.Log.Error("dashboard: delete expired session", "err", err)
 		}
 		return account.Session{}, account.User{}, false
@@ -86,13 +107,13 @@ func (s *Server) session(ctx context.Context, r *http.Request, stage account.Sta
 	if sess.Stage != stage {
 		return account.Session{}, account.User{}, false
 	}
-	u, err := s.cfg.Store.GetUser(ctx, sess.UserID)
+	u, err := s.cfg.Users.GetUser(ctx, sess.UserID)
 	if err != nil {
 		s.cfg.Log.Error("dashboard: load session user", "user", sess.UserID, "err", err)
 		return account.Session{}, account.User{}, false
 	}
 	if now.Sub(sess.LastSeenAt) > touchEvery {
-		if err := s.cfg.Store.TouchSession(ctx, id, now); err != nil {
+		if err := s.cfg.Sessions.TouchSession(ctx, id, now); err != nil {
 			s.cfg.Log.Warn("dashboard: touch session", "err", err)
 		}
 	}
@@ -110,7 +131,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u account.
 		expires = now.Add(mfaWindow)
 	}
 	id := randomToken()
-	err := s.cfg.Store.CreateSession(r.Context(), account.Session{IDHash: hashToken(id), UserID: u.ID, Stage: stage,
+	err := s.cfg.Sessions.CreateSession(r.Context(), account.Session{IDHash: hashToken(id), UserID: u.ID, Stage: stage,
 		CSRF: randomToken(), CreatedAt: now, LastSeenAt: now, ExpiresAt: expires, Address: clientAddr(r).String(),
 		UserAgent: shortText(r.UserAgent())})
 	if err != nil {
@@ -124,7 +145,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u account.
 // endSession deletes the request's session, if any.
 func (s *Server) endSession(r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= 128 {
-		if err := s.cfg.Store.DeleteSession(r.Context(), hashToken(c.Value)); err != nil {
+		if err := s.cfg.Sessions.DeleteSession(r.Context(), hashToken(c.Value)); err != nil {
 			s.cfg.Log.Error("dashboard: delete session", "err", err)
 		}
 	}
@@ -142,7 +163,7 @@ func (s *Server) cleanup(ctx context.Context, now time.Time) {
 	if now.UnixMilli()-last < time.Hour.Milliseconds() || !s.cleanedAt.CompareAndSwap(last, now.UnixMilli()) {
 		return
 	}
-	if err := s.cfg.Store.DeleteExpired(ctx, now, now.Add(-s.cfg.IdleTimeout), now.Add(-account.FailureMemory)); err != nil {
+	if err := s.cfg.Sessions.DeleteExpired(ctx, now, now.Add(-s.cfg.IdleTimeout), now.Add(-account.FailureMemory)); err != nil {
 		s.cfg.Log.Warn("dashboard: clean up sessions", "err", err)
 	}
 }

@@ -60,7 +60,7 @@ func (s *Server) signupPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: account.KindMerchant, CreatedAt: s.now()}
-	if err := s.cfg.Store.CreateUser(r.Context(), u); errors.Is(err, store.ErrDuplicate) {
+	if err := s.cfg.Users.CreateUser(r.Context(), u); errors.Is(err, store.ErrDuplicate) {
 		fail(http.StatusConflict, "An account with this email exists: sign in instead.")
 		return
 	} else if err != nil {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,6 +17,24 @@ import (
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 )
+
+// Stores stores the merchant stores and their settings; *store.DB
+// implements it.
+type Stores interface {
+	// CreateStore adds a store; a taken id fails with store.ErrDuplicate.
+	CreateStore(ctx context.Context, s merchant.Store) error
+	// GetStore loads a store or fails with store.ErrNotFound.
+	GetStore(ctx context.Context, id string) (merchant.Store, error)
+	// ListStores returns every store, oldest first.
+	ListStores(ctx context.Context) ([]merchant.Store, error)
+	// UpdateStoreSettings stores a store's settings; it fails with
+	// store.ErrKeyLocked when the key would change on a store with
+	// invoices.
+	UpdateStoreSettings(ctx context.Context, s merchant.Store) error
+	// StoreHasInvoices reports whether any invoice was made for the
+	// store.
+	StoreHasInvoices(ctx context.Context, storeID string) (bool, error)
+}
 
 // setupPage is the first run's first step: the owner's account. Once an
 // account exists it sends everyone to the dashboard.
@@ -59,7 +78,7 @@ func (s *Server) setupPost(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	u := account.User{ID: auth.NewID(), Email: email, PasswordHash: hash, Kind: account.KindAdmin, CreatedAt: now}
-	if err := s.cfg.Store.CreateFirstUser(r.Context(), u); errors.Is(err, account.ErrSetupDone) {
+	if err := s.cfg.Users.CreateFirstUser(r.Context(), u); errors.Is(err, account.ErrSetupDone) {
 		s.redirect(w, r, "/dashboard/login")
 		return
 	} else if err != nil {
@@ -112,9 +131,9 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request, v *Viewer) {
 // storesOf lists the stores a user may open: every store for an admin.
 func (s *Server) storesOf(r *http.Request, v *Viewer) ([]store.StoreRole, error) {
 	if !v.User.Admin {
-		return s.cfg.Store.StoresOfUser(r.Context(), v.User.ID)
+		return s.cfg.Members.StoresOfUser(r.Context(), v.User.ID)
 	}
-	all, err := s.cfg.Store.ListStores(r.Context())
+	all, err := s.cfg.Stores.ListStores(r.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -310,11 +329,11 @@ func (s *Server) newStorePost(w http.ResponseWriter, r *http.Request, v *Viewer)
 		s.render(w, r, http.StatusUnprocessableEntity, "New store", "store_new", view{D: f, Error: msg})
 		return
 	}
-	if err := s.cfg.Store.CreateStore(r.Context(), st); err != nil {
+	if err := s.cfg.Stores.CreateStore(r.Context(), st); err != nil {
 		s.serverError(w, r, "create store", err)
 		return
 	}
-	if err := s.cfg.Store.SetMember(r.Context(), account.Membership{UserID: v.User.ID, StoreID: st.ID, Role: account.RoleOwner}, st.CreatedAt); err != nil {
+	if err := s.cfg.Members.SetMember(r.Context(), account.Membership{UserID: v.User.ID, StoreID: st.ID, Role: account.RoleOwner}, st.CreatedAt); err != nil {
 		s.serverError(w, r, "add store owner", err)
 		return
 	}
@@ -364,7 +383,7 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, v Viewer) 
 }
 
 func (s *Server) settingsForm(r *http.Request, v Viewer) (storeForm, error) {
-	has, err := s.cfg.Store.StoreHasInvoices(r.Context(), v.StoreID)
+	has, err := s.cfg.Stores.StoreHasInvoices(r.Context(), v.StoreID)
 	if err != nil {
 		return storeForm{}, err
 	}
@@ -399,7 +418,7 @@ func (s *Server) settingsPost(w http.ResponseWriter, r *http.Request, v Viewer) 
 		s.render(w, r, http.StatusUnprocessableEntity, "Settings", "settings", view{D: f, Error: msg})
 		return
 	}
-	err = s.cfg.Store.UpdateStoreSettings(r.Context(), st)
+	err = s.cfg.Stores.UpdateStoreSettings(r.Context(), st)
 	if errors.Is(err, store.ErrKeyLocked) {
 		f.KeyLocked, f.Key = true, v.Store.Key
 		s.render(w, r, http.StatusConflict, "Settings", "settings", view{D: f, Error: "The store has invoices now: its key can no longer change."})

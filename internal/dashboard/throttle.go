@@ -22,8 +22,21 @@ const (
 	addressFree = 10 // failures per client address before waits begin
 )
 
+// Attempts keeps the throttle's counters; *store.DB implements it.
+type Attempts interface {
+	// LoginFailures returns the attempts counted under key and when the
+	// last one was; none (0) for an unknown key.
+	LoginFailures(ctx context.Context, key string) (int, time.Time, error)
+	// RecordLoginFailure counts one more attempt under key, at at, and
+	// returns the count; one whose last attempt was before resetBefore
+	// starts again from one.
+	RecordLoginFailure(ctx context.Context, key string, at, resetBefore time.Time) (int, error)
+	// ResetLoginFailures forgets the attempts under key.
+	ResetLoginFailures(ctx context.Context, key string) error
+}
+
 type throttle struct {
-	db    Store
+	db    Attempts
 	clock func() time.Time
 }
 

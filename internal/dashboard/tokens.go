@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -13,6 +14,41 @@ import (
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
 )
+
+// Tokens stores the stores' API tokens and the pairing requests waiting
+// for approval; *store.DB implements it.
+type Tokens interface {
+	// CreateToken adds a token; a taken value or pairing code fails with
+	// store.ErrDuplicate.
+	CreateToken(ctx context.Context, t auth.Token) error
+	// UpdateToken overwrites a token's mutable fields, or fails with
+	// store.ErrNotFound.
+	UpdateToken(ctx context.Context, t auth.Token) error
+	// GetTokenByPairingCode loads the token of a store waiting on a
+	// pairing code, or fails with store.ErrNotFound.
+	GetTokenByPairingCode(ctx context.Context, code string) (auth.Token, error)
+	// GetParkedToken and PlaceToken serve client-requested pairings that
+	// name no store: the approver chooses one. PlaceToken makes the
+	// parked token an active one of the store (approve) or drops it, at
+	// most once: a second call fails with store.ErrNotFound.
+	GetParkedToken(ctx context.Context, code string) (auth.Token, error)
+	PlaceToken(ctx context.Context, code, storeID string, approve bool) (auth.Token, error)
+	// ListTokens returns a store's tokens, oldest first.
+	ListTokens(ctx context.Context, storeID string) ([]auth.Token, error)
+}
+
+// APIKeys stores the stores' legacy (v0.3) API keys, of which only
+// hashes are kept; *store.DB implements it.
+type APIKeys interface {
+	// CreateAPIKey makes a store's new key and returns it, to be shown
+	// once.
+	CreateAPIKey(ctx context.Context, storeID, label string) (string, error)
+	// ListAPIKeys returns a store's keys, revoked ones included.
+	ListAPIKeys(ctx context.Context, storeID string) ([]store.APIKey, error)
+	// RevokeAPIKey stops a key for good and returns it; an unknown id
+	// fails with store.ErrNotFound.
+	RevokeAPIKey(ctx context.Context, id string) (store.APIKey, error)
+}
 
 // tokenRow is a token as the tokens page lists it. The token's value is
 // never shown again after its creation: rows are told apart by Ref.
@@ -31,7 +67,7 @@ type tokenRow struct {
 }
 
 func (s *Server) tokenRows(r *http.Request, storeID string) ([]tokenRow, error) {
-	toks, err := s.cfg.Store.ListTokens(r.Context(), storeID)
+	toks, err := s.cfg.Tokens.ListTokens(r.Context(), storeID)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +130,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, v Viewer, 
 		s.serverError(w, r, "list tokens", err)
 		return
 	}
-	keys, err := s.cfg.Store.ListAPIKeys(r.Context(), v.StoreID)
+	keys, err := s.cfg.APIKeys.ListAPIKeys(r.Context(), v.StoreID)
 	if err != nil {
 		s.serverError(w, r, "list API keys", err)
 		return
@@ -147,7 +183,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request, v Viewer) {
 		t.Active = true
 		created.Kind, created.Value = "bearer", t.Value
 	}
-	if err := s.cfg.Store.CreateToken(r.Context(), t); err != nil {
+	if err := s.cfg.Tokens.CreateToken(r.Context(), t); err != nil {
 		s.serverError(w, r, "create token", err)
 		return
 	}
@@ -157,7 +193,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request, v Viewer) {
 
 // findToken returns the store's token with this ref.
 func (s *Server) findToken(r *http.Request, storeID, ref string) (auth.Token, error) {
-	toks, err := s.cfg.Store.ListTokens(r.Context(), storeID)
+	toks, err := s.cfg.Tokens.ListTokens(r.Context(), storeID)
 	if err != nil {
 		return auth.Token{}, err
 	}
@@ -181,7 +217,7 @@ func (s *Server) tokenRevoke(w http.ResponseWriter, r *http.Request, v Viewer) {
 	}
 	if t.RevokedAt.IsZero() {
 		t.RevokedAt = s.now()
-		if err := s.cfg.Store.UpdateToken(r.Context(), t); err != nil {
+		if err := s.cfg.Tokens.UpdateToken(r.Context(), t); err != nil {
 			s.serverError(w, r, "revoke token", err)
 			return
 		}
@@ -197,7 +233,7 @@ func (s *Server) apiKeyCreate(w http.ResponseWriter, r *http.Request, v Viewer) 
 		s.renderTokens(w, r, v, http.StatusUnprocessableEntity, "", msg, nil)
 		return
 	}
-	key, err := s.cfg.Store.CreateAPIKey(r.Context(), v.StoreID, label)
+	key, err := s.cfg.APIKeys.CreateAPIKey(r.Context(), v.StoreID, label)
 	if err != nil {
 		s.serverError(w, r, "create API key", err)
 		return
@@ -208,7 +244,7 @@ func (s *Server) apiKeyCreate(w http.ResponseWriter, r *http.Request, v Viewer) 
 
 func (s *Server) apiKeyRevoke(w http.ResponseWriter, r *http.Request, v Viewer) {
 	id := r.PostFormValue("id")
-	keys, err := s.cfg.Store.ListAPIKeys(r.Context(), v.StoreID)
+	keys, err := s.cfg.APIKeys.ListAPIKeys(r.Context(), v.StoreID)
 	if err != nil {
 		s.serverError(w, r, "list API keys", err)
 		return
@@ -221,7 +257,7 @@ func (s *Server) apiKeyRevoke(w http.ResponseWriter, r *http.Request, v Viewer) 
 		s.renderTokens(w, r, v, http.StatusNotFound, "", "That API key is not one of this store's.", nil)
 		return
 	}
-	if _, err := s.cfg.Store.RevokeAPIKey(r.Context(), id); err != nil {
+	if _, err := s.cfg.APIKeys.RevokeAPIKey(r.Context(), id); err != nil {
 		s.serverError(w, r, "revoke API key", err)
 		return
 	}
@@ -258,9 +294,9 @@ func (s *Server) pairingLookup(w http.ResponseWriter, r *http.Request, v *Viewer
 		s.render(w, r, http.StatusBadRequest, "Approve API access", "pairing", view{D: d, Error: "A pairing code is 7 letters and digits."})
 		return auth.Token{}, d, false
 	}
-	t, err := s.cfg.Store.GetTokenByPairingCode(r.Context(), code)
+	t, err := s.cfg.Tokens.GetTokenByPairingCode(r.Context(), code)
 	if errors.Is(err, store.ErrNotFound) {
-		t, err = s.cfg.Store.GetParkedToken(r.Context(), code)
+		t, err = s.cfg.Tokens.GetParkedToken(r.Context(), code)
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		s.cfg.Log.Info("dashboard: unknown pairing code", "user", v.User.ID)
@@ -365,7 +401,7 @@ func (s *Server) pairingPost(w http.ResponseWriter, r *http.Request, v *Viewer) 
 				view{D: d, Error: "Choose one of your stores for this client."})
 			return
 		}
-		placed, err := s.cfg.Store.PlaceToken(r.Context(), t.PairingCode, storeID, approve)
+		placed, err := s.cfg.Tokens.PlaceToken(r.Context(), t.PairingCode, storeID, approve)
 		if errors.Is(err, store.ErrNotFound) {
 			// Another approver was first.
 			s.render(w, r, http.StatusConflict, "Approve API access", "pairing",
@@ -385,7 +421,7 @@ func (s *Server) pairingPost(w http.ResponseWriter, r *http.Request, v *Viewer) 
 	} else {
 		t.RevokedAt = s.now()
 	}
-	if err := s.cfg.Store.UpdateToken(r.Context(), t); err != nil {
+	if err := s.cfg.Tokens.UpdateToken(r.Context(), t); err != nil {
 		s.serverError(w, r, "update token", err)
 		return
 	}

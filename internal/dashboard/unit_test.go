@@ -143,3 +143,11 @@ func TestCookieSecureFlag(t *testing.T) {
 		}
 	}
 }
+
+// New refuses a Config that leaves out one of the storage interfaces,
+// and names it.
+func TestNewNeedsEveryStore(t *testing.T) {
+	if _, err := New(Config{}); err == nil || err.Error() != "dashboard: no Users" {
+		t.Fatalf("New without storage: %v", err)
+	}
+}
