@@ -11,10 +11,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +24,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 	"github.com/kassa-pay/kassa/internal/gateway"
-	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/kassa-pay/kassa/internal/web"
@@ -54,29 +52,14 @@ var (
 	_ dashboard.InvoiceLookup = (*store.DB)(nil)
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// The suite runs on SQLite, then again on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
 
 type harness struct {
 	t     *testing.T
 	db    *store.DB
 	url   string
-	clock *clock
+	clock *kassatest.Clock
 	// changed records StoreChanged calls.
 	changed chan string
 }
@@ -95,16 +78,8 @@ type options struct {
 
 func newHarness(t *testing.T, o options) *harness {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "kassa.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	db := kassatest.DB(t)
+	clk := kassatest.NewClock(time.Now().UTC().Truncate(time.Second))
 	now := clk.Now
 	if o.realTime {
 		now = time.Now
@@ -113,10 +88,7 @@ func newHarness(t *testing.T, o options) *harness {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := kassatest.Rates(t)
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest", Clock: now, Log: log})
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)
