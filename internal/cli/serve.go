@@ -133,10 +133,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	notifyCtx, stopNotify := context.WithCancel(ctx)
-	notifyDone := make(chan struct{})
-	go func() { defer close(notifyDone); _ = notifier.Run(notifyCtx) }()
-	defer func() { stopNotify(); <-notifyDone }()
+	defer background(ctx, notifier.Run)()
 
 	if h.multi {
 		// Only the leader calls the rate APIs; the others read its answers.
@@ -222,4 +219,15 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	case err := <-leadErr:
 		return err // nil only when ctx ended
 	}
+}
+
+// background runs run in a goroutine on a context of its own below ctx and
+// returns stop, which ends that context and waits for run to return: a
+// deferred stop ends the work before what the function deferred earlier,
+// such as closing the database.
+func background(ctx context.Context, run func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = run(ctx) }()
+	return func() { cancel(); <-done }
 }
