@@ -13,26 +13,22 @@ package api
 // header EventSource sends on reconnection, or ?lastEventId=); without one
 // it gets the invoice's current state once (its latest event) and then the
 // events that follow, without gaps. The stream ends after an event that
-// leaves the invoice in a state the stream considers final (streamEnds);
+// leaves the invoice in a state the stream considers final (notify.StreamEnds);
 // a client that reconnects after that point is answered 204 No Content,
 // which tells EventSource to stop.
 //
-// One hub goroutine per process follows the whole outbox by sequence number
-// (woken by the store's commits, and polling for other processes' and
-// nodes' commits) and hands each invoice's new events to its streams. A
-// stream that falls Buffer batches behind is dropped rather than allowed to
-// hold the hub or grow; its client reconnects with Last-Event-ID.
+// The events come from the event hub (notify.Hub, Config.Hub), which
+// follows the outbox for every stream of the process. A stream the hub
+// drops for falling behind closes its connection; its client reconnects
+// with Last-Event-ID.
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,25 +38,20 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/bitpay"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // EventConfig tunes the invoice event stream (GET /events); zero fields
-// take the defaults.
+// take the defaults. How the hub reads the outbox and how far a stream
+// may fall behind are the hub's (notify.HubConfig).
 type EventConfig struct {
 	// Ping is how often a stream gets a ": ping" comment line, so proxies
 	// and clients keep an idle stream open (default 15 s).
 	Ping time.Duration
-	// Poll is how often the hub reads the outbox when this process has not
-	// committed anything, to see other processes' and nodes' commits
-	// (default 1 s).
-	Poll time.Duration
 	// MaxStreams caps the concurrent streams; beyond it a subscription is
 	// answered 503 (default 10,000).
 	MaxStreams int
-	// Buffer is how many batches of events (one per invoice per outbox
-	// read) a stream may have waiting before the hub drops it (default 32).
-	Buffer int
 	// WriteTimeout bounds each write to a client (default 10 s): a client
 	// that does not read for that long loses its stream.
 	WriteTimeout time.Duration
@@ -69,9 +60,7 @@ type EventConfig struct {
 // The EventConfig defaults.
 const (
 	DefaultEventPing         = 15 * time.Second
-	DefaultEventPoll         = time.Second
 	DefaultMaxEventStreams   = 10_000
-	DefaultEventBuffer       = 32
 	DefaultEventWriteTimeout = 10 * time.Second
 )
 
@@ -79,14 +68,8 @@ func (c EventConfig) withDefaults() EventConfig {
 	if c.Ping <= 0 {
 		c.Ping = DefaultEventPing
 	}
-	if c.Poll <= 0 {
-		c.Poll = DefaultEventPoll
-	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = DefaultMaxEventStreams
-	}
-	if c.Buffer <= 0 {
-		c.Buffer = DefaultEventBuffer
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultEventWriteTimeout
@@ -94,28 +77,27 @@ func (c EventConfig) withDefaults() EventConfig {
 	return c
 }
 
-// eventStore is what the event stream reads. The API's Store must also
-// implement it for GET /events to work; *store.DB does.
+// EventHub follows the outbox for the event streams; *notify.Hub
+// implements it.
+type EventHub interface {
+	// Subscribe registers for an invoice's events and returns once every
+	// event of it committed from then on reaches the subscription, which
+	// the caller closes. It fails with notify.ErrHubClosed once the hub
+	// has closed.
+	Subscribe(ctx context.Context, invoiceID string) (*notify.Subscription, error)
+	// Backlog returns an invoice's events after position after, or when
+	// after is negative its latest event alone.
+	Backlog(ctx context.Context, invoiceID string, after int64) ([]*notify.Event, error)
+}
+
+var _ EventHub = (*notify.Hub)(nil)
+
+// eventStore is what the event stream reads beyond Store. The API's Store
+// must also implement it for GET /events to work; *store.DB does.
 type eventStore interface {
-	// Committed returns a channel closed after this process's next commit.
-	Committed() <-chan struct{}
-	// GetInvoice loads an invoice or fails with store.ErrNotFound.
-	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
 	// InvoiceByToken loads the invoice of a resource token or fails with
 	// store.ErrNotFound.
 	InvoiceByToken(ctx context.Context, token string) (invoice.Invoice, error)
-	// LatestOutboxSeqs returns the n highest outbox positions, ascending.
-	LatestOutboxSeqs(ctx context.Context, n int) ([]int64, error)
-	// OutboxAfter returns up to limit events after a position, in order.
-	OutboxAfter(ctx context.Context, seq int64, limit int) ([]store.OutboxEvent, error)
-	// OutboxSeqs returns the committed events at the given positions.
-	OutboxSeqs(ctx context.Context, seqs []int64) ([]store.OutboxEvent, error)
-	// InvoiceOutboxAfter returns up to limit of an invoice's events after a
-	// position, in order.
-	InvoiceOutboxAfter(ctx context.Context, invoiceID string, seq int64, limit int) ([]store.OutboxEvent, error)
-	// LatestInvoiceEvent returns an invoice's latest event or fails with
-	// store.ErrNotFound.
-	LatestInvoiceEvent(ctx context.Context, invoiceID string) (store.OutboxEvent, error)
 }
 
 var _ eventStore = (*store.DB)(nil)
@@ -161,25 +143,12 @@ func parseEventFilter(q url.Values) (eventFilter, error) {
 	return f, nil
 }
 
-// streamEnds reports whether a stream ends after an event that leaves the
-// invoice in this state: complete, invalid or declined, or expired without
-// any payment. Such an event is sent whatever the stream's events[] ask.
-func streamEnds(inv *invoice.Invoice) bool {
-	switch inv.Status {
-	case invoice.StatusComplete, invoice.StatusInvalid, invoice.StatusDeclined:
-		return true
-	case invoice.StatusExpired:
-		return inv.Received() == 0
-	}
-	return false
-}
-
 // eventBus serves GET /events.
 type eventBus struct {
 	srv   *Server
 	cfg   EventConfig
 	store eventStore // nil when the API's Store cannot stream
-	hub   *eventHub
+	hub   EventHub   // nil when the API has no hub
 
 	streams   atomic.Int64
 	closing   chan struct{}
@@ -187,10 +156,9 @@ type eventBus struct {
 }
 
 func newEventBus(s *Server) *eventBus {
-	b := &eventBus{srv: s, cfg: s.cfg.Events.withDefaults(), closing: make(chan struct{})}
+	b := &eventBus{srv: s, cfg: s.cfg.Events.withDefaults(), hub: s.cfg.Hub, closing: make(chan struct{})}
 	if es, ok := s.cfg.Store.(eventStore); ok {
 		b.store = es
-		b.hub = newEventHub(es, b.cfg.Poll, s.cfg.Log)
 	}
 	return b
 }
@@ -228,6 +196,10 @@ func (b *eventBus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if b.store == nil {
 		WriteError(w, r, fmt.Errorf("event stream: the store %T cannot stream events", b.srv.cfg.Store))
+		return
+	}
+	if b.hub == nil {
+		WriteError(w, r, errors.New("event stream: the API has no event hub"))
 		return
 	}
 	inv, view, err := b.access(r.Context(), q)
@@ -273,7 +245,7 @@ func (b *eventBus) access(ctx context.Context, q url.Values) (invoice.Invoice, b
 		}
 		return inv, bitpay.ViewPOS, nil
 	case id != "":
-		inv, err := b.store.GetInvoice(ctx, id)
+		inv, err := b.srv.cfg.Store.GetInvoice(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			return invoice.Invoice{}, 0, bitpay.NotFound()
 		}
@@ -320,18 +292,22 @@ func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.I
 
 	// Subscribe before reading the backlog: an event committed in between
 	// then reaches the stream twice (and is sent once) instead of never.
-	sub := &subscriber{invoiceID: inv.ID, ch: make(chan []*busEvent, b.cfg.Buffer), dropped: make(chan struct{})}
-	if err := b.hub.add(ctx, sub); err != nil {
-		WriteError(w, r, err)
+	sub, err := b.hub.Subscribe(ctx, inv.ID)
+	if errors.Is(err, notify.ErrHubClosed) {
+		WriteError(w, r, bitpay.Unavailable())
 		return
 	}
-	defer b.hub.remove(sub)
-	backlog, err := b.backlog(ctx, inv.ID, resume)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	if resume >= 0 && len(backlog) == 0 && streamEnds(inv) {
+	defer sub.Close()
+	backlog, err := b.hub.Backlog(ctx, inv.ID, resume)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if resume >= 0 && len(backlog) == 0 && notify.StreamEnds(inv) {
 		// Nothing after the client's last event and nothing to come:
 		// EventSource stops reconnecting on a 204.
 		w.Header().Set("Cache-Control", "no-store")
@@ -368,16 +344,18 @@ func (b *eventBus) stream(w http.ResponseWriter, r *http.Request, inv *invoice.I
 			return
 		case <-b.closing:
 			return
-		case <-sub.dropped:
-			// The client may not be reading at all: close the connection
-			// (the write deadline makes the response's last write fail)
-			// rather than keep it for another request.
-			log.Debug("event stream dropped: the client is not reading")
-			out.abort()
+		case <-sub.Done():
+			if errors.Is(sub.Err(), notify.ErrDropped) {
+				// The client may not be reading at all: close the
+				// connection (the write deadline makes the response's last
+				// write fail) rather than keep it for another request.
+				log.Debug("event stream dropped: the client is not reading")
+				out.abort()
+			}
 			return
 		case <-ping.C:
 			out.comment("ping")
-		case batch := <-sub.ch:
+		case batch := <-sub.Events():
 			ended, last = b.appendEvents(out, batch, view, filter, false, last)
 		}
 		if err := out.flush(); err != nil {
@@ -402,94 +380,33 @@ func setStreamHeaders(h http.Header) {
 // appendEvents appends the events of a batch above last that the stream sends (all
 // of them when all is set) to out, and reports whether the stream ends
 // after them and the last position seen.
-func (b *eventBus) appendEvents(out *sseWriter, batch []*busEvent, view bitpay.View, filter eventFilter, all bool, last int64) (bool, int64) {
+func (b *eventBus) appendEvents(out *sseWriter, batch []*notify.Event, view bitpay.View, filter eventFilter, all bool, last int64) (bool, int64) {
 	ended := false
 	for _, ev := range batch {
-		if ev.seq <= last {
+		if ev.Seq <= last {
 			continue // already sent from the backlog or an earlier batch
 		}
-		last = ev.seq
-		if all || ev.ends || filter.wants(ev.code) {
-			out.event(ev.seq, "statechange", ev.render(view, b.srv))
+		last = ev.Seq
+		if all || ev.Ends || filter.wants(ev.Code) {
+			out.event(ev.Seq, "statechange", ev.Render(view, b.render))
 		}
-		ended = ev.ends
+		ended = ev.Ends
 	}
 	return ended, last
 }
 
-// backlogPage bounds one read of an invoice's missed events.
-const backlogPage = 500
-
-// backlog returns the events a new stream starts with: every event after
-// resume, or without one (resume < 0) the latest.
-func (b *eventBus) backlog(ctx context.Context, invoiceID string, resume int64) ([]*busEvent, error) {
-	var raw []store.OutboxEvent
-	if resume < 0 {
-		e, err := b.store.LatestInvoiceEvent(ctx, invoiceID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		raw = append(raw, e)
-	} else {
-		for after := resume; ; {
-			page, err := b.store.InvoiceOutboxAfter(ctx, invoiceID, after, backlogPage)
-			if err != nil {
-				return nil, err
-			}
-			raw = append(raw, page...)
-			if len(page) < backlogPage {
-				break
-			}
-			after = page[len(page)-1].Seq
-		}
+// render is an event's data line in a view: its invoice as GET
+// /invoices/:id renders it now.
+func (b *eventBus) render(ev *notify.Event, view bitpay.View) []byte {
+	s := b.srv
+	j := bitpay.RenderInvoice(&ev.Invoice, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock())
+	data, err := bitpay.Marshal(j)
+	if err != nil {
+		// An invoice that cannot be encoded is a bug in kassa.
+		s.cfg.Log.Error("encode invoice event", "invoice", ev.Invoice.ID, "seq", ev.Seq, "err", err)
+		data = []byte(`{"id":` + strconv.Quote(ev.Invoice.ID) + `}`)
 	}
-	out := make([]*busEvent, 0, len(raw))
-	for _, e := range raw {
-		ev, err := decodeEvent(e)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, ev)
-	}
-	return out, nil
-}
-
-// busEvent is an outbox event decoded once for every stream that sends it.
-type busEvent struct {
-	seq  int64
-	code invoice.Code
-	inv  invoice.Invoice // the snapshot
-	ends bool
-
-	once [bitpay.ViewMerchant + 1]sync.Once
-	data [bitpay.ViewMerchant + 1][]byte
-}
-
-func decodeEvent(e store.OutboxEvent) (*busEvent, error) {
-	ev := &busEvent{seq: e.Seq, code: e.Code}
-	if err := json.Unmarshal(e.Snapshot, &ev.inv); err != nil {
-		return nil, fmt.Errorf("decode snapshot of event %d of invoice %s: %w", e.Seq, e.SubjectID, err)
-	}
-	ev.ends = streamEnds(&ev.inv)
-	return ev, nil
-}
-
-// render returns the event's data line in a view, encoding it once.
-func (ev *busEvent) render(view bitpay.View, s *Server) []byte {
-	ev.once[view].Do(func() {
-		j := bitpay.RenderInvoice(&ev.inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock())
-		b, err := bitpay.Marshal(j)
-		if err != nil {
-			// An invoice that cannot be encoded is a bug in kassa.
-			s.cfg.Log.Error("encode invoice event", "invoice", ev.inv.ID, "seq", ev.seq, "err", err)
-			b = []byte(`{"id":` + strconv.Quote(ev.inv.ID) + `}`)
-		}
-		ev.data[view] = bytes.TrimRight(b, "\n")
-	})
-	return ev.data[view]
+	return bytes.TrimRight(data, "\n")
 }
 
 // sseWriter buffers Server-Sent Events and writes them with a deadline.
@@ -544,310 +461,3 @@ func (s *sseWriter) flush() error {
 // abort makes every further write fail, so the server closes the
 // connection instead of finishing the response.
 func (s *sseWriter) abort() { _ = s.rc.SetWriteDeadline(time.Now()) }
-
-// subscriber is one stream as the hub sees it.
-type subscriber struct {
-	invoiceID string
-	// ch carries batches of the invoice's new events, in order.
-	ch chan []*busEvent
-	// dropped is closed when the hub gives up on the stream because ch
-	// was full.
-	dropped chan struct{}
-}
-
-// The hub's reading of the outbox.
-const (
-	// hubPage bounds one read of the outbox.
-	hubPage = 500
-	// hubQueryTimeout bounds one outbox query.
-	hubQueryTimeout = 10 * time.Second
-	// startWindow is how many of the latest positions a starting hub
-	// checks for numbers that may still be in flight.
-	startWindow = 256
-	// gapTimeout is how long a missing position is awaited: long enough
-	// for any transaction that took it to commit, after which it was
-	// rolled back.
-	gapTimeout = 30 * time.Second
-	// gapRecheck is the least time between two reads of missing positions.
-	gapRecheck = 200 * time.Millisecond
-	// maxGaps bounds the missing positions awaited; the oldest go first.
-	maxGaps = 1024
-)
-
-// eventHub follows the outbox for every stream of this process. It runs
-// only while some stream is open.
-type eventHub struct {
-	store eventStore
-	poll  time.Duration
-	log   *slog.Logger
-
-	mu   sync.Mutex
-	subs map[string]map[*subscriber]struct{} // by invoice id
-	run  *hubRun                             // nil when not running
-	// kick wakes the hub when the last stream leaves, so it stops.
-	kick chan struct{}
-}
-
-// hubRun is one run of the hub goroutine; ready is closed once it knows
-// where the outbox ends (err set if it could not).
-type hubRun struct {
-	ready chan struct{}
-	err   error
-}
-
-func newEventHub(es eventStore, poll time.Duration, log *slog.Logger) *eventHub {
-	return &eventHub{store: es, poll: poll, log: log, subs: map[string]map[*subscriber]struct{}{},
-		kick: make(chan struct{}, 1)}
-}
-
-// add registers a stream, starting the hub if it is not running, and
-// returns once the hub follows the outbox: every event committed after
-// add returns reaches the stream.
-func (h *eventHub) add(ctx context.Context, sub *subscriber) error {
-	h.mu.Lock()
-	set := h.subs[sub.invoiceID]
-	if set == nil {
-		set = map[*subscriber]struct{}{}
-		h.subs[sub.invoiceID] = set
-	}
-	set[sub] = struct{}{}
-	run := h.run
-	if run == nil {
-		run = &hubRun{ready: make(chan struct{})}
-		h.run = run
-		go h.loop(run)
-	}
-	h.mu.Unlock()
-	select {
-	case <-run.ready:
-	case <-ctx.Done():
-		h.remove(sub)
-		return ctx.Err()
-	}
-	if run.err != nil {
-		h.remove(sub)
-		return run.err
-	}
-	return nil
-}
-
-// remove unregisters a stream; removing it twice is harmless.
-func (h *eventHub) remove(sub *subscriber) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.unlink(sub)
-	if len(h.subs) == 0 {
-		select {
-		case h.kick <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// unlink removes sub from the map; h.mu must be held.
-func (h *eventHub) unlink(sub *subscriber) {
-	set := h.subs[sub.invoiceID]
-	delete(set, sub)
-	if len(set) == 0 {
-		delete(h.subs, sub.invoiceID)
-	}
-}
-
-// loop is the hub goroutine: it reads the outbox after every local commit
-// and every poll interval, until no stream is left.
-func (h *eventHub) loop(run *hubRun) {
-	wake := h.store.Committed()
-	f := &follower{gaps: map[int64]time.Time{}}
-	err := h.query(func(ctx context.Context) error {
-		seqs, err := h.store.LatestOutboxSeqs(ctx, startWindow)
-		if err != nil {
-			return err
-		}
-		f.start(seqs, time.Now())
-		return nil
-	})
-	if err != nil {
-		h.log.Error("event hub cannot read the outbox", "err", err)
-		h.mu.Lock()
-		if h.run == run {
-			h.run = nil
-		}
-		h.mu.Unlock()
-		run.err = fmt.Errorf("event hub: %w", err)
-		close(run.ready)
-		return
-	}
-	close(run.ready)
-	tick := time.NewTicker(h.poll)
-	defer tick.Stop()
-	for {
-		select {
-		case <-wake:
-		case <-tick.C:
-		case <-h.kick:
-		}
-		h.mu.Lock()
-		if len(h.subs) == 0 {
-			h.run = nil
-			h.mu.Unlock()
-			return
-		}
-		h.mu.Unlock()
-		wake = h.store.Committed()
-		h.read(f)
-	}
-}
-
-// query runs fn with the hub's query timeout.
-func (h *eventHub) query(fn func(ctx context.Context) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), hubQueryTimeout)
-	defer cancel()
-	return fn(ctx)
-}
-
-// read takes the outbox's new events and the awaited missing ones and
-// hands them to the streams.
-func (h *eventHub) read(f *follower) {
-	for {
-		var evs []store.OutboxEvent
-		err := h.query(func(ctx context.Context) (err error) {
-			evs, err = h.store.OutboxAfter(ctx, f.cursor, hubPage)
-			return err
-		})
-		if err != nil {
-			h.log.Warn("event hub: read outbox", "after", f.cursor, "err", err)
-			return
-		}
-		now := time.Now()
-		for _, e := range evs {
-			f.see(e.Seq, now)
-		}
-		h.dispatch(evs)
-		if len(evs) < hubPage {
-			break
-		}
-	}
-	now := time.Now()
-	missing := f.due(now)
-	if len(missing) == 0 {
-		return
-	}
-	var evs []store.OutboxEvent
-	err := h.query(func(ctx context.Context) (err error) {
-		evs, err = h.store.OutboxSeqs(ctx, missing)
-		return err
-	})
-	if err != nil {
-		h.log.Warn("event hub: read outbox positions", "count", len(missing), "err", err)
-		return
-	}
-	for _, e := range evs {
-		delete(f.gaps, e.Seq)
-	}
-	h.dispatch(evs)
-}
-
-// dispatch decodes the events some stream follows and queues each
-// invoice's as one batch on its streams, dropping a stream whose queue is
-// full.
-func (h *eventHub) dispatch(evs []store.OutboxEvent) {
-	if len(evs) == 0 {
-		return
-	}
-	h.mu.Lock()
-	var wanted []store.OutboxEvent
-	for _, e := range evs {
-		if e.Subject == store.SubjectInvoice && len(h.subs[e.SubjectID]) > 0 {
-			wanted = append(wanted, e)
-		}
-	}
-	h.mu.Unlock()
-	if len(wanted) == 0 {
-		return
-	}
-	batches := map[string][]*busEvent{}
-	for _, e := range wanted {
-		ev, err := decodeEvent(e)
-		if err != nil {
-			h.log.Error("event hub: skip event", "err", err)
-			continue
-		}
-		batches[e.SubjectID] = append(batches[e.SubjectID], ev)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for id, batch := range batches {
-		for sub := range h.subs[id] {
-			select {
-			case sub.ch <- batch:
-			default:
-				h.unlink(sub)
-				close(sub.dropped)
-			}
-		}
-	}
-}
-
-// follower is the hub's position in the outbox: every event up to cursor
-// has been read, except the positions in gaps, which were missing when
-// read past (on PostgreSQL a transaction still committing, or one rolled
-// back) and are read again until they appear or gapTimeout passes.
-type follower struct {
-	cursor      int64
-	gaps        map[int64]time.Time // position → when it was found missing
-	lastRecheck time.Time
-}
-
-// start places the follower after the latest positions seqs (ascending),
-// awaiting the numbers missing among them.
-func (f *follower) start(seqs []int64, now time.Time) {
-	if len(seqs) == 0 {
-		return
-	}
-	f.cursor = seqs[0]
-	for _, s := range seqs[1:] {
-		f.see(s, now)
-	}
-}
-
-// see moves the cursor to seq, awaiting any number skipped on the way.
-func (f *follower) see(seq int64, now time.Time) {
-	if seq <= f.cursor {
-		return
-	}
-	for s := max(f.cursor+1, seq-maxGaps); s < seq; s++ {
-		f.gaps[s] = now
-	}
-	f.cursor = seq
-	if len(f.gaps) > maxGaps {
-		keys := slices.Sorted(func(yield func(int64) bool) {
-			for k := range f.gaps {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		for _, k := range keys[:len(keys)-maxGaps] {
-			delete(f.gaps, k)
-		}
-	}
-}
-
-// due forgets positions awaited longer than gapTimeout and returns the
-// others when it is time to read them again (nil otherwise).
-func (f *follower) due(now time.Time) []int64 {
-	if len(f.gaps) == 0 || now.Sub(f.lastRecheck) < gapRecheck {
-		return nil
-	}
-	f.lastRecheck = now
-	var out []int64
-	for s, at := range f.gaps {
-		if now.Sub(at) > gapTimeout {
-			delete(f.gaps, s)
-			continue
-		}
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
-}

@@ -31,6 +31,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -69,6 +70,8 @@ type busOptions struct {
 	dbURL  string        // "" means a fresh SQLite file
 	node   *regtest.Node // nil means no chain (no payments)
 	events api.EventConfig
+	// hub tunes the event hub (its Store and Log are the env's).
+	hub notify.HubConfig
 	// listen wraps the server's listener (socket options).
 	listen func(net.Listener) net.Listener
 }
@@ -139,7 +142,12 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	}
 	e := &busEnv{t: t, url: "http://" + srv.Listener.Addr().String(), dbURL: o.dbURL, db: db, gw: g, node: o.node,
 		storeID: st.ID, merchant: tok.Value, client: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}, srv: srv}
-	e.api, err = api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: e.url, Tip: tip, Log: quiet, Events: o.events,
+	o.hub.Store, o.hub.Log = db, quiet
+	hub, err := notify.NewHub(o.hub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api, err = api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: e.url, Tip: tip, Log: quiet, Hub: hub, Events: o.events,
 		InvoiceLimits: func(string) merchant.Limits { return merchant.Limits{Off: true} }})
 	if err != nil {
 		t.Fatal(err)
@@ -623,7 +631,8 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 // the streams started goes away.
 func TestEventStreamSlowClient(t *testing.T) {
 	e := newBusEnv(t, busOptions{
-		events: api.EventConfig{Buffer: 4, WriteTimeout: time.Second, Ping: time.Hour},
+		events: api.EventConfig{WriteTimeout: time.Second, Ping: time.Hour},
+		hub:    notify.HubConfig{Buffer: 4},
 		listen: func(l net.Listener) net.Listener { return smallBuffers{l} },
 	})
 	inv := e.invoice()
@@ -802,7 +811,7 @@ func TestEventStreamFinalState(t *testing.T) {
 // store handle on the same SQLite file, as a CLI command beside kassa
 // serve does: no local commit wakes the hub, its poll finds the event.
 func TestEventStreamSeesOtherProcesses(t *testing.T) {
-	e := newBusEnv(t, busOptions{events: api.EventConfig{Poll: 100 * time.Millisecond}})
+	e := newBusEnv(t, busOptions{hub: notify.HubConfig{Poll: 100 * time.Millisecond}})
 	inv := e.invoice()
 	s := e.subscribe("/events?token="+url.QueryEscape(inv.Token), nil)
 	s.connect(inv.ID)
@@ -832,7 +841,7 @@ func TestEventStreamSeesOtherProcesses(t *testing.T) {
 // it again and the stream still gets the event.
 func TestEventStreamLateCommitOnPostgres(t *testing.T) {
 	dbURL := testpg.Schema(t)
-	e := newBusEnv(t, busOptions{dbURL: dbURL, events: api.EventConfig{Poll: 100 * time.Millisecond}})
+	e := newBusEnv(t, busOptions{dbURL: dbURL, hub: notify.HubConfig{Poll: 100 * time.Millisecond}})
 	a, b := e.invoice(), e.invoice()
 	sa := e.subscribe("/events?token="+url.QueryEscape(a.Token), nil)
 	sb := e.subscribe("/events?token="+url.QueryEscape(b.Token), nil)

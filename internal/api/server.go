@@ -79,7 +79,10 @@ type Config struct {
 	// Budgets, when set, holds the stores' invoice budgets for every
 	// node (PostgreSQL); nil keeps them in this process's memory.
 	Budgets Budgets
-	// Events tunes the invoice event stream, GET /events (events.go).
+	// Hub follows the outbox for the invoice event stream, GET /events
+	// (events.go); without one the stream answers an error.
+	Hub EventHub
+	// Events tunes the invoice event stream.
 	Events EventConfig
 	// IPNAllowPrivate accepts notificationURLs on loopback, private and
 	// link-local addresses and over plain http (KASSA_IPN_ALLOW_PRIVATE),

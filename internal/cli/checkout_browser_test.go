@@ -22,6 +22,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -138,7 +139,11 @@ func startKassa(t *testing.T, root string) kassa {
 
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: base, Tip: proc.Tip, Log: log})
+	hub, err := notify.NewHub(notify.HubConfig{Store: db, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: base, Tip: proc.Tip, Log: log, Hub: hub})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,6 +134,14 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return fmt.Errorf("notify: %w", err)
 	}
 	defer background(ctx, notifier.Run)()
+	// The event hub follows the outbox for the live event streams (GET
+	// /events, which the hosted checkout follows too); it ends them and
+	// stops reading before the database closes.
+	hub, err := notify.NewHub(notify.HubConfig{Store: db, Log: log})
+	if err != nil {
+		return fmt.Errorf("event hub: %w", err)
+	}
+	defer background(ctx, hub.Run)()
 
 	if h.multi {
 		// Only the leader calls the rate APIs; the others read its answers.
@@ -167,7 +175,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		applications = db
 	}
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
-		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, IPNAllowPrivate: cfg.IPNAllowPrivate,
+		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, Hub: hub, IPNAllowPrivate: cfg.IPNAllowPrivate,
 		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets, Applications: applications})
 	if err != nil {
 		return fmt.Errorf("api: %w", err)

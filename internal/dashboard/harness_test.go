@@ -25,6 +25,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/kassatest"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/kassa-pay/kassa/internal/web"
@@ -93,7 +94,11 @@ func newHarness(t *testing.T, o options) *harness {
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
-	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: base, Clock: now, Log: log})
+	hub, err := notify.NewHub(notify.HubConfig{Store: db, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: base, Clock: now, Log: log, Hub: hub})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 // Package notify delivers kassa's notifications: IPNs (BitPay's webhooks,
 // spec §4) to an invoice's notificationURL and status mails to its
-// notificationEmail, durably, from the outbox the payment path fills.
+// notificationEmail, durably, from the outbox the payment path fills; and,
+// live, the outbox's invoice events to the event streams open right now
+// (Hub).
 //
 // # From event to delivery
 //
@@ -42,6 +44,16 @@
 // merchant token, else its oldest active pos token (SigningToken). A store
 // with neither cannot sign, and its IPNs fail with that error until it
 // has one.
+//
+// # The event hub
+//
+// A Hub follows the outbox for the streams of BitPay's event bus (package
+// api serves them at GET /events; the hosted checkout follows one):
+// readers subscribe to an invoice, read its backlog, then get its new
+// events in batches as they commit, here or on another node. Nothing is
+// stored or retried: a reader that falls behind is dropped and starts
+// again from the backlog. The hub reads the outbox only while some
+// subscription is open (hub.go).
 package notify
 
 import (
