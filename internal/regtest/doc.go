@@ -15,6 +15,10 @@
 // <repository root>/.tools/bin/btcd (installed by scripts/install-btcd.sh) or
 // PATH, in that order.
 //
+// Tests and benchmarks that start a node are built only with the tag node
+// (`go test -tags node`, which `make test` passes), so `go test ./...` alone
+// runs the node-less suite without btcd.
+//
 // # Paying an invoice
 //
 //	node := regtest.MustStart(t, regtest.Options{Mature: true})

@@ -1,12 +1,11 @@
+//go:build node
+
 package regtest_test
 
 import (
 	"crypto/sha256"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/address/v2"
@@ -380,39 +379,6 @@ func TestRestartAndKill(t *testing.T) {
 	}
 	if _, err := node.Mine(ctx, 1); err != nil {
 		t.Fatalf("Mine after Kill and Restart: %v", err)
-	}
-}
-
-func TestFindBinary(t *testing.T) {
-	t.Run("missing explicit binary", func(t *testing.T) {
-		_, err := regtest.FindBinary(t.TempDir() + "/btcd")
-		if !errors.Is(err, regtest.ErrNoBinary) {
-			t.Fatalf("FindBinary error = %v, want ErrNoBinary", err)
-		}
-	})
-	t.Run("missing env binary", func(t *testing.T) {
-		t.Setenv(regtest.BinaryEnv, t.TempDir()+"/btcd")
-		_, err := regtest.FindBinary("")
-		if !errors.Is(err, regtest.ErrNoBinary) {
-			t.Fatalf("FindBinary error = %v, want ErrNoBinary", err)
-		}
-	})
-}
-
-func TestStartFailure(t *testing.T) {
-	fake := filepath.Join(t.TempDir(), "btcd")
-	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho boom: bad flags >&2\nexit 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	_, err := regtest.Start(t.Context(), regtest.Options{Binary: fake, DataDir: dir})
-	if err == nil {
-		t.Fatal("Start succeeded with a btcd that exits at once")
-	}
-	for _, want := range []string{"boom: bad flags", filepath.Join(dir, "btcd.log")} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("Start error %q does not mention %q", err, want)
-		}
 	}
 }
 
