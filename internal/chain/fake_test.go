@@ -264,10 +264,3 @@ func (s *fakeSink) take() []Batch {
 type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
-
-// all returns the recorded batches without clearing them.
-func (s *fakeSink) all() []Batch {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.batches)
-}

@@ -1,14 +1,17 @@
+//go:build node
+
 package chain
 
 // Integration tests against real btcd nodes on regtest (internal/regtest).
-// They need the btcd binary (KASSA_BTCD, .tools/bin/btcd or PATH) and are
-// skipped with -short.
+// They need the btcd binary (KASSA_BTCD, .tools/bin/btcd or PATH), so they
+// are built only with the tag node (make test), and are skipped with -short.
 
 import (
 	"context"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,6 +63,13 @@ func runBackendEvery(t *testing.T, node *regtest.Node, sink Sink, poll time.Dura
 		}
 	})
 	return b
+}
+
+// all returns the recorded batches without clearing them.
+func (s *fakeSink) all() []Batch {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
 }
 
 // waitFor waits until the sink's batches satisfy cond; the deadline only
