@@ -64,7 +64,7 @@ trap 'rm -rf "$(dirname "$kassa")"' EXIT
   # One invoice's draw from its store's budget: in memory (one node), in the database (several).
   run go test -run '^$' -bench InvoiceBudget -benchtime 3000x ./internal/api
   # Payment on btcd regtest → detected, and → paid IPN received.
-  run go test -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
+  run go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
   run go test -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify
   # IPN delivery throughput, SQLite and PostgreSQL.
   run go test -run '^$' -bench IPNThroughput -benchtime 1x ./internal/notify

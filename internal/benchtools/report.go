@@ -83,7 +83,7 @@ var specs = []spec{
 		metric: "p99-ms", unit: "ms", baseline: "api:BenchmarkHTTPCreateInvoice/baseline", baseLabel: "empty handler p99",
 		command: "(same run)"},
 	{group: "Payment → IPN (btcd regtest, SQLite)", label: "payment detected p50", bench: `gateway:BenchmarkPaymentDetection`,
-		metric: "p50-ms", unit: "ms", command: "go test -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway"},
+		metric: "p50-ms", unit: "ms", command: "go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway"},
 	{group: "Payment → IPN (btcd regtest, SQLite)", label: "payment → paid IPN received p50", bench: `notify:BenchmarkIPNLatency`,
 		metric: "p50-ms", unit: "ms", baseline: "gateway:BenchmarkPaymentDetection", baseLabel: "payment detected p50", baseMetric: "p50-ms",
 		command: "go test -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify"},

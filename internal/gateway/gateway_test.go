@@ -1,8 +1,9 @@
+//go:build node
+
 package gateway_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
@@ -50,24 +50,6 @@ type harness struct {
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 	commits chan []store.Change
-}
-
-func merchantKey(t testing.TB) string {
-	seed := sha256.Sum256([]byte("kassa gateway test merchant"))
-	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []uint32{84, 1, 0} {
-		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub, err := k.Neuter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "wpkh(" + pub.String() + "/0/*)"
 }
 
 func newHarness(t testing.TB, node *regtest.Node, speed invoice.Speed) *harness {
@@ -234,6 +216,14 @@ func startNode(t testing.TB) *regtest.Node {
 	}
 	t.Cleanup(func() { _ = node.Stop() })
 	return node
+}
+
+func chainHash(s string) (chainhash.Hash, error) {
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	return *h, nil
 }
 
 const (

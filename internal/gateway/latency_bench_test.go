@@ -1,3 +1,5 @@
+//go:build node
+
 package gateway_test
 
 import (
@@ -14,7 +16,7 @@ import (
 // notifications. p50/p99 count from before the test wallet signs and sends
 // (an upper bound); sent-p50/sent-p99 from sendrawtransaction's answer.
 //
-//	go test -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
+//	go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
 func BenchmarkPaymentDetection(b *testing.B) {
 	node := startNode(b)
 	h := newHarnessPoll(b, node, invoice.SpeedMedium, time.Second)
