@@ -65,7 +65,7 @@ trap 'rm -rf "$(dirname "$kassa")"' EXIT
   run go test -run '^$' -bench InvoiceBudget -benchtime 3000x ./internal/api
   # Payment on btcd regtest → detected, and → paid IPN received.
   run go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
-  run go test -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify
+  run go test -tags node -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify
   # IPN delivery throughput, SQLite and PostgreSQL.
   run go test -run '^$' -bench IPNThroughput -benchtime 1x ./internal/notify
   # Block matching and address derivation.

@@ -86,7 +86,7 @@ var specs = []spec{
 		metric: "p50-ms", unit: "ms", command: "go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway"},
 	{group: "Payment → IPN (btcd regtest, SQLite)", label: "payment → paid IPN received p50", bench: `notify:BenchmarkIPNLatency`,
 		metric: "p50-ms", unit: "ms", baseline: "gateway:BenchmarkPaymentDetection", baseLabel: "payment detected p50", baseMetric: "p50-ms",
-		command: "go test -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify"},
+		command: "go test -tags node -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify"},
 	{group: "Payment → IPN (btcd regtest, SQLite)", label: "payment → paid IPN received p99", bench: `notify:BenchmarkIPNLatency`,
 		metric: "p99-ms", unit: "ms", baseline: "gateway:BenchmarkPaymentDetection", baseLabel: "payment detected p99", baseMetric: "p99-ms",
 		command: "(same run)"},
