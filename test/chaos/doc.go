@@ -12,6 +12,7 @@
 // counted twice, every removed payment and every lost confirmation emitted
 // its event, and every planned IPN arrived at least once.
 //
-// TestChaosSmall is the bounded run `make test` includes; TestChaosFull
-// (build tag chaos, `make chaos`) is the full one.
+// TestChaosSmall is the bounded run `make test` includes (build tag node,
+// like every test that starts btcd); TestChaosFull (build tag chaos, `make
+// chaos`) is the full one. The harness is built with either tag.
 package chaos

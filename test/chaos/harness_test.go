@@ -1,3 +1,5 @@
+//go:build node || chaos
+
 package chaos
 
 import (
@@ -18,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -89,6 +92,19 @@ type harness struct {
 	totals  totals
 
 	blocks map[chainhash.Hash]*wire.MsgBlock // chain scan cache
+}
+
+// seed returns KASSA_CHAOS_SEED, or a fresh seed the test logs so a failing
+// run can be replayed.
+func seed(t *testing.T) uint64 {
+	if s := os.Getenv("KASSA_CHAOS_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("KASSA_CHAOS_SEED: %v", err)
+		}
+		return v
+	}
+	return uint64(time.Now().UnixNano())
 }
 
 func runChaos(t *testing.T, p plan) {
