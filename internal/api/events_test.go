@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -28,6 +27,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/rates"
@@ -80,7 +80,7 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	t.Helper()
 	ctx := context.Background()
 	if o.dbURL == "" {
-		o.dbURL = filepath.Join(t.TempDir(), "kassa.db")
+		o.dbURL = kassatest.Current().URL(t)
 	}
 	db, err := store.Open(ctx, o.dbURL)
 	if err != nil {

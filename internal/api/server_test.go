@@ -9,7 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +23,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/bitauth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -41,16 +42,12 @@ type env struct {
 	api     *api.Server
 }
 
+// The suite runs on SQLite, then again on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
+
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "kassa.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	db := kassatest.DB(t)
 	k, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{7}, 32), &chaincfg.RegressionNetParams)
 	pub, _ := k.Neuter()
 	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: "wpkh(" + pub.String() + "/0/*)",

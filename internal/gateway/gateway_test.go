@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -20,6 +19,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
@@ -38,7 +38,7 @@ func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 type harness struct {
 	t       testing.TB
 	node    *regtest.Node
-	dbPath  string
+	dbPath  string // the database's URL, reopened by restart tests
 	db      *store.DB
 	g       *gateway.Gateway
 	clock   *clock
@@ -59,7 +59,7 @@ func newHarness(t testing.TB, node *regtest.Node, speed invoice.Speed) *harness 
 
 func newHarnessPoll(t testing.TB, node *regtest.Node, speed invoice.Speed, poll time.Duration) *harness {
 	t.Helper()
-	h := &harness{t: t, node: node, clock: &clock{}, dbPath: filepath.Join(t.TempDir(), "kassa.db"),
+	h := &harness{t: t, node: node, clock: &clock{}, dbPath: kassatest.Current().URL(t),
 		log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: poll}
 	if testing.Verbose() {
 		h.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -89,17 +89,7 @@ func (h *harness) openDB() {
 		h.t.Fatal(err)
 	}
 	h.db = db
-	h.g = gateway.New(gateway.Config{Store: db, Rates: fixedRates(h.t), Network: "regtest", Clock: h.clock.Now, Log: h.log})
-}
-
-// fixedRates serves BTC_USD=50000 and BTC_EUR=45000.
-func fixedRates(t testing.TB) gateway.Rates {
-	t.Helper()
-	rs, err := rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rs
+	h.g = gateway.New(gateway.Config{Store: db, Rates: kassatest.Rates(h.t), Network: "regtest", Clock: h.clock.Now, Log: h.log})
 }
 
 // start runs a processor and a node watcher, as kassa serve does.

@@ -10,6 +10,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -36,7 +37,7 @@ func (s *createsDuringLoad) OpenInvoices(ctx context.Context, closedSince time.T
 func TestTakeoverWatchesInvoicesCreatedWhileLoading(t *testing.T) {
 	h := newHarness(t, startNode(t), invoice.SpeedMedium)
 	h.stop() // the old leader is gone
-	other := gateway.New(gateway.Config{Store: h.db, Rates: fixedRates(t), Network: "regtest", Log: h.log})
+	other := gateway.New(gateway.Config{Store: h.db, Rates: kassatest.Rates(t), Network: "regtest", Log: h.log})
 	defer other.Close()
 	db := &createsDuringLoad{DB: h.db, other: func() *invoice.Invoice {
 		inv, err := other.CreateInvoice(context.Background(), h.storeID, gateway.NewInvoice{Price: "10", Currency: "USD"})

@@ -1,29 +1,15 @@
 package gateway_test
 
 import (
-	"crypto/sha256"
+	"os"
 	"testing"
 
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 )
 
-// merchantKey is the test merchant's regtest BIP84 account key as a
-// descriptor, for the node tests' harness and for BenchmarkCreateInvoice.
-func merchantKey(t testing.TB) string {
-	seed := sha256.Sum256([]byte("kassa gateway test merchant"))
-	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, i := range []uint32{84, 1, 0} {
-		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pub, err := k.Neuter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return "wpkh(" + pub.String() + "/0/*)"
-}
+// The suite runs on SQLite, then again on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
+
+// merchantKey is the test merchant's regtest receiving key, for the node
+// tests' harness and for BenchmarkCreateInvoice.
+func merchantKey(t testing.TB) string { return kassatest.Key(t, "gateway merchant") }

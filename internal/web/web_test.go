@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,6 +18,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -35,17 +36,13 @@ type env struct {
 	mux     http.Handler
 }
 
+// The suite runs on SQLite, then again on PostgreSQL.
+func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
+
 func newEnv(t testing.TB, demo bool) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "kassa.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := kassatest.DB(t)
 	k, err := hdkeychain.NewMaster([]byte("kassa web test merchant seed 0001"), &chaincfg.RegressionNetParams)
 	if err != nil {
 		t.Fatal(err)
