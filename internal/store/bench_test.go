@@ -53,7 +53,8 @@ func BenchmarkRawInsertBaseline(b *testing.B) {
 			defer w.close()
 			benchParallel(b, func() error {
 				inv := newInvoice(s.ID)
-				inv.Method(invoice.MethodBTC).Destination, inv.Method(invoice.MethodBTC).Script, inv.Version = "bcrt1qbenchmarkaddress", []byte{0x00, 0x14}, 1
+				m := inv.Method(invoice.MethodBTC)
+				m.Destination, m.Script, inv.Version = "bcrt1qbenchmarkaddress", []byte{0x00, 0x14}, 1
 				args, err := insertArgs(inv)
 				if err != nil {
 					return err
@@ -62,7 +63,7 @@ func BenchmarkRawInsertBaseline(b *testing.B) {
 				if err != nil {
 					return err
 				}
-				out := []any{auth.NewID(), inv.ID, inv.StoreID, int(invoice.CodeCreated), "invoice_created",
+				out := []any{auth.NewID(), string(SubjectInvoice), inv.ID, inv.StoreID, int(invoice.CodeCreated), "invoice_created",
 					"new", "", millis(inv.CreatedAt), string(snap)}
 				return w.insert(args, out)
 			})
