@@ -253,3 +253,6 @@ func mustLack(t *testing.T, body string, bad ...string) {
 		}
 	}
 }
+
+// The store kassa serve hands the invoice pages implements what they read.
+var _ Store = (*store.DB)(nil)

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/shopspring/decimal"
@@ -81,10 +82,29 @@ type RateSource struct {
 	Err     string    // the last error, "" when healthy
 }
 
+// Store is what the invoice pages read; *store.DB implements it.
+type Store interface {
+	// InvoicePage returns one page of a store's invoices by a query.
+	InvoicePage(ctx context.Context, q store.InvoiceQuery) (store.InvoicePage, error)
+	// GetInvoice loads an invoice or fails with store.ErrNotFound.
+	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
+	// Outbox returns an invoice's events in the order they happened.
+	Outbox(ctx context.Context, subjectID string) ([]store.OutboxEvent, error)
+	// GetStore loads a merchant store (its name, network, currency).
+	GetStore(ctx context.Context, id string) (merchant.Store, error)
+	// CountByStatus counts a store's invoices created in [from, to) by status.
+	CountByStatus(ctx context.Context, storeID string, from, to time.Time) (map[invoice.Status]int, error)
+	// SalesPerDay sums a store's sales per day over [from, to).
+	SalesPerDay(ctx context.Context, storeID string, from, to time.Time) ([]store.DaySales, error)
+	// GapRun is the store's run of unpaid addresses, for the gap-limit warning.
+	GapRun(ctx context.Context, storeID string) (int, error)
+	invoiceSource
+}
+
 // Config wires the pages. Store and Layout are required; every hook is
 // optional and its part of a page is left out without it.
 type Config struct {
-	Store *store.DB
+	Store Store
 	// Layout renders a page body inside the dashboard's chrome with status
 	// 200; LayoutStatus with another status (default: Layout through a
 	// writer that sets the status).
