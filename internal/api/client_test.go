@@ -68,7 +68,7 @@ func TestGoClientMerchantFlow(t *testing.T) {
 	}
 	var codes []invoice.Code
 	for _, ev := range events {
-		codes = append(codes, ev.Code)
+		codes = append(codes, invoice.Code(ev.Code))
 	}
 	want := []invoice.Code{invoice.CodeCreated, invoice.CodeManuallyNotified, invoice.CodeExpired}
 	if !slices.Equal(codes, want) {

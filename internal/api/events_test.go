@@ -189,7 +189,7 @@ func (e *busEnv) outboxSeqs(id string, after int64, keep func(invoice.Code) bool
 	}
 	var out []int64
 	for _, ev := range evs {
-		if ev.Seq > after && (keep == nil || keep(ev.Code)) {
+		if ev.Seq > after && (keep == nil || keep(invoice.Code(ev.Code))) {
 			out = append(out, ev.Seq)
 		}
 	}

@@ -39,7 +39,7 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 			}
 			out := make([]invoices.Attempt, len(as))
 			for i, a := range as {
-				out[i] = invoices.Attempt{At: a.At, Event: a.Code, Channel: a.Channel, Target: a.Target, N: a.N,
+				out[i] = invoices.Attempt{At: a.At, Event: invoice.Code(a.Code), Channel: a.Channel, Target: a.Target, N: a.N,
 					StatusCode: a.StatusCode, Latency: a.Latency, Error: a.Error}
 			}
 			return out, nil

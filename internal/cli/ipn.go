@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -66,7 +67,7 @@ func runIPN(ctx context.Context, env Env, args []string) error {
 		}
 		out := make([]map[string]any, 0, len(ds))
 		for _, d := range ds {
-			m := map[string]any{"channel": d.Channel, "event": d.Code.Name(), "code": d.Code, "eventId": d.EventID,
+			m := map[string]any{"channel": d.Channel, "event": invoice.Code(d.Code).Name(), "code": d.Code, "eventId": d.EventID,
 				"target": d.Target, "state": d.State, "attempts": d.Attempts, "created": d.CreatedAt,
 				"deadline": d.Deadline}
 			switch d.State {
@@ -88,7 +89,7 @@ func runIPN(ctx context.Context, env Env, args []string) error {
 	}
 	out := make([]map[string]any, 0, len(as))
 	for _, a := range as {
-		m := map[string]any{"channel": a.Channel, "event": a.Code.Name(), "eventId": a.EventID, "target": a.Target,
+		m := map[string]any{"channel": a.Channel, "event": invoice.Code(a.Code).Name(), "eventId": a.EventID, "target": a.Target,
 			"attempt": a.N, "at": a.At, "latency": a.Latency.Round(time.Microsecond).String()}
 		if a.StatusCode != 0 {
 			m["status"] = a.StatusCode

@@ -186,7 +186,7 @@ func (h *harness) codes(id string) []invoice.Code {
 	}
 	var out []invoice.Code
 	for _, e := range events {
-		out = append(out, e.Code)
+		out = append(out, invoice.Code(e.Code))
 	}
 	return out
 }

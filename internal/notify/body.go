@@ -78,8 +78,8 @@ func EventInvoice(ev store.OutboxEvent) (invoice.Invoice, error) {
 		return inv, fmt.Errorf("decode snapshot of event %s: %w", ev.ID, err)
 	}
 	if ev.Status != "" {
-		inv.Status = ev.Status
-		inv.Exception = ev.Exception
+		inv.Status = invoice.Status(ev.Status)
+		inv.Exception = invoice.Exception(ev.Exception)
 	}
 	return inv, nil
 }
@@ -117,9 +117,9 @@ func renderIPN(inv *invoice.Invoice, ev store.OutboxEvent, publicURL string) ([]
 	if inv.Fields.ExtendedNotifications {
 		name := ev.Name
 		if name == "" {
-			name = ev.Code.Name()
+			name = invoice.Code(ev.Code).Name()
 		}
-		body = Extended{Event: EventName{Code: ev.Code, Name: name}, Data: data}
+		body = Extended{Event: EventName{Code: invoice.Code(ev.Code), Name: name}, Data: data}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

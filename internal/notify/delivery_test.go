@@ -42,7 +42,7 @@ func TestRetryAfterServerError(t *testing.T) {
 		f.resend(inv.ID)
 		f.start(nil)
 		ds := f.waitDeliveries(inv.ID, "the IPN delivered", allIn(1, store.DeliveryDelivered))
-		if ds[0].Attempts != 2 || ds[0].Code != invoice.CodeManuallyNotified || ds[0].LastError != "" {
+		if ds[0].Attempts != 2 || invoice.Code(ds[0].Code) != invoice.CodeManuallyNotified || ds[0].LastError != "" {
 			t.Errorf("delivery = %+v", ds[0])
 		}
 		got := rc.received(inv.ID)

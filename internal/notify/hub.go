@@ -330,7 +330,7 @@ func (e *Event) Render(view bitpay.View, render func(*Event, bitpay.View) []byte
 }
 
 func decodeEvent(e store.OutboxEvent) (*Event, error) {
-	ev := &Event{Seq: e.Seq, Code: e.Code}
+	ev := &Event{Seq: e.Seq, Code: invoice.Code(e.Code)}
 	if err := json.Unmarshal(e.Snapshot, &ev.Invoice); err != nil {
 		return nil, fmt.Errorf("decode snapshot of event %d of invoice %s: %w", e.Seq, e.SubjectID, err)
 	}

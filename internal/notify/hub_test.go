@@ -133,7 +133,7 @@ func TestHubFollowsInvoiceEventsOnly(t *testing.T) {
 	inv := f.create(invoice.Fields{})
 	sub := subscribe(t, hub, inv.ID)
 	err := f.db.Unit(context.Background(), func(u *store.Unit) error {
-		return u.Emit(store.Event{Subject: "refund", SubjectID: inv.ID, StoreID: f.storeID, Code: 9001, At: time.Now(),
+		return u.Emit(store.Event{Subject: "refund", SubjectID: inv.ID, StoreID: f.storeID, Code: 9001, Name: "refund_created", At: time.Now(),
 			Snapshot: map[string]string{"id": inv.ID}})
 	})
 	if err != nil {

@@ -304,7 +304,7 @@ func (p *Planner) Plan(ctx context.Context) (map[string]int, error) {
 		now := p.clock()
 		stale := 0
 		res, err := p.store.PlanDeliveries(ctx, now, p.window, planBatch,
-			func(ev store.OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]store.NewDelivery, error) {
+			func(ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error) {
 				if now.Sub(ev.CreatedAt) > p.window {
 					stale++
 					return nil, nil
@@ -328,7 +328,7 @@ func (p *Planner) Plan(ctx context.Context) (map[string]int, error) {
 
 // plan decides one event's deliveries by the rules of its subject; an
 // event of a subject kassa does not know is logged and not sent.
-func (p *Planner) plan(ev store.OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]store.NewDelivery, error) {
+func (p *Planner) plan(ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error) {
 	sub, err := subjectOf(ev)
 	if err != nil {
 		p.log.Warn("notification not sent", "subject", ev.Subject, "id", ev.SubjectID, "err", err)

@@ -112,8 +112,8 @@ func TestRenderIPN(t *testing.T) {
 	}
 	// The event happened at paid; the snapshot is already confirmed (one
 	// commit passed two milestones): the body reports the event's status.
-	ev := store.OutboxEvent{ID: "ev1", Subject: store.SubjectInvoice, SubjectID: inv.ID, Code: invoice.CodePaidInFull, Name: "invoice_paidInFull",
-		Status: invoice.StatusPaid, Exception: invoice.ExceptionPaidOver, CreatedAt: at.Add(time.Minute), Snapshot: snap}
+	ev := store.OutboxEvent{ID: "ev1", Subject: store.SubjectInvoice, SubjectID: inv.ID, Code: int(invoice.CodePaidInFull), Name: "invoice_paidInFull",
+		Status: string(invoice.StatusPaid), Exception: string(invoice.ExceptionPaidOver), CreatedAt: at.Add(time.Minute), Snapshot: snap}
 	body, err := notify.RenderIPN(ev, "https://pay.example.com/")
 	if err != nil {
 		t.Fatal(err)

@@ -64,7 +64,7 @@ func TestUnknownSubjectIsSkipped(t *testing.T) {
 	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	err := f.db.Unit(ctx, func(u *store.Unit) error {
-		return u.Emit(store.Event{Subject: "teleport", SubjectID: "T1", StoreID: f.storeID, Code: 9001, At: time.Now(),
+		return u.Emit(store.Event{Subject: "teleport", SubjectID: "T1", StoreID: f.storeID, Code: 9001, Name: "teleported", At: time.Now(),
 			Snapshot: map[string]string{"notificationURL": rc.url("/ipn")}})
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 type subject struct {
 	// plan decides an event's deliveries; earlier reports whether the
 	// resource had an event with a code before this one.
-	plan func(p *Planner, ev store.OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]store.NewDelivery, error)
+	plan func(p *Planner, ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error)
 	// ipn renders an event's IPN body, and names the token whose secret
 	// signs it (its Ref, "" for the store's default) with the time the
 	// resource was made.
@@ -42,7 +42,8 @@ func subjectOf(ev store.OutboxEvent) (subject, error) {
 // planInvoice decides an invoice event's deliveries: an IPN to its
 // notificationURL as BitPay's rules say (WantIPN), a mail to its
 // notificationEmail for the statuses a merchant acts on (WantEmail).
-func planInvoice(p *Planner, ev store.OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]store.NewDelivery, error) {
+func planInvoice(p *Planner, ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error) {
+	code, status := invoice.Code(ev.Code), invoice.Status(ev.Status)
 	inv, err := EventInvoice(ev)
 	if err != nil {
 		p.log.Warn("notification not sent: unreadable event", "invoice", ev.SubjectID, "event", ev.ID, "err", err)
@@ -50,7 +51,7 @@ func planInvoice(p *Planner, ev store.OutboxEvent, earlier func(invoice.Code) (b
 	}
 	var out []store.NewDelivery
 	if target := inv.Fields.NotificationURL; target != "" {
-		ok, err := WantIPN(&inv, ev.Code, ev.Status, earlier)
+		ok, err := WantIPN(&inv, code, status, func(c invoice.Code) (bool, error) { return earlier(int(c)) })
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +59,7 @@ func planInvoice(p *Planner, ev store.OutboxEvent, earlier func(invoice.Code) (b
 			out = append(out, store.NewDelivery{Channel: store.ChannelIPN, Target: target, Host: hostOf(target)})
 		}
 	}
-	if to := inv.Fields.NotificationEmail; to != "" && WantEmail(ev.Code, ev.Status) {
+	if to := inv.Fields.NotificationEmail; to != "" && WantEmail(code, status) {
 		out = append(out, store.NewDelivery{Channel: store.ChannelEmail, Target: to})
 	}
 	return out, nil

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/pglock"
 )
 
@@ -56,7 +55,7 @@ type Delivery struct {
 	Subject   Subject
 	SubjectID string
 	StoreID   string
-	Code      invoice.Code
+	Code      int
 	Channel   string // ChannelIPN or ChannelEmail
 	Target    string // the notificationURL or the notificationEmail
 	// Host is the target's host[:port] for an IPN, lower case; claims can
@@ -86,7 +85,7 @@ type DeliveryAttempt struct {
 	DeliveryID int64
 	Channel    string
 	EventID    string
-	Code       invoice.Code
+	Code       int
 	Target     string
 	N          int // 1 for the first attempt
 	At         time.Time
@@ -106,7 +105,7 @@ type NewDelivery struct {
 // the invoice had an event with a code before this one. A PlanFunc must
 // not fail on bad event data (answer no deliveries instead): an error
 // stops planning, which is retried later.
-type PlanFunc func(ev OutboxEvent, earlier func(invoice.Code) (bool, error)) ([]NewDelivery, error)
+type PlanFunc func(ev OutboxEvent, earlier func(code int) (bool, error)) ([]NewDelivery, error)
 
 // PlanResult counts what PlanDeliveries did.
 type PlanResult struct {
@@ -137,7 +136,7 @@ func (db *DB) PlanDeliveries(ctx context.Context, now time.Time, window time.Dur
 	}
 	plans := make([][]NewDelivery, len(evs))
 	for i, ev := range evs {
-		earlier := func(code invoice.Code) (bool, error) {
+		earlier := func(code int) (bool, error) {
 			var n int
 			err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM outbox WHERE subject_id = $1 AND code = $2 AND seq < $3`,
 				ev.SubjectID, int(code), ev.Seq).Scan(&n)
@@ -535,7 +534,7 @@ func (db *DB) DeliveryAttempts(ctx context.Context, invoiceID string) ([]Deliver
 			at, micro int64
 		)
 		err := r.Scan(&a.DeliveryID, &a.Channel, &a.EventID, &code, &a.Target, &a.N, &at, &a.StatusCode, &micro, &a.Error)
-		a.Code = invoice.Code(code)
+		a.Code = code
 		a.At = fromMillis(at)
 		a.Latency = time.Duration(micro) * time.Microsecond
 		return a, err
@@ -572,7 +571,7 @@ func scanDelivery(r scanner) (Delivery, error) {
 	err := r.Scan(&d.ID, &d.OutboxSeq, &d.EventID, &subject, &d.SubjectID, &d.StoreID, &code, &d.Channel, &d.Target, &d.Host,
 		&d.State, &d.Attempts, &created, &next, &deadline, &delivered, &d.LastError, &leasedUntil, &d.LeaseOwner)
 	d.Subject = Subject(subject)
-	d.Code = invoice.Code(code)
+	d.Code = code
 	d.CreatedAt = fromMillis(created)
 	d.NextAttemptAt = fromMillis(next)
 	d.Deadline = fromMillis(deadline)

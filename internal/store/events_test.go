@@ -74,7 +74,7 @@ func TestEventStreamQueries(t *testing.T) {
 		if err != nil || len(evs) != 3 {
 			t.Fatalf("invoice outbox: %d events, %v", len(evs), err)
 		}
-		if evs[0].Code != invoice.CodeCreated || evs[1].Code != invoice.CodeReceivedPayment || evs[2].Code != invoice.CodePaidInFull {
+		if invoice.Code(evs[0].Code) != invoice.CodeCreated || invoice.Code(evs[1].Code) != invoice.CodeReceivedPayment || invoice.Code(evs[2].Code) != invoice.CodePaidInFull {
 			t.Fatalf("invoice outbox order: %v %v %v", evs[0].Code, evs[1].Code, evs[2].Code)
 		}
 		after, err := db.InvoiceOutboxAfter(ctx, a.ID, evs[1].Seq, 10)

@@ -87,7 +87,7 @@ func TestInvoiceRoundTrip(t *testing.T) {
 					t.Fatalf("outbox has %d events, want 1", len(evs))
 				}
 				e := evs[0]
-				if e.Code != invoice.CodeCreated || e.Name != "invoice_created" || e.Status != invoice.StatusNew ||
+				if invoice.Code(e.Code) != invoice.CodeCreated || e.Name != "invoice_created" || invoice.Status(e.Status) != invoice.StatusNew ||
 					e.SubjectID != inv.ID || e.StoreID != s.ID || !e.CreatedAt.Equal(inv.CreatedAt) ||
 					len(e.ID) != 22 || e.Attempts != 0 || !e.DeliveredAt.IsZero() {
 					t.Errorf("outbox event = %+v", e)
@@ -178,7 +178,7 @@ func TestGroupCommit(t *testing.T) {
 			if i > 0 && e.Seq <= evs[i-1].Seq {
 				t.Errorf("outbox seq %d after %d", e.Seq, evs[i-1].Seq)
 			}
-			if e.Code == invoice.CodeCreated {
+			if invoice.Code(e.Code) == invoice.CodeCreated {
 				seen[e.SubjectID]++
 			}
 		}
@@ -469,7 +469,7 @@ func TestCommitConflictRollsBackEverything(t *testing.T) {
 			}
 			var codes []invoice.Code
 			for _, e := range evs {
-				codes = append(codes, e.Code)
+				codes = append(codes, invoice.Code(e.Code))
 			}
 			if !slices.Equal(codes, want) {
 				t.Errorf("outbox of %s = %v, want %v", id, codes, want)

@@ -31,12 +31,13 @@ type OutboxEvent struct {
 	Subject   Subject
 	SubjectID string // the resource's id
 	StoreID   string
-	// Code is the subject's event code; the invoice codes (BitPay's
-	// 1001-1016) are the only ones yet.
-	Code      invoice.Code
+	// Code, Status and Exception are the subject's: its event code (an
+	// invoice.Code for an invoice, BitPay's 1001-1017), the resource's
+	// status at the event, and for an invoice its exception status.
+	Code      int
 	Name      string
-	Status    invoice.Status
-	Exception invoice.Exception
+	Status    string
+	Exception string
 	CreatedAt time.Time
 	// Snapshot is the resource at the event as encoding/json wrote it (an
 	// invoice.Invoice for SubjectInvoice).
@@ -119,9 +120,7 @@ func (db *DB) outbox(ctx context.Context, query string, args ...any) ([]OutboxEv
 			return nil, err
 		}
 		e.Subject = Subject(subject)
-		e.Code = invoice.Code(code)
-		e.Status = invoice.Status(status)
-		e.Exception = invoice.Exception(exception)
+		e.Code, e.Status, e.Exception = code, status, exception
 		e.CreatedAt = fromMillis(created)
 		e.Snapshot = json.RawMessage(snapshot)
 		e.NextAttemptAt = fromMillis(nextAt)

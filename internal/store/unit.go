@@ -31,9 +31,10 @@ type Event struct {
 	Subject   Subject
 	SubjectID string
 	StoreID   string
-	Code      invoice.Code
-	// Name is the event's name as extended IPNs carry it; "" for the
-	// code's own.
+	// Code is the subject's event code (an invoice.Code for an invoice).
+	Code int
+	// Name is the event's name as extended IPNs carry it; "" is the
+	// invoice code's own name, for an invoice's event.
 	Name string
 	// Status and Exception are the resource's status (and for an invoice
 	// its exception) at the event.
@@ -124,8 +125,11 @@ func (u *Unit) Emit(ev Event) error {
 		return fmt.Errorf("emit event %d of %s %s: snapshot: %w", ev.Code, ev.Subject, ev.SubjectID, err)
 	}
 	name := ev.Name
+	if name == "" && ev.Subject == SubjectInvoice {
+		name = invoice.Code(ev.Code).Name()
+	}
 	if name == "" {
-		name = ev.Code.Name()
+		return fmt.Errorf("emit event %d of %s %s: an event needs its name", ev.Code, ev.Subject, ev.SubjectID)
 	}
 	ins, err := u.outbox()
 	if err != nil {

@@ -50,6 +50,11 @@ func TestUnit(t *testing.T) {
 		if err := db.Unit(ctx, func(u *Unit) error { return u.Emit(Event{Subject: "refund"}) }); err == nil {
 			t.Fatal("an event without id, store or code was queued")
 		}
+		nameless := refund
+		nameless.Name = ""
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Emit(nameless) }); err == nil {
+			t.Fatal("an event of a subject with codes of its own was queued without a name")
+		}
 
 		// A unit that succeeds stores both, and bumps the invoice's version.
 		changes := change()
@@ -77,7 +82,7 @@ func TestUnit(t *testing.T) {
 			t.Errorf("refund event = %+v", e)
 		}
 		invEvs, _ := db.Outbox(ctx, inv.ID)
-		if len(invEvs) != 2 || invEvs[1].Subject != SubjectInvoice || invEvs[1].Code != invoice.CodeExpired {
+		if len(invEvs) != 2 || invEvs[1].Subject != SubjectInvoice || invoice.Code(invEvs[1].Code) != invoice.CodeExpired {
 			t.Errorf("invoice events = %+v", invEvs)
 		}
 	})
@@ -124,7 +129,7 @@ func TestMigrateOutboxSubjects(t *testing.T) {
 			t.Fatalf("deliveries after the migration: %+v, %v", ds, err)
 		}
 		if err := db.Unit(ctx, func(u *Unit) error {
-			return u.Emit(Event{Subject: SubjectInvoice, SubjectID: "old0000001", StoreID: "s", Code: invoice.CodeExpired, At: testEpoch})
+			return u.Emit(Event{Subject: SubjectInvoice, SubjectID: "old0000001", StoreID: "s", Code: int(invoice.CodeExpired), At: testEpoch})
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -143,7 +143,8 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 		p.Payments = append(p.Payments, row)
 	}
 	for _, e := range events {
-		p.Events = append(p.Events, eventRow{At: e.CreatedAt, Code: e.Code, Status: e.Status, Exception: e.Exception})
+		p.Events = append(p.Events, eventRow{At: e.CreatedAt, Code: invoice.Code(e.Code), Status: invoice.Status(e.Status),
+			Exception: invoice.Exception(e.Exception)})
 	}
 	if h.cfg.Deliveries != nil {
 		attempts, err := h.cfg.Deliveries(ctx, inv.ID)

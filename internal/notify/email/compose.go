@@ -139,11 +139,12 @@ func (m *Mailer) eventInvoice(inv invoice.Invoice, ev store.OutboxEvent) (invoic
 // describe says in plain words what the event means for the merchant.
 func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 	id := clean(firstNonEmpty(inv.ID, ev.SubjectID), maxShort)
-	status := ev.Status
+	code := invoice.Code(ev.Code)
+	status := invoice.Status(ev.Status)
 	if status == "" {
 		status = inv.Status
 	}
-	exception := ev.Exception
+	exception := invoice.Exception(ev.Exception)
 	if exception == invoice.ExceptionNone {
 		exception = inv.Exception
 	}
@@ -169,7 +170,7 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 
 	var verb, phrase string
 	var paras []string
-	switch ev.Code {
+	switch code {
 	case invoice.CodeCreated:
 		verb, phrase = "created", "was created and is waiting for payment."
 	case invoice.CodeReceivedPayment:
@@ -237,11 +238,11 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 		verb, phrase = "status "+statusText, "changed status to "+statusText+"."
 	}
 	switch {
-	case exception == invoice.ExceptionPaidPartial && ev.Code != invoice.CodeExpiredPartial:
+	case exception == invoice.ExceptionPaidPartial && code != invoice.CodeExpiredPartial:
 		paras = append(paras, "The buyer paid less than the amount due.")
 	case exception == invoice.ExceptionPaidOver:
 		paras = append(paras, "The buyer paid more than the amount due. Refund the difference or keep it as agreed with the buyer.")
-	case exception == invoice.ExceptionPaidLate && ev.Code != invoice.CodePaidAfterExpiry:
+	case exception == invoice.ExceptionPaidLate && code != invoice.CodePaidAfterExpiry:
 		paras = append(paras, "A payment arrived after the invoice expired; it does not count towards the invoice.")
 	}
 
@@ -463,7 +464,7 @@ func validDomain(s string) bool {
 func eventName(ev store.OutboxEvent) string {
 	name := ev.Name
 	if name == "" {
-		name = ev.Code.Name()
+		name = invoice.Code(ev.Code).Name()
 	}
 	return clean(name, maxShort)
 }

@@ -71,7 +71,7 @@ func eventFor(t *testing.T, inv invoice.Invoice, id string, code invoice.Code) s
 	}
 	return store.OutboxEvent{
 		Seq: 7, ID: id, Subject: store.SubjectInvoice, SubjectID: inv.ID, StoreID: inv.StoreID,
-		Code: code, Name: code.Name(), Status: inv.Status, Exception: inv.Exception,
+		Code: int(code), Name: code.Name(), Status: string(inv.Status), Exception: string(inv.Exception),
 		CreatedAt: time.Date(2026, 3, 1, 12, 1, 0, 0, time.UTC), Snapshot: snap,
 	}
 }
