@@ -11,6 +11,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -23,12 +24,12 @@ import (
 //	go test -run '^$' -bench IPNThroughput -benchtime 1x ./internal/notify
 func BenchmarkIPNThroughput(b *testing.B) {
 	const invoices, perInvoice = 2500, 4
-	for _, be := range backends() {
-		b.Run(be.name, func(b *testing.B) {
+	for _, be := range kassatest.Backends() {
+		b.Run(be.Name, func(b *testing.B) {
 			var total time.Duration
 			for range b.N {
 				b.StopTimer()
-				f := newFixture(b, be.url(b), invoice.SpeedMedium)
+				f := newFixture(b, be.URL(b), invoice.SpeedMedium)
 				var got atomic.Int64
 				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
 				queueEvents(b, f, srv.URL+"/ipn", invoices, perInvoice)

@@ -20,6 +20,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
@@ -30,7 +31,7 @@ import (
 // recorded.
 func TestRetryAfterServerError(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b.url(t), invoice.SpeedMedium)
+		f := newFixture(t, b.URL(t), invoice.SpeedMedium)
 		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			if n == 1 {
 				http.Error(w, "database\nlocked", http.StatusInternalServerError)
@@ -71,7 +72,7 @@ func TestRetryAfterServerError(t *testing.T) {
 // up, everything arrives, in event order per invoice.
 func TestReceiverDownThenUp(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b.url(t), invoice.SpeedMedium)
+		f := newFixture(t, b.URL(t), invoice.SpeedMedium)
 		rc := newReceiver(t, nil)
 		sw := newSwitchable(t, rc.srv.Config.Handler)
 		var ids []string
@@ -106,7 +107,7 @@ func TestReceiverDownThenUp(t *testing.T) {
 // HostLimit workers; another invoice's IPN to another host goes out
 // meanwhile.
 func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	release := make(chan struct{})
 	var hanging atomic.Int32
 	slow := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
@@ -142,7 +143,7 @@ func TestSlowEndpointDoesNotDelayOthers(t *testing.T) {
 // TestRedirectNotFollowed: a 3xx is a failed attempt, its target is never
 // requested, and once the retry window is over the delivery fails.
 func TestRedirectNotFollowed(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	var followed atomic.Int32
 	rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 		if r.URL.Path == "/elsewhere" {
@@ -176,7 +177,7 @@ func TestRedirectNotFollowed(t *testing.T) {
 // and its connection is closed; a 2xx still delivers, and an error page's
 // text is cut short in the record.
 func TestHugeResponseBounded(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	var mu sync.Mutex
 	var writeErrs []error
 	chunk := bytes.Repeat([]byte("x"), 32<<10)
@@ -215,7 +216,7 @@ func TestHugeResponseBounded(t *testing.T) {
 // refused at connect time (a name resolving to it included) and plain
 // http fails at once; the receiver never sees a request.
 func TestPrivateTargetRefused(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	rc := newReceiver(t, nil)
 	port := rc.srv.Listener.Addr().String()
 	port = port[strings.LastIndex(port, ":")+1:]
@@ -255,7 +256,7 @@ func TestPrivateTargetRefused(t *testing.T) {
 // every one, in order, with the earlier attempts kept.
 func TestRestartMidRetry(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b.url(t), invoice.SpeedMedium)
+		f := newFixture(t, b.URL(t), invoice.SpeedMedium)
 		var healthy atomic.Bool
 		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			if !healthy.Load() {
@@ -304,7 +305,7 @@ func TestRestartMidRetry(t *testing.T) {
 // with the store's oldest merchant token. The second token is made after
 // the service has cached the store's tokens: it must still sign its own.
 func TestSignedIPN(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	ctx := context.Background()
 	if err := f.db.SetStoreSignIPN(ctx, f.storeID, true); err != nil {
 		t.Fatal(err)
@@ -376,7 +377,7 @@ func (m *recordingMailer) Mail(_ context.Context, to string, inv invoice.Invoice
 // pending and the wait is logged once; a later service with a mailer sends
 // them, retrying the mailer's errors.
 func TestEmailWaitsForAMailer(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	var ids []string
 	for range 2 {
 		inv := f.create(invoice.Fields{NotificationEmail: "ops@shop.example"})
@@ -440,7 +441,7 @@ func TestEmailWaitsForAMailer(t *testing.T) {
 // TestStaleEventsNotSent: events older than the retry window when first
 // planned (kassa was down longer) are not sent.
 func TestStaleEventsNotSent(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	rc := newReceiver(t, nil)
 	old := f.create(invoice.Fields{NotificationURL: rc.url("/ipn")})
 	f.resend(old.ID)
@@ -466,7 +467,7 @@ func TestStaleEventsNotSent(t *testing.T) {
 // TestNoGoroutinesLeft: after Run returns, the service's goroutines and
 // connections are gone.
 func TestNoGoroutinesLeft(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	rc := newReceiver(t, nil)
 	var ids []string
 	for range 20 {

@@ -3,7 +3,6 @@ package notify_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,44 +10,32 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
-	"github.com/kassa-pay/kassa/internal/testpg"
 )
 
 // The tests run kassa's real pieces: a store on SQLite or PostgreSQL, the
 // gateway creating invoices and committing their events, the notify
 // Service, and receivers on loopback HTTP.
 
-type backend struct {
-	name string
-	url  func(tb testing.TB) string
-}
-
-func backends() []backend {
-	return []backend{
-		{store.SQLite, func(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "kassa.db") }},
-		{store.Postgres, testpg.Schema},
-	}
-}
+// backend is a database kind the tests run on (kassatest's).
+type backend = kassatest.Backend
 
 func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { fn(t, b) })
+	for _, b := range kassatest.Backends() {
+		t.Run(b.Name, func(t *testing.T) { fn(t, b) })
 	}
 }
 
@@ -68,34 +55,13 @@ type fixture struct {
 	log      *slog.Logger
 }
 
-func merchantKey(tb testing.TB) string {
-	seed := sha256.Sum256([]byte("kassa notify test merchant"))
-	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, i := range []uint32{84, 1, 0} {
-		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	pub, err := k.Neuter()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return "wpkh(" + pub.String() + "/0/*)"
-}
-
 func newFixture(tb testing.TB, dbURL string, speed invoice.Speed) *fixture {
 	tb.Helper()
 	f := &fixture{t: tb, dbURL: dbURL, logs: &logBuffer{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	var err error
-	if f.rs, err = rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000"); err != nil {
-		tb.Fatal(err)
-	}
+	f.rs = kassatest.Rates(tb)
 	f.openDB()
-	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: merchantKey(tb), Speed: speed,
+	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: kassatest.Key(tb, "notify merchant"), Speed: speed,
 		Expiry: 15 * time.Minute, GapLimit: 1000, DefaultCurrency: "USD", CreatedAt: time.Now().UTC()}
 	if err := f.db.CreateStore(context.Background(), st); err != nil {
 		tb.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -89,7 +90,7 @@ func (f *fixture) lastSeq(id string) int64 {
 // leaves it final ends streams.
 func TestHubFollowsAnInvoice(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
-		f := newFixture(t, b.url(t), invoice.SpeedMedium)
+		f := newFixture(t, b.URL(t), invoice.SpeedMedium)
 		hub := newHub(t, f, notify.HubConfig{Poll: 50 * time.Millisecond})
 		ctx := context.Background()
 		inv, other := f.create(invoice.Fields{}), f.create(invoice.Fields{})
@@ -128,7 +129,7 @@ func TestHubFollowsAnInvoice(t *testing.T) {
 // under a subscribed invoice's id (ids are random, so only a test makes
 // one): the subscription does not get it.
 func TestHubFollowsInvoiceEventsOnly(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	hub := newHub(t, f, notify.HubConfig{})
 	inv := f.create(invoice.Fields{})
 	sub := subscribe(t, hub, inv.ID)
@@ -149,7 +150,7 @@ func TestHubFollowsInvoiceEventsOnly(t *testing.T) {
 // one nobody reads is dropped once Buffer batches wait for it; the other
 // goes on getting events.
 func TestHubDropsASlowSubscription(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	const buffer = 2
 	hub := newHub(t, f, notify.HubConfig{Buffer: buffer})
 	inv := f.create(invoice.Fields{})
@@ -173,7 +174,7 @@ func TestHubDropsASlowSubscription(t *testing.T) {
 // ErrHubClosed, new ones are refused, and Run returns with the hub's
 // goroutines gone.
 func TestHubRunCloses(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	hub := newHub(t, f, notify.HubConfig{})
 	inv := f.create(invoice.Fields{})
 	before := runtime.NumGoroutine()

@@ -12,6 +12,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/regtest"
 )
@@ -71,7 +72,7 @@ func (r *chainRig) mine(n int) {
 //
 //	go test -tags node -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify
 func BenchmarkIPNLatency(b *testing.B) {
-	r := newChainRig(b, startNode(b), backends()[0].url(b), time.Second)
+	r := newChainRig(b, startNode(b), kassatest.SQLite.URL(b), time.Second)
 	rc := newReceiver(b, nil)
 	r.start(func(c *notify.Config) { c.Poll = time.Second })
 	lat := make([]time.Duration, 0, b.N)

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -79,7 +80,7 @@ func TestStatusMailsOverSMTP(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	var good *invoice.Invoice
 	t.Cleanup(func() {
 		if t.Failed() {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -60,7 +61,7 @@ func TestSigningToken(t *testing.T) {
 // rules for is logged and planned with no deliveries; it does not hold up
 // the invoices' IPNs.
 func TestUnknownSubjectIsSkipped(t *testing.T) {
-	f := newFixture(t, backends()[0].url(t), invoice.SpeedMedium)
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	ctx := context.Background()
 	rc := newReceiver(t, nil)
 	err := f.db.Unit(ctx, func(u *store.Unit) error {
