@@ -3,7 +3,6 @@ package api_test
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -20,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
@@ -90,16 +87,7 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	seed := sha256.Sum256([]byte("kassa event bus test merchant"))
-	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := k.Neuter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: "wpkh(" + pub.String() + "/0/*)",
+	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: kassatest.Key(t, "event bus merchant"),
 		Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 1000, DefaultCurrency: "USD", CreatedAt: time.Now().UTC()}
 	if err := db.CreateStore(ctx, st); err != nil {
 		t.Fatal(err)
@@ -108,10 +96,7 @@ func newBusEnv(t *testing.T, o busOptions) *busEnv {
 	if err := db.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := rates.NewFixed(ctx, "BTC_USD=50000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := kassatest.Rates(t)
 	quiet := slog.New(slog.DiscardHandler)
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest", Log: quiet})
 	t.Cleanup(g.Close)

@@ -16,8 +16,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/bitauth"
@@ -25,7 +23,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
-	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -48,9 +45,7 @@ func TestMain(m *testing.M) { os.Exit(kassatest.RunOnBothDatabases(m)) }
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := kassatest.DB(t)
-	k, _ := hdkeychain.NewMaster(bytes.Repeat([]byte{7}, 32), &chaincfg.RegressionNetParams)
-	pub, _ := k.Neuter()
-	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: "wpkh(" + pub.String() + "/0/*)",
+	st := merchant.Store{ID: auth.NewID(), Name: "Shop", Network: "regtest", Key: kassatest.Key(t, "api merchant"),
 		Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 20, DefaultCurrency: "USD", CreatedAt: time.Now()}
 	if err := db.CreateStore(context.Background(), st); err != nil {
 		t.Fatal(err)
@@ -59,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	if err := db.CreateToken(context.Background(), pos); err != nil {
 		t.Fatal(err)
 	}
-	rs, _ := rates.NewFixed(context.Background(), "BTC_USD=50000,BTC_EUR=45000")
+	rs := kassatest.Rates(t)
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)

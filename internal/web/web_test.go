@@ -13,14 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
-	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/web"
 )
@@ -43,23 +40,12 @@ func newEnv(t testing.TB, demo bool) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := kassatest.DB(t)
-	k, err := hdkeychain.NewMaster([]byte("kassa web test merchant seed 0001"), &chaincfg.RegressionNetParams)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, err := k.Neuter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := merchant.Store{ID: auth.NewID(), Name: "Corner <b>Shop</b>", Network: "regtest", Key: "wpkh(" + pub.String() + "/0/*)",
+	st := merchant.Store{ID: auth.NewID(), Name: "Corner <b>Shop</b>", Network: "regtest", Key: kassatest.Key(t, "web merchant"),
 		Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 20, DefaultCurrency: "USD", CreatedAt: time.Now().UTC()}
 	if err := db.CreateStore(ctx, st); err != nil {
 		t.Fatal(err)
 	}
-	rs, err := rates.NewFixed(ctx, "BTC_USD=50000,BTC_EUR=45000")
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := kassatest.Rates(t)
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)

@@ -48,9 +48,9 @@ func seedBench(b *testing.B, name, dbURL string, n int) (*harness, time.Time) {
 
 func BenchmarkDashboardPages(b *testing.B) {
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
+		b.Run(be.Name, func(b *testing.B) {
 			n := *benchRows
-			hs, start := seedBench(b, be.name, be.url(b), n)
+			hs, start := seedBench(b, be.Name, be.URL(b), n)
 			step := benchStep
 			// The middle invoice: created n/2 steps in, the (n/2+1)th row.
 			mid := store.Cursor{CreatedAt: start.Add(time.Duration(n/2) * step).UnixMilli(), Seq: int64(n/2 + 1)}

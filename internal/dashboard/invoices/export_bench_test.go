@@ -25,9 +25,9 @@ import (
 //	(-dashboard.rows=100000 for a quicker run)
 func BenchmarkDashboardExport(b *testing.B) {
 	for _, be := range backends {
-		b.Run(be.name, func(b *testing.B) {
+		b.Run(be.Name, func(b *testing.B) {
 			n := *benchRows
-			hs, start := seedBench(b, be.name, be.url(b), n)
+			hs, start := seedBench(b, be.Name, be.URL(b), n)
 			for _, rows := range []int{n / 10, n} {
 				to := start.Add(benchStep * time.Duration(rows))
 				if rows == n {

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -18,9 +17,9 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/store"
-	"github.com/kassa-pay/kassa/internal/testpg"
 	"github.com/shopspring/decimal"
 )
 
@@ -64,13 +63,7 @@ type harness struct {
 }
 
 // backends are the databases the tests run on.
-var backends = []struct {
-	name string
-	url  func(tb testing.TB) string
-}{
-	{"sqlite", func(tb testing.TB) string { return "sqlite:" + filepath.Join(tb.TempDir(), "kassa.db") }},
-	{"postgres", testpg.Schema},
-}
+var backends = kassatest.Backends()
 
 // newHarness opens a database at url, makes two stores and serves the
 // pages with cfg's hooks (Store, Layout and Clock are filled in).

@@ -57,8 +57,8 @@ func idsOf(invs []invoice.Invoice, lo, hi int) []string {
 
 func TestListPages(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			hs := newHarness(t, b.url(t), Config{})
+		t.Run(b.Name, func(t *testing.T) {
+			hs := newHarness(t, b.URL(t), Config{})
 			start := hs.now.Add(-100 * 24 * time.Hour)
 			invs := hs.seed(hs.store.ID, 130, start, time.Hour)
 			others := hs.seed(hs.other.ID, 5, start, time.Hour)
@@ -156,7 +156,7 @@ func TestEscaping(t *testing.T) {
 	attempts := []Attempt{{At: time.Date(2026, 5, 20, 11, 0, 0, 0, time.UTC), Event: invoice.CodeCreated,
 		Channel: "ipn", Target: "https://shop.example/ipn?secret=hunter2", N: 1, StatusCode: 500,
 		Latency: 1234 * time.Millisecond, Error: "HTTP 500: " + xss}}
-	hs := newHarness(t, backends[0].url(t), Config{
+	hs := newHarness(t, backends[0].URL(t), Config{
 		Deliveries: func(context.Context, string) ([]Attempt, error) { return attempts, nil },
 	})
 	inv := hs.createInvoice(hs.store.ID, hs.now.Add(-time.Hour), func(inv *invoice.Invoice) {
@@ -194,9 +194,9 @@ func TestEscaping(t *testing.T) {
 
 func TestDetailPage(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			var hs *harness
-			hs = newHarness(t, b.url(t), Config{
+			hs = newHarness(t, b.URL(t), Config{
 				ExplorerURL: func(network string) string { return "https://mempool.example/" + network + "/" },
 				Resend:      func(ctx context.Context, id string) error { return hs.resend(ctx, id) },
 				MarkInvalid: func(ctx context.Context, id string) error { return hs.markInvalid(ctx, id) },
@@ -275,7 +275,7 @@ func TestDetailPage(t *testing.T) {
 // TestDetailWithoutHooks: without the optional hooks their parts of the
 // page are left out, and mainnet invoices link to mempool.space.
 func TestDetailWithoutHooks(t *testing.T) {
-	hs := newHarness(t, backends[0].url(t), Config{})
+	hs := newHarness(t, backends[0].URL(t), Config{})
 	inv := hs.createInvoice(hs.store.ID, hs.now, nil)
 	r := hs.get(hs.root()+"/invoices/"+inv.ID, "manager")
 	if r.status != http.StatusOK {
@@ -290,9 +290,9 @@ func TestDetailWithoutHooks(t *testing.T) {
 
 func TestActions(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			var hs *harness
-			hs = newHarness(t, b.url(t), Config{
+			hs = newHarness(t, b.URL(t), Config{
 				Resend:      func(ctx context.Context, id string) error { return hs.resend(ctx, id) },
 				MarkInvalid: func(ctx context.Context, id string) error { return hs.markInvalid(ctx, id) },
 			})
@@ -360,8 +360,8 @@ func TestActions(t *testing.T) {
 
 func TestExportDownload(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			hs := newHarness(t, b.url(t), Config{})
+		t.Run(b.Name, func(t *testing.T) {
+			hs := newHarness(t, b.URL(t), Config{})
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			invs := hs.seed(hs.store.ID, 2*store.InvoiceChunk+321, start, 10*time.Minute)
 			hs.seed(hs.other.ID, 10, start, time.Minute)
@@ -416,8 +416,8 @@ func TestExportDownload(t *testing.T) {
 // payments left out, late ones listed but not counted as paid.
 func TestWriteCSV(t *testing.T) {
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			hs := newHarness(t, b.url(t), Config{})
+		t.Run(b.Name, func(t *testing.T) {
+			hs := newHarness(t, b.URL(t), Config{})
 			start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			n := 2*store.InvoiceChunk + 500
 			var invs []invoice.Invoice
@@ -485,7 +485,7 @@ type failingWriter struct{}
 func (failingWriter) Write([]byte) (int, error) { return 0, errWriteFailed }
 
 func TestOverview(t *testing.T) {
-	hs := newHarness(t, backends[0].url(t), Config{
+	hs := newHarness(t, backends[0].URL(t), Config{
 		Chain: func(context.Context) (ChainStatus, error) {
 			return ChainStatus{Backend: "bitcoind", Height: 850_123, LastBlock: time.Date(2026, 5, 20, 11, 53, 0, 0, time.UTC), Synced: true}, nil
 		},
@@ -569,7 +569,7 @@ func TestNewNeedsStoreAndLayout(t *testing.T) {
 // TestLayoutStatus checks that error pages keep their status through a
 // layout that always writes 200.
 func TestLayoutStatus(t *testing.T) {
-	hs := newHarness(t, backends[0].url(t), Config{})
+	hs := newHarness(t, backends[0].URL(t), Config{})
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/dashboard/stores/"+hs.store.ID+"/invoices/x", nil)
 	req.SetPathValue("invoice", "x")
@@ -584,7 +584,7 @@ var errBoom = errors.New("boom")
 // TestDeliveriesFailure: the page still renders when the attempts cannot
 // be loaded, and says so.
 func TestDeliveriesFailure(t *testing.T) {
-	hs := newHarness(t, backends[0].url(t), Config{
+	hs := newHarness(t, backends[0].URL(t), Config{
 		Deliveries: func(context.Context, string) ([]Attempt, error) { return nil, errBoom },
 	})
 	inv := hs.createInvoice(hs.store.ID, hs.now, nil)
