@@ -1,0 +1,294 @@
+// Package refund holds kassa's refunds: the record of money owed back to
+// a buyer for an invoice, and the pure state machine that moves it through
+// BitPay's statuses (spec §5.1): preview → created → pending → success |
+// failure, or cancelled. Nothing here does I/O or reads the clock; the
+// spend engine (building, signing and broadcasting the transaction) and
+// the API act on a refund through Apply.
+package refund
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/shopspring/decimal"
+)
+
+// Status is a refund's BitPay status.
+type Status string
+
+// The refund statuses (spec §5.1; the SDK's RefundStatus).
+const (
+	StatusPreview   Status = "preview"
+	StatusCreated   Status = "created"
+	StatusPending   Status = "pending"
+	StatusSuccess   Status = "success"
+	StatusFailure   Status = "failure"
+	StatusCancelled Status = "cancelled"
+)
+
+// ParseStatus reads a status a client sends; BitPay's fixtures spell
+// cancelled both ways, so "canceled" is accepted (and answered as
+// "cancelled").
+func ParseStatus(s string) (Status, bool) {
+	switch st := Status(s); st {
+	case StatusPreview, StatusCreated, StatusPending, StatusSuccess, StatusFailure, StatusCancelled:
+		return st, true
+	case "canceled":
+		return StatusCancelled, true
+	}
+	return "", false
+}
+
+// Final reports whether nothing moves a refund out of s again except a
+// reorg undoing its transaction (success back to pending).
+func (s Status) Final() bool {
+	return s == StatusSuccess || s == StatusFailure || s == StatusCancelled
+}
+
+// Active reports whether a refund in s counts against what an invoice
+// can still refund: everything but failed and cancelled ones (a preview
+// does not: it is a question, not a promise).
+func (s Status) Active() bool {
+	return s == StatusCreated || s == StatusPending || s == StatusSuccess
+}
+
+// Code is a refund event's code in the outbox. BitPay names its refund
+// webhooks (refund_created …) without numbers; kassa numbers them from
+// 3001, a range no BitPay resource uses (invoices 1001-1017, payout
+// requests 2001-2003, recipients 4001-4006).
+type Code int
+
+// The refund events.
+const (
+	CodeCreated   Code = 3001 // refund_created: a refund exists (confirmed, not a preview)
+	CodePending   Code = 3002 // refund_pending: its transaction was broadcast
+	CodeSuccess   Code = 3003 // refund_success: its transaction confirmed
+	CodeFailure   Code = 3004 // refund_failure: it cannot be paid (its coins spent elsewhere…)
+	CodeCancelled Code = 3005 // refund_cancelled: the merchant cancelled it
+)
+
+// Name returns the event's name as extended webhooks carry it.
+func (c Code) Name() string {
+	switch c {
+	case CodeCreated:
+		return "refund_created"
+	case CodePending:
+		return "refund_pending"
+	case CodeSuccess:
+		return "refund_success"
+	case CodeFailure:
+		return "refund_failure"
+	case CodeCancelled:
+		return "refund_cancelled"
+	}
+	return ""
+}
+
+// Refund is money owed back to a buyer for one invoice.
+type Refund struct {
+	ID        string
+	StoreID   string
+	InvoiceID string
+	Token     string // the refund's resource token (its notifications call)
+	GUID      string // the client's idempotency key, "" for none
+	Reference string
+
+	Status Status
+
+	// Amount and Currency are what was asked for: in the invoice's
+	// currency (converted at the rate of the day it is paid, BitPay's
+	// rule) or in BTC.
+	Amount   decimal.Decimal
+	Currency string
+	// Sats is what the refund pays out in satoshis before any fee the
+	// buyer bears, fixed when the refund is created.
+	Sats money.Sats
+	// BuyerPaysFee takes the network fee from Sats (buyerPaysRefundFee);
+	// otherwise the merchant pays it on top.
+	BuyerPaysFee bool
+	// Immediate asks for the refund to be paid at once (by the hot
+	// signer) instead of waiting for the merchant's signature.
+	Immediate bool
+	// Cancellable is false for a refund that declined its invoice (a
+	// refund of a confirmed invoice, in full): BitPay does not let those
+	// be cancelled.
+	Cancellable bool
+
+	// Address is where the refund is paid; "" until the buyer gives one.
+	Address string
+	// TxID and Fee are the paying transaction's, once broadcast.
+	TxID string
+	Fee  money.Sats
+
+	RequestedAt time.Time
+	UpdatedAt   time.Time
+	// FailReason says why a failed refund failed.
+	FailReason string
+
+	// Version increases by one with every stored change.
+	Version int64
+}
+
+// Paid returns the satoshis the buyer receives: Sats, less the network
+// fee when the buyer pays it.
+func (r *Refund) Paid() money.Sats {
+	if r.BuyerPaysFee {
+		return r.Sats - r.Fee
+	}
+	return r.Sats
+}
+
+// Notification is an event a change emits.
+type Notification struct {
+	Code   Code
+	Status Status
+	At     time.Time
+}
+
+// The state machine's errors; Apply wraps them.
+var (
+	// ErrIllegalTransition: the refund's status does not allow the event.
+	ErrIllegalTransition = errors.New("illegal refund transition")
+	// ErrNotCancellable: a refund that declined its invoice, or one whose
+	// transaction is out, cannot be cancelled.
+	ErrNotCancellable = errors.New("refund is not cancellable")
+	// ErrNoAddress: a refund cannot be paid before it has an address.
+	ErrNoAddress = errors.New("refund has no address yet")
+	// ErrBadEvent: an event without what it must carry (a txid, a fee
+	// above the amount the buyer pays…).
+	ErrBadEvent = errors.New("invalid refund event")
+	// ErrUnknownEvent is returned for an event type Apply does not know.
+	ErrUnknownEvent = errors.New("unknown refund event")
+)
+
+// Event is an input to the state machine.
+type Event interface{ event() }
+
+// Confirm turns a preview into a refund (PUT status "created").
+type Confirm struct{}
+
+// Cancel is the merchant cancelling a refund not paid yet.
+type Cancel struct{}
+
+// SetAddress records where the buyer wants the refund paid.
+type SetAddress struct{ Address string }
+
+// Broadcast reports the refund's transaction sent: its id and the
+// network fee it pays.
+type Broadcast struct {
+	TxID string
+	Fee  money.Sats
+}
+
+// Confirmed reports the refund's transaction in a block.
+type Confirmed struct{}
+
+// Dropped reports the refund's transaction gone from the chain and the
+// mempool by a reorg, its inputs unspent: it goes out again.
+type Dropped struct{}
+
+// Fail reports that the refund cannot be paid: its coins were spent by
+// another transaction, or the merchant gave up.
+type Fail struct{ Reason string }
+
+func (Confirm) event()    {}
+func (Cancel) event()     {}
+func (SetAddress) event() {}
+func (Broadcast) event()  {}
+func (Confirmed) event()  {}
+func (Dropped) event()    {}
+func (Fail) event()       {}
+
+// Apply moves a refund through one event at now and returns it with the
+// notifications the change causes. It is pure; on error the refund is
+// returned unchanged with no notifications. Applying an event that changes
+// nothing (a second Confirmed, say) emits nothing.
+func Apply(r Refund, ev Event, now time.Time) (Refund, []Notification, error) {
+	next, code, err := apply(r, ev)
+	if err != nil {
+		return r, nil, fmt.Errorf("apply %T to refund %s: %w", ev, r.ID, err)
+	}
+	if next == r {
+		return r, nil, nil
+	}
+	next.UpdatedAt = now
+	if code == 0 {
+		return next, nil, nil
+	}
+	return next, []Notification{{Code: code, Status: next.Status, At: now}}, nil
+}
+
+func apply(r Refund, ev Event) (Refund, Code, error) {
+	switch e := ev.(type) {
+	case Confirm:
+		switch r.Status {
+		case StatusPreview:
+			r.Status = StatusCreated
+			return r, CodeCreated, nil
+		case StatusCreated:
+			return r, 0, nil
+		}
+	case Cancel:
+		switch {
+		case r.Status == StatusCancelled:
+			return r, 0, nil
+		case !r.Cancellable, r.Status != StatusPreview && r.Status != StatusCreated:
+			return r, 0, ErrNotCancellable
+		}
+		preview := r.Status == StatusPreview
+		r.Status = StatusCancelled
+		if preview {
+			return r, 0, nil // a preview was never announced
+		}
+		return r, CodeCancelled, nil
+	case SetAddress:
+		if e.Address == "" {
+			return r, 0, ErrBadEvent
+		}
+		if r.Status != StatusPreview && r.Status != StatusCreated {
+			break
+		}
+		r.Address = e.Address
+		return r, 0, nil
+	case Broadcast:
+		switch {
+		case e.TxID == "" || e.Fee < 0 || (r.BuyerPaysFee && e.Fee >= r.Sats):
+			return r, 0, ErrBadEvent
+		case r.Address == "":
+			return r, 0, ErrNoAddress
+		case r.Status == StatusPending && r.TxID == e.TxID:
+			return r, 0, nil
+		case r.Status == StatusCreated, r.Status == StatusPending:
+			// Pending again with another txid is a fee bump (RBF).
+			r.Status, r.TxID, r.Fee = StatusPending, e.TxID, e.Fee
+			return r, CodePending, nil
+		}
+	case Confirmed:
+		switch r.Status {
+		case StatusPending:
+			r.Status = StatusSuccess
+			return r, CodeSuccess, nil
+		case StatusSuccess:
+			return r, 0, nil
+		}
+	case Dropped:
+		switch r.Status {
+		case StatusSuccess, StatusPending:
+			r.Status = StatusPending
+			return r, CodePending, nil
+		}
+	case Fail:
+		switch r.Status {
+		case StatusCreated, StatusPending:
+			r.Status, r.FailReason = StatusFailure, e.Reason
+			return r, CodeFailure, nil
+		case StatusFailure:
+			return r, 0, nil
+		}
+	default:
+		return r, 0, ErrUnknownEvent
+	}
+	return r, 0, fmt.Errorf("%w: %T in status %s", ErrIllegalTransition, ev, r.Status)
+}

@@ -1,0 +1,52 @@
+package refund
+
+import (
+	"errors"
+
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/money"
+)
+
+// ErrInvoiceState: the invoice cannot be refunded in its status (BitPay's
+// 010207): it is still open (new, or paid and unconfirmed — its payment
+// could yet be double-spent) or nothing ever reached it.
+var ErrInvoiceState = errors.New("invalid invoice state for refund")
+
+// ErrTooMuch: the refund asks for more than the invoice can still refund.
+var ErrTooMuch = errors.New("refund amount exceeds what the buyer paid and was not refunded")
+
+// Refundable returns the satoshis an invoice can still refund: every live
+// satoshi it received (late payments included: they are the buyer's too)
+// less what its active refunds (created, pending, succeeded) already
+// take. It fails with ErrInvoiceState for an invoice that is open or was
+// never paid.
+func Refundable(inv *invoice.Invoice, refunds []Refund) (money.Sats, error) {
+	switch inv.Status {
+	case invoice.StatusNew, invoice.StatusPaid:
+		return 0, ErrInvoiceState
+	}
+	received := inv.Received()
+	if received <= 0 {
+		return 0, ErrInvoiceState
+	}
+	left := received
+	for _, r := range refunds {
+		if r.InvoiceID == inv.ID && r.Status.Active() {
+			left -= r.Sats
+		}
+	}
+	return max(left, 0), nil
+}
+
+// Check says whether a new refund of sats can be made for an invoice with
+// these refunds.
+func Check(inv *invoice.Invoice, refunds []Refund, sats money.Sats) error {
+	left, err := Refundable(inv, refunds)
+	switch {
+	case err != nil:
+		return err
+	case sats <= 0 || sats > left:
+		return ErrTooMuch
+	}
+	return nil
+}
