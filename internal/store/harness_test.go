@@ -105,3 +105,16 @@ func mustCommit(tb testing.TB, db *DB, changes ...Change) {
 		tb.Fatalf("commit: %v", err)
 	}
 }
+
+// dbWithInvoice returns a new database of backend b with a store and one
+// new invoice in it.
+func dbWithInvoice(t *testing.T, b backend) (*DB, merchant.Store, *invoice.Invoice) {
+	t.Helper()
+	db := newDB(t, b)
+	s := newStore(t, db, 20)
+	inv := newInvoice(s.ID)
+	if err := db.CreateInvoice(context.Background(), inv, createdNote(inv), testAddress); err != nil {
+		t.Fatal(err)
+	}
+	return db, s, inv
+}

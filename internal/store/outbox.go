@@ -21,6 +21,7 @@ type Subject string
 // The subjects.
 const (
 	SubjectInvoice Subject = "invoice"
+	SubjectRefund  Subject = "refund"
 )
 
 // OutboxEvent is a notification waiting for (or done with) delivery. Its

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/refund"
 )
 
 // Unit is one write transaction that any resource can join: the new state
@@ -23,6 +24,7 @@ type Unit struct {
 	tx        *sql.Tx
 	events    int
 	invoices  []*invoice.Invoice // whose Version goes up when the unit commits
+	refunds   []*refund.Refund   // likewise
 	insOutbox *sql.Stmt
 }
 
@@ -67,6 +69,9 @@ func (db *DB) Unit(ctx context.Context, fn func(u *Unit) error) error {
 	}
 	for _, inv := range u.invoices {
 		inv.Version++
+	}
+	for _, r := range u.refunds {
+		r.Version++
 	}
 	return nil
 }

@@ -13,12 +13,7 @@ import (
 func TestUnit(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
-		db := newDB(t, b)
-		s := newStore(t, db, 20)
-		inv := newInvoice(s.ID)
-		if err := db.CreateInvoice(ctx, inv, createdNote(inv), testAddress); err != nil {
-			t.Fatal(err)
-		}
+		db, s, inv := dbWithInvoice(t, b)
 		refund := Event{Subject: "refund", SubjectID: "RefundOf" + inv.ID, StoreID: s.ID, Code: 5001, Name: "refund_created",
 			Status: "pending", At: testEpoch, Snapshot: map[string]string{"invoice": inv.ID}}
 		change := func() []Change {

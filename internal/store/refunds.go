@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/shopspring/decimal"
+)
+
+const refundColumns = `id, store_id, invoice_id, token, guid, reference, status, amount, currency, sats,
+	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version`
+
+// Refund joins a refund's new state and its events: a refund with Version
+// 0 is inserted (a guid the store used already fails with ErrDuplicate),
+// any other is written only if its stored version is still Version (else
+// the unit fails with ErrConflict). Its events go to the outbox under
+// SubjectRefund with the refund as their snapshot. When the unit commits,
+// r.Version is the stored one.
+func (u *Unit) Refund(r *refund.Refund, notes []refund.Notification) error {
+	next := *r
+	next.Version++
+	if r.Version == 0 {
+		_, err := u.tx.ExecContext(u.ctx, `INSERT INTO refunds (`+refundColumns+`)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			next.ID, next.StoreID, next.InvoiceID, next.Token, next.GUID, next.Reference, string(next.Status),
+			next.Amount.String(), next.Currency, int64(next.Sats), next.BuyerPaysFee, next.Immediate, next.Cancellable,
+			next.Address, next.TxID, int64(next.Fee), millis(next.RequestedAt), millis(next.UpdatedAt), next.FailReason,
+			next.Version)
+		if err != nil {
+			return fmt.Errorf("insert refund %s: %w", r.ID, dupErr(err))
+		}
+	} else {
+		res, err := u.tx.ExecContext(u.ctx, `UPDATE refunds SET status = $3, address = $4, txid = $5, fee = $6,
+			updated_at = $7, fail_reason = $8, version = version + 1 WHERE id = $1 AND version = $2`,
+			r.ID, r.Version, string(next.Status), next.Address, next.TxID, int64(next.Fee), millis(next.UpdatedAt),
+			next.FailReason)
+		if err != nil {
+			return fmt.Errorf("update refund %s: %w", r.ID, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("update refund %s: %w", r.ID, err)
+		} else if n == 0 {
+			return fmt.Errorf("refund %s at version %d: %w", r.ID, r.Version, ErrConflict)
+		}
+	}
+	for _, n := range notes {
+		err := u.Emit(Event{Subject: SubjectRefund, SubjectID: next.ID, StoreID: next.StoreID, Code: int(n.Code),
+			Name: n.Code.Name(), Status: string(n.Status), At: n.At, Snapshot: &next})
+		if err != nil {
+			return err
+		}
+	}
+	u.refunds = append(u.refunds, r)
+	return nil
+}
+
+// GetRefund loads a refund or fails with ErrNotFound.
+func (db *DB) GetRefund(ctx context.Context, id string) (refund.Refund, error) {
+	r, err := scanRefund(db.sql.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds WHERE id = $1`, id))
+	if err != nil {
+		return refund.Refund{}, fmt.Errorf("load refund %s: %w", id, notFound(err))
+	}
+	return r, nil
+}
+
+// GetRefundByGUID loads a store's refund by the client's guid or fails
+// with ErrNotFound.
+func (db *DB) GetRefundByGUID(ctx context.Context, storeID, guid string) (refund.Refund, error) {
+	if guid == "" {
+		return refund.Refund{}, fmt.Errorf("load refund by empty guid: %w", ErrNotFound)
+	}
+	r, err := scanRefund(db.sql.QueryRowContext(ctx, `SELECT `+refundColumns+` FROM refunds
+		WHERE store_id = $1 AND guid = $2`, storeID, guid))
+	if err != nil {
+		return refund.Refund{}, fmt.Errorf("load refund by guid %s: %w", guid, notFound(err))
+	}
+	return r, nil
+}
+
+// InvoiceRefunds returns an invoice's refunds, oldest first.
+func (db *DB) InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Refund, error) {
+	rs, err := queryAll(ctx, db, scanRefund, `SELECT `+refundColumns+` FROM refunds
+		WHERE invoice_id = $1 ORDER BY requested_at, id`, invoiceID)
+	if err != nil {
+		return nil, fmt.Errorf("load refunds of invoice %s: %w", invoiceID, err)
+	}
+	return rs, nil
+}
+
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func scanRefund(r scanner) (refund.Refund, error) {
+	var (
+		x                  refund.Refund
+		status, amount     string
+		sats, fee          int64
+		requested, updated int64
+	)
+	err := r.Scan(&x.ID, &x.StoreID, &x.InvoiceID, &x.Token, &x.GUID, &x.Reference, &status, &amount, &x.Currency,
+		&sats, &x.BuyerPaysFee, &x.Immediate, &x.Cancellable, &x.Address, &x.TxID, &fee, &requested, &updated,
+		&x.FailReason, &x.Version)
+	if err != nil {
+		return x, err
+	}
+	x.Status = refund.Status(status)
+	if x.Amount, err = decimal.NewFromString(amount); err != nil {
+		return x, fmt.Errorf("refund %s: amount %q: %w", x.ID, amount, err)
+	}
+	x.Sats, x.Fee = money.Sats(sats), money.Sats(fee)
+	x.RequestedAt, x.UpdatedAt = fromMillis(requested), fromMillis(updated)
+	return x, nil
+}

@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/shopspring/decimal"
+)
+
+// TestRefunds: a refund is stored with its events in one unit, read back
+// whole, found by guid (unique per store) and by invoice, and changed
+// only from the version it was read at.
+func TestRefunds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db, s, inv := dbWithInvoice(t, b)
+		r := refund.Refund{ID: auth.NewID(), StoreID: s.ID, InvoiceID: inv.ID, Token: auth.NewResourceToken(), GUID: "g-1",
+			Status: refund.StatusCreated, Amount: decimal.RequireFromString("12.50"), Currency: "USD", Sats: 19_104,
+			BuyerPaysFee: true, Cancellable: true, Address: "bcrt1qbuyer", RequestedAt: testEpoch, UpdatedAt: testEpoch}
+		created := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: testEpoch}}
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&r, created) }); err != nil {
+			t.Fatal(err)
+		}
+		if r.Version != 1 {
+			t.Fatalf("version after insert = %d", r.Version)
+		}
+		got, err := db.GetRefund(ctx, r.ID)
+		if err != nil || got.Amount.String() != "12.5" || got.Sats != r.Sats || !got.RequestedAt.Equal(r.RequestedAt) {
+			t.Fatalf("GetRefund = %+v, %v", got, err)
+		}
+		got.Amount, got.RequestedAt, got.UpdatedAt = r.Amount, r.RequestedAt, r.UpdatedAt
+		if got != r {
+			t.Errorf("GetRefund = %+v, want %+v", got, r)
+		}
+		dup := r
+		dup.ID, dup.Version = auth.NewID(), 0
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&dup, nil) }); !errors.Is(err, ErrDuplicate) {
+			t.Errorf("a second refund with the guid: %v", err)
+		}
+		if byGUID, err := db.GetRefundByGUID(ctx, s.ID, "g-1"); err != nil || byGUID.ID != r.ID {
+			t.Errorf("GetRefundByGUID = %+v, %v", byGUID, err)
+		}
+		if _, err := db.GetRefundByGUID(ctx, s.ID, ""); !errors.Is(err, ErrNotFound) {
+			t.Errorf("empty guid: %v", err)
+		}
+		if _, err := db.GetRefund(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown refund: %v", err)
+		}
+
+		// Broadcast: the change and its event commit together.
+		stale := r
+		next, notes, err := refund.Apply(r, refund.Broadcast{TxID: "tx1", Fee: 300}, testEpoch.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&next, notes) }); err != nil {
+			t.Fatal(err)
+		}
+		if next.Version != 2 {
+			t.Errorf("version after update = %d", next.Version)
+		}
+		if got, _ := db.GetRefund(ctx, r.ID); got.Status != refund.StatusPending || got.TxID != "tx1" || got.Fee != 300 || got.Version != 2 {
+			t.Errorf("after broadcast: %+v", got)
+		}
+		// A change computed from an older version stores nothing, its
+		// events included.
+		cancelled, notes, _ := refund.Apply(stale, refund.Cancel{}, testEpoch.Add(2*time.Minute))
+		err = db.Unit(ctx, func(u *Unit) error { return u.Refund(&cancelled, notes) })
+		if !errors.Is(err, ErrConflict) {
+			t.Fatalf("stale update: %v", err)
+		}
+		if got, _ := db.GetRefund(ctx, r.ID); got.Status != refund.StatusPending {
+			t.Errorf("a stale update changed the refund: %s", got.Status)
+		}
+		evs, err := db.Outbox(ctx, r.ID)
+		if err != nil || len(evs) != 2 {
+			t.Fatalf("refund events: %d, %v", len(evs), err)
+		}
+		for i, want := range []refund.Code{refund.CodeCreated, refund.CodePending} {
+			e := evs[i]
+			var snap refund.Refund
+			if e.Subject != SubjectRefund || e.Code != int(want) || e.Name != want.Name() || json.Unmarshal(e.Snapshot, &snap) != nil ||
+				snap.ID != r.ID || snap.Version != int64(i+1) {
+				t.Errorf("event %d = %+v (snapshot %+v)", i, e, snap)
+			}
+		}
+		other := r
+		other.ID, other.GUID, other.Version, other.RequestedAt = auth.NewID(), "", 0, testEpoch.Add(time.Hour)
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&other, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		list, err := db.InvoiceRefunds(ctx, inv.ID)
+		if err != nil || len(list) != 2 || list[0].ID != r.ID || list[1].ID != other.ID {
+			t.Errorf("InvoiceRefunds = %+v, %v", list, err)
+		}
+	})
+}
