@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -10,7 +11,9 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/shopspring/decimal"
 )
 
 // TestSigningToken is the rule that picks the token whose value keys a
@@ -80,5 +83,49 @@ func TestUnknownSubjectIsSkipped(t *testing.T) {
 	}
 	if logs := f.logs.String(); !strings.Contains(logs, `subject=teleport`) || !strings.Contains(logs, "notification not sent") {
 		t.Fatalf("the skipped event is not logged:\n%s", logs)
+	}
+}
+
+// TestRefundWebhooks: a refund's events go to its notificationURL in the
+// extended format, in order, with the refund as data and without its
+// token.
+func TestRefundWebhooks(t *testing.T) {
+	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
+	ctx := context.Background()
+	rc := newReceiver(t, nil)
+	inv := f.create(invoice.Fields{})
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	r := refund.Refund{ID: auth.NewID(), StoreID: f.storeID, InvoiceID: inv.ID, Token: "secret-refund-token",
+		Status: refund.StatusCreated, Amount: decimal.RequireFromString("10"), Currency: "USD",
+		Rate: decimal.RequireFromString("50000"), Sats: 20_000, Cancellable: true, Address: "bcrt1qbuyer",
+		NotificationURL: rc.url("/refunds"), RequestedAt: at, UpdatedAt: at}
+	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: at}}
+	if err := f.db.Unit(ctx, func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
+		t.Fatal(err)
+	}
+	next, notes, err := refund.Apply(r, refund.Broadcast{TxID: "ab", Fee: 500}, at.Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Unit(ctx, func(u *store.Unit) error { return u.Refund(&next, notes) }); err != nil {
+		t.Fatal(err)
+	}
+	f.start(nil)
+	f.waitDeliveries(r.ID, "both webhooks delivered", allIn(2, store.DeliveryDelivered))
+	got := rc.received(r.ID)
+	if len(got) != 2 || got[0].code != int(refund.CodeCreated) || got[1].code != int(refund.CodePending) ||
+		got[0].status != "created" || got[1].status != "pending" {
+		t.Fatalf("webhooks: %+v", got)
+	}
+	var body struct {
+		Event struct{ Name string } `json:"event"`
+		Data  map[string]any        `json:"data"`
+	}
+	if err := json.Unmarshal(got[1].body, &body); err != nil || body.Event.Name != "refund_pending" ||
+		body.Data["invoice"] != inv.ID || body.Data["txid"] != "ab" || body.Data["amount"] != 10.0 {
+		t.Fatalf("refund_pending body: %s (%v)", got[1].body, err)
+	}
+	if strings.Contains(string(got[0].body)+string(got[1].body), "secret-refund-token") {
+		t.Fatal("a webhook carries the refund's token")
 	}
 }

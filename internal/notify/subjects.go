@@ -2,8 +2,12 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/kassa-pay/kassa/internal/bitpay"
+	"github.com/kassa-pay/kassa/internal/refund"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -28,6 +32,7 @@ type subject struct {
 // subjects are the resources notify delivers events of.
 var subjects = map[store.Subject]subject{
 	store.SubjectInvoice: {plan: planInvoice, ipn: invoiceIPN, mail: mailInvoice},
+	store.SubjectRefund:  {plan: planRefund, ipn: refundIPN, mail: mailNone},
 }
 
 // subjectOf returns the rules of an event's subject.
@@ -90,3 +95,44 @@ func mailInvoice(ctx context.Context, m Mailer, to string, ev store.OutboxEvent)
 type errUnreadable struct{ error }
 
 func (e errUnreadable) Unwrap() error { return e.error }
+
+// eventRefund decodes a refund event's snapshot.
+func eventRefund(ev store.OutboxEvent) (refund.Refund, error) {
+	var r refund.Refund
+	if err := json.Unmarshal(ev.Snapshot, &r); err != nil {
+		return r, fmt.Errorf("decode snapshot of event %s of refund %s: %w", ev.ID, ev.SubjectID, err)
+	}
+	return r, nil
+}
+
+// planRefund sends every refund event as a webhook to the refund's
+// notificationURL (the invoice's when the refund was made), in the
+// extended format BitPay uses for refunds. Refund mails come with the
+// refunds API.
+func planRefund(p *Planner, ev store.OutboxEvent, _ func(code int) (bool, error)) ([]store.NewDelivery, error) {
+	r, err := eventRefund(ev)
+	if err != nil {
+		p.log.Warn("notification not sent: unreadable event", "refund", ev.SubjectID, "event", ev.ID, "err", err)
+		return nil, nil
+	}
+	if r.NotificationURL == "" {
+		return nil, nil
+	}
+	return []store.NewDelivery{{Channel: store.ChannelIPN, Target: r.NotificationURL, Host: hostOf(r.NotificationURL)}}, nil
+}
+
+// refundIPN is a refund event's webhook body, signed (when the store
+// signs) with the store's default token.
+func refundIPN(ev store.OutboxEvent, _ string) ([]byte, string, time.Time, error) {
+	r, err := eventRefund(ev)
+	if err != nil {
+		return nil, "", time.Time{}, err
+	}
+	body, err := bitpay.Marshal(bitpay.RenderRefundWebhook(&r, refund.Code(ev.Code), ev.CreatedAt))
+	return body, "", r.RequestedAt, err
+}
+
+// mailNone is the mail of a subject that plans none.
+func mailNone(_ context.Context, _ Mailer, _ string, ev store.OutboxEvent) error {
+	return errUnreadable{fmt.Errorf("event %s: %s events are not mailed", ev.ID, ev.Subject)}
+}

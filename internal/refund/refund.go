@@ -102,6 +102,11 @@ type Refund struct {
 	// rule) or in BTC.
 	Amount   decimal.Decimal
 	Currency string
+	// Rate is Currency per BTC when the refund was priced (1 for BTC).
+	Rate decimal.Decimal
+	// NotificationURL is where the refund's webhooks go: the invoice's
+	// notificationURL when the refund was made.
+	NotificationURL string
 	// Sats is what the refund pays out in satoshis before any fee the
 	// buyer bears, fixed when the refund is created.
 	Sats money.Sats

@@ -11,7 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-const refundColumns = `id, store_id, invoice_id, token, guid, reference, status, amount, currency, sats,
+const refundColumns = `id, store_id, invoice_id, token, guid, reference, status, amount, currency, rate, notify_url, sats,
 	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version`
 
 // Refund joins a refund's new state and its events: a refund with Version
@@ -25,9 +25,9 @@ func (u *Unit) Refund(r *refund.Refund, notes []refund.Notification) error {
 	next.Version++
 	if r.Version == 0 {
 		_, err := u.tx.ExecContext(u.ctx, `INSERT INTO refunds (`+refundColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
 			next.ID, next.StoreID, next.InvoiceID, next.Token, next.GUID, next.Reference, string(next.Status),
-			next.Amount.String(), next.Currency, int64(next.Sats), next.BuyerPaysFee, next.Immediate, next.Cancellable,
+			next.Amount.String(), next.Currency, next.Rate.String(), next.NotificationURL, int64(next.Sats), next.BuyerPaysFee, next.Immediate, next.Cancellable,
 			next.Address, next.TxID, int64(next.Fee), millis(next.RequestedAt), millis(next.UpdatedAt), next.FailReason,
 			next.Version)
 		if err != nil {
@@ -100,13 +100,13 @@ func notFound(err error) error {
 
 func scanRefund(r scanner) (refund.Refund, error) {
 	var (
-		x                  refund.Refund
-		status, amount     string
-		sats, fee          int64
-		requested, updated int64
+		x                    refund.Refund
+		status, amount, rate string
+		sats, fee            int64
+		requested, updated   int64
 	)
 	err := r.Scan(&x.ID, &x.StoreID, &x.InvoiceID, &x.Token, &x.GUID, &x.Reference, &status, &amount, &x.Currency,
-		&sats, &x.BuyerPaysFee, &x.Immediate, &x.Cancellable, &x.Address, &x.TxID, &fee, &requested, &updated,
+		&rate, &x.NotificationURL, &sats, &x.BuyerPaysFee, &x.Immediate, &x.Cancellable, &x.Address, &x.TxID, &fee, &requested, &updated,
 		&x.FailReason, &x.Version)
 	if err != nil {
 		return x, err
@@ -114,6 +114,9 @@ func scanRefund(r scanner) (refund.Refund, error) {
 	x.Status = refund.Status(status)
 	if x.Amount, err = decimal.NewFromString(amount); err != nil {
 		return x, fmt.Errorf("refund %s: amount %q: %w", x.ID, amount, err)
+	}
+	if x.Rate, err = decimal.NewFromString(rate); err != nil {
+		return x, fmt.Errorf("refund %s: rate %q: %w", x.ID, rate, err)
 	}
 	x.Sats, x.Fee = money.Sats(sats), money.Sats(fee)
 	x.RequestedAt, x.UpdatedAt = fromMillis(requested), fromMillis(updated)

@@ -20,7 +20,8 @@ func TestRefunds(t *testing.T) {
 		ctx := context.Background()
 		db, s, inv := dbWithInvoice(t, b)
 		r := refund.Refund{ID: auth.NewID(), StoreID: s.ID, InvoiceID: inv.ID, Token: auth.NewResourceToken(), GUID: "g-1",
-			Status: refund.StatusCreated, Amount: decimal.RequireFromString("12.50"), Currency: "USD", Sats: 19_104,
+			Status: refund.StatusCreated, Amount: decimal.RequireFromString("12.50"), Currency: "USD",
+			Rate: decimal.RequireFromString("65432.10"), NotificationURL: "https://shop.example/ipn", Sats: 19_104,
 			BuyerPaysFee: true, Cancellable: true, Address: "bcrt1qbuyer", RequestedAt: testEpoch, UpdatedAt: testEpoch}
 		created := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: testEpoch}}
 		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&r, created) }); err != nil {
@@ -30,10 +31,11 @@ func TestRefunds(t *testing.T) {
 			t.Fatalf("version after insert = %d", r.Version)
 		}
 		got, err := db.GetRefund(ctx, r.ID)
-		if err != nil || got.Amount.String() != "12.5" || got.Sats != r.Sats || !got.RequestedAt.Equal(r.RequestedAt) {
+		if err != nil || got.Amount.String() != "12.5" || got.Rate.String() != "65432.1" || got.Sats != r.Sats ||
+			!got.RequestedAt.Equal(r.RequestedAt) {
 			t.Fatalf("GetRefund = %+v, %v", got, err)
 		}
-		got.Amount, got.RequestedAt, got.UpdatedAt = r.Amount, r.RequestedAt, r.UpdatedAt
+		got.Amount, got.Rate, got.RequestedAt, got.UpdatedAt = r.Amount, r.Rate, r.RequestedAt, r.UpdatedAt
 		if got != r {
 			t.Errorf("GetRefund = %+v, want %+v", got, r)
 		}

@@ -12,6 +12,8 @@ CREATE TABLE refunds (
 	status         TEXT NOT NULL,
 	amount         TEXT NOT NULL,
 	currency       TEXT NOT NULL,
+	rate           TEXT NOT NULL,
+	notify_url     TEXT NOT NULL,
 	sats           BIGINT NOT NULL,
 	buyer_pays_fee BOOLEAN NOT NULL,
 	immediate      BOOLEAN NOT NULL,
