@@ -29,7 +29,7 @@ import (
 // order, with the raw bytes of its value. null or an empty body is an
 // empty object; anything else but an object is an error.
 func eachMember(raw []byte, fn func(key string, val json.RawMessage) error) error {
-	raw = bytes.TrimSpace(raw)
+	raw = trimJSONSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
@@ -246,3 +246,8 @@ var dateLayouts = []string{
 	"2006-01-02T15:04:05.999999999",
 	"2006-01-02 15:04:05",
 }
+
+// trimJSONSpace trims the whitespace JSON allows around a value (space,
+// tab, line feed, carriage return; RFC 8259 §2), and nothing else: a body
+// ending in a vertical tab is not JSON.
+func trimJSONSpace(b []byte) []byte { return bytes.Trim(b, " \t\n\r") }
