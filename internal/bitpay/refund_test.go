@@ -46,7 +46,7 @@ func TestRenderRefund(t *testing.T) {
 	}
 	w := RenderRefundWebhook(&rs[1], refund.CodePending, rs[1].RequestedAt.Add(time.Minute))
 	b, _ := json.Marshal(w)
-	if !strings.Contains(string(b), `"event":{"code":3002,"name":"refund_pending"}`) || w.Data.Token != "" ||
+	if !strings.Contains(string(b), `"event":{"code":5002,"name":"refund_pending"}`) || w.Data.Token != "" ||
 		w.Data.LastRefundNotification != "2026-03-01T12:01:00.000Z" {
 		t.Errorf("webhook: %s", b)
 	}

@@ -54,19 +54,21 @@ func (s Status) Active() bool {
 	return s == StatusCreated || s == StatusPending || s == StatusSuccess
 }
 
-// Code is a refund event's code in the outbox. BitPay names its refund
-// webhooks (refund_created …) without numbers; kassa numbers them from
-// 3001, a range no BitPay resource uses (invoices 1001-1017, payout
-// requests 2001-2003, recipients 4001-4006).
+// Code is a refund event's code in the outbox and its webhooks. BitPay
+// names its refund webhooks (refund_created …) without numbers; kassa
+// numbers them from 5001, a range no other event a receiver may get uses
+// (BitPay's invoices 1001-1017, payout requests 2001-2003, recipients
+// 4001-4006; kassa's own invoice events 3001-3002), so a receiver that
+// reads the code alone cannot take a refund event for another.
 type Code int
 
 // The refund events.
 const (
-	CodeCreated   Code = 3001 // refund_created: a refund exists (confirmed, not a preview)
-	CodePending   Code = 3002 // refund_pending: its transaction was broadcast
-	CodeSuccess   Code = 3003 // refund_success: its transaction confirmed
-	CodeFailure   Code = 3004 // refund_failure: it cannot be paid (its coins spent elsewhere…)
-	CodeCancelled Code = 3005 // refund_cancelled: the merchant cancelled it
+	CodeCreated   Code = 5001 // refund_created: a refund exists (confirmed, not a preview)
+	CodePending   Code = 5002 // refund_pending: its transaction was broadcast
+	CodeSuccess   Code = 5003 // refund_success: its transaction confirmed
+	CodeFailure   Code = 5004 // refund_failure: it cannot be paid (its coins spent elsewhere…)
+	CodeCancelled Code = 5005 // refund_cancelled: the merchant cancelled it
 )
 
 // Name returns the event's name as extended webhooks carry it.
