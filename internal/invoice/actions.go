@@ -33,3 +33,30 @@ func (m *machine) markInvalid() error {
 	m.emit(CodeMarkedInvalid)
 	return nil
 }
+
+// refundComplete announces a paid refund (1016); only an invoice that
+// received money can have one.
+func (m *machine) refundComplete() error {
+	if m.inv.Received() <= 0 {
+		return fmt.Errorf("refund complete on an invoice that received nothing: %w", ErrIllegalTransition)
+	}
+	m.emit(CodeRefundComplete)
+	return nil
+}
+
+// decline moves a confirmed or invalid invoice to declined when a refund
+// gives the buyer their money back in full. Declining again changes
+// nothing.
+func (m *machine) decline() error {
+	switch m.inv.Status {
+	case StatusDeclined:
+		return nil
+	case StatusConfirmed, StatusInvalid:
+	default:
+		return fmt.Errorf("decline from %s: %w", m.inv.Status, ErrIllegalTransition)
+	}
+	m.inv.Status = StatusDeclined
+	m.inv.Exception = m.exception(StatusDeclined)
+	m.emit(CodeDeclined)
+	return nil
+}

@@ -20,6 +20,7 @@ const (
 	CodeManuallyNotified   Code = 1012
 	CodeAdjustmentComplete Code = 1015 // a partial or over payment accepted
 	CodeFailedToConfirm    Code = 1013
+	CodeRefundComplete     Code = 1016 // a refund of the invoice was paid
 	CodeDeclined           Code = 1017 // BitPay's numeric code is unknown (spec §14); name is invoice_declined
 	CodePaymentReversed    Code = 3001 // a counted payment left the chain (reorg, double-spend, RBF)
 	CodeConfirmationsLost  Code = 3002 // a reorg un-confirmed a payment; the status went back
@@ -38,6 +39,7 @@ var codeNames = map[Code]string{
 	CodeManuallyNotified:   "invoice_manuallyNotified",
 	CodeAdjustmentComplete: "invoice_adjustmentComplete",
 	CodeFailedToConfirm:    "invoice_failedToConfirm",
+	CodeRefundComplete:     "invoice_refundComplete",
 	CodeDeclined:           "invoice_declined",
 	CodePaymentReversed:    "invoice_paymentReversed",
 	CodeConfirmationsLost:  "invoice_confirmationsLost",

@@ -75,12 +75,22 @@ type MarkInvalid struct{}
 // Resend asks for the last notification again (event 1012).
 type Resend struct{}
 
+// RefundComplete reports that a refund of the invoice was paid (its
+// transaction confirmed): event 1016, the invoice's status unchanged.
+type RefundComplete struct{}
+
+// Decline is a refund declining the invoice: a refund in full of a
+// confirmed invoice (BitPay's rule), or of an invalid one.
+type Decline struct{}
+
 func (PaymentSeen) event()    {}
 func (PaymentRemoved) event() {}
 func (Tick) event()           {}
 func (Cancel) event()         {}
 func (MarkInvalid) event()    {}
 func (Resend) event()         {}
+func (RefundComplete) event() {}
+func (Decline) event()        {}
 
 // Apply moves an invoice through one event and returns the invoice after it
 // and the notifications the change causes, in the order they happened. It
@@ -139,6 +149,10 @@ func (m *machine) apply(ev Event) error {
 		err = m.markInvalid()
 	case Resend:
 		m.emit(CodeManuallyNotified)
+	case RefundComplete:
+		err = m.refundComplete()
+	case Decline:
+		err = m.decline()
 	case AcceptPartial:
 		err = m.acceptPartial()
 	case AcceptOverpayment:

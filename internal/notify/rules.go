@@ -21,6 +21,7 @@ var statusCodes = map[invoice.Code]bool{
 	invoice.CodeFailedToConfirm:    true,
 	invoice.CodeAdjustmentComplete: true,
 	invoice.CodeDeclined:           true,
+	invoice.CodeRefundComplete:     true,
 	invoice.CodePaymentReversed:    true,
 	invoice.CodeConfirmationsLost:  true,
 }
@@ -32,7 +33,8 @@ var statusCodes = map[invoice.Code]bool{
 //     for) is always sent;
 //   - extendedNotifications: every status change (statusCodes): paid,
 //     confirmed, complete, expired, invalid (failedToConfirm,
-//     markedInvalid), declined, late payments, adjustments, reversals;
+//     markedInvalid), declined, late payments, adjustments, reversals,
+//     refunds paid (1016, invoice_refundComplete);
 //   - fullNotifications: paid, confirmed and complete. At high speed the
 //     invoice goes from new straight to confirmed with both
 //     invoice_paidInFull and invoice_confirmed; the standard body has no

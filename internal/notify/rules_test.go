@@ -25,6 +25,7 @@ func TestWantIPN(t *testing.T) {
 		{1001, "new"}, {1002, "new"}, {1003, "paid"}, {1003, "confirmed"}, {1005, "confirmed"}, {1006, "complete"},
 		{1004, "expired"}, {1010, "expired"}, {1009, "expired"}, {1013, "invalid"}, {1008, "invalid"},
 		{1017, "declined"}, {1012, "paid"}, {1015, "complete"}, {3001, "invalid"}, {3002, "paid"},
+		{1016, "complete"},
 	}
 	// want lists the events sent, as "code/status"; "1006/complete*" is
 	// sent only when no invoice_confirmed came before it.
@@ -42,7 +43,7 @@ func TestWantIPN(t *testing.T) {
 		{"full low", invoice.SpeedLow, true, false, "1003/paid 1005/confirmed 1006/complete 1012/paid"},
 		{"extended", invoice.SpeedMedium, true, true, "1003/paid 1003/confirmed 1005/confirmed 1006/complete " +
 			"1004/expired 1010/expired 1009/expired 1013/invalid 1008/invalid 1017/declined 1012/paid " +
-			"1015/complete 3001/invalid 3002/paid"},
+			"1015/complete 3001/invalid 3002/paid 1016/complete"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
