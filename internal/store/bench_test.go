@@ -53,7 +53,7 @@ func BenchmarkRawInsertBaseline(b *testing.B) {
 			defer w.close()
 			benchParallel(b, func() error {
 				inv := newInvoice(s.ID)
-				m := inv.Method(invoice.MethodBTC)
+				m := chain(inv)
 				m.Destination, m.Script, inv.Version = "bcrt1qbenchmarkaddress", []byte{0x00, 0x14}, 1
 				args, err := insertArgs(inv)
 				if err != nil {

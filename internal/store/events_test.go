@@ -91,7 +91,7 @@ func TestEventStreamQueries(t *testing.T) {
 		}
 		var snap invoice.Invoice
 		if err := json.Unmarshal(latest.Snapshot, &snap); err != nil || snap.ID != a.ID || snap.Status != invoice.StatusPaid ||
-			snap.Method(invoice.MethodBTC).Destination == "" {
+			chain(&snap).Destination == "" {
 			t.Fatalf("latest snapshot: %+v %v", snap, err)
 		}
 		if _, err := db.LatestInvoiceEvent(ctx, "nope"); !errors.Is(err, ErrNotFound) {

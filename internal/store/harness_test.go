@@ -118,3 +118,6 @@ func dbWithInvoice(t *testing.T, b backend) (*DB, merchant.Store, *invoice.Invoi
 	}
 	return db, s, inv
 }
+
+// chain returns an invoice's on-chain method.
+func chain(inv *invoice.Invoice) *invoice.Method { return inv.Method(invoice.MethodBTC) }

@@ -61,7 +61,7 @@ func TestInvoiceRoundTrip(t *testing.T) {
 				if err := db.CreateInvoice(ctx, inv, notes, testAddress); err != nil {
 					t.Fatal(err)
 				}
-				m := inv.Method(invoice.MethodBTC)
+				m := chain(inv)
 				wantAddr, wantScript, _ := testAddress(s.ID, m.KeyIndex)
 				if m.Destination != wantAddr || !slices.Equal(m.Script, wantScript) || inv.Version != 1 || m.Reused {
 					t.Errorf("CreateInvoice set address %q script %x version %d reused %v", m.Destination, m.Script,
@@ -219,7 +219,7 @@ func TestDuplicateGUIDFailsOnlyItsCaller(t *testing.T) {
 			wg.Go(func() { errs[i] = db.CreateInvoice(ctx, invs[i], createdNote(invs[i]), testAddress) })
 		}
 		wg.Wait()
-		indexes := []int{int(first.Method(invoice.MethodBTC).KeyIndex)}
+		indexes := []int{int(chain(first).KeyIndex)}
 		for i, err := range errs {
 			if i == n/2 {
 				if !errors.Is(err, ErrDuplicate) {
@@ -259,8 +259,8 @@ func TestDuplicateGUIDFailsOnlyItsCaller(t *testing.T) {
 		}
 		next := newInvoice(other.ID)
 		mustCreate(t, db, next)
-		if next.Method(invoice.MethodBTC).KeyIndex != 1 {
-			t.Errorf("index after a failed derivation = %d, want 1", next.Method(invoice.MethodBTC).KeyIndex)
+		if chain(next).KeyIndex != 1 {
+			t.Errorf("index after a failed derivation = %d, want 1", chain(next).KeyIndex)
 		}
 	})
 }
@@ -331,14 +331,14 @@ func TestGapGovernor(t *testing.T) {
 		}
 		check := func(step string, inv *invoice.Invoice, index uint32, reused bool, run int) {
 			t.Helper()
-			if inv.Method(invoice.MethodBTC).KeyIndex != index || inv.Method(invoice.MethodBTC).Reused != reused {
-				t.Errorf("%s: index %d reused %v, want %d %v", step, inv.Method(invoice.MethodBTC).KeyIndex, inv.Method(invoice.MethodBTC).Reused, index, reused)
+			if chain(inv).KeyIndex != index || chain(inv).Reused != reused {
+				t.Errorf("%s: index %d reused %v, want %d %v", step, chain(inv).KeyIndex, chain(inv).Reused, index, reused)
 			}
 			if got, err := db.GapRun(ctx, s.ID); err != nil || got != run {
 				t.Errorf("%s: GapRun = %d, %v; want %d", step, got, err, run)
 			}
 			stored, err := db.GetInvoice(ctx, inv.ID)
-			if err != nil || stored.Method(invoice.MethodBTC).Destination != inv.Method(invoice.MethodBTC).Destination || stored.Method(invoice.MethodBTC).Reused != reused {
+			if err != nil || chain(&stored).Destination != chain(inv).Destination || chain(&stored).Reused != reused {
 				t.Errorf("%s: stored %+v, %v", step, stored, err)
 			}
 		}
@@ -348,8 +348,8 @@ func TestGapGovernor(t *testing.T) {
 		expire(t, db, a1, false)
 		b1 := create()
 		check("reuse the expired unpaid one", b1, 1, true, 3)
-		if b1.Method(invoice.MethodBTC).Destination != a1.Method(invoice.MethodBTC).Destination || !slices.Equal(b1.Method(invoice.MethodBTC).Script, a1.Method(invoice.MethodBTC).Script) {
-			t.Errorf("reused address %s, want %s", b1.Method(invoice.MethodBTC).Destination, a1.Method(invoice.MethodBTC).Destination)
+		if chain(b1).Destination != chain(a1).Destination || !slices.Equal(chain(b1).Script, chain(a1).Script) {
+			t.Errorf("reused address %s, want %s", chain(b1).Destination, chain(a1).Destination)
 		}
 
 		// a1's address is taken by b1 again; nothing else qualifies.
@@ -407,8 +407,8 @@ func TestGapGovernorWithinBatch(t *testing.T) {
 		}
 		got := []string{reqs[0].address, reqs[1].address, reqs[2].address}
 		want0, _, _ := testAddress(s.ID, 2)
-		if got[0] != a0.Method(invoice.MethodBTC).Destination || got[1] != a1.Method(invoice.MethodBTC).Destination || got[2] != want0 {
-			t.Errorf("batch addresses = %v, want oldest expired first [%s %s %s]", got, a0.Method(invoice.MethodBTC).Destination, a1.Method(invoice.MethodBTC).Destination, want0)
+		if got[0] != chain(a0).Destination || got[1] != chain(a1).Destination || got[2] != want0 {
+			t.Errorf("batch addresses = %v, want oldest expired first [%s %s %s]", got, chain(a0).Destination, chain(a1).Destination, want0)
 		}
 		if !reqs[0].reused || !reqs[1].reused || reqs[2].reused {
 			t.Errorf("reused flags = %v %v %v, want true true false", reqs[0].reused, reqs[1].reused, reqs[2].reused)
@@ -485,8 +485,8 @@ func TestCommitConflictRollsBackEverything(t *testing.T) {
 			t.Errorf("paidInFull snapshot = %s v%d, %v", snap.Status, snap.Version, err)
 		}
 		// Only x's payment counts for the gap: y's rolled back.
-		if run, _ := db.GapRun(ctx, s.ID); run != 2-1-int(x.Method(invoice.MethodBTC).KeyIndex) {
-			t.Errorf("GapRun = %d, want %d", run, 2-1-int(x.Method(invoice.MethodBTC).KeyIndex))
+		if run, _ := db.GapRun(ctx, s.ID); run != 2-1-int(chain(x).KeyIndex) {
+			t.Errorf("GapRun = %d, want %d", run, 2-1-int(chain(x).KeyIndex))
 		}
 	})
 }
@@ -670,7 +670,7 @@ func TestCancelledContext(t *testing.T) {
 	}
 	inv := newInvoice(s.ID)
 	mustCreate(t, db, inv)
-	if inv.Method(invoice.MethodBTC).KeyIndex != 0 {
-		t.Errorf("index after a cancelled call = %d, want 0", inv.Method(invoice.MethodBTC).KeyIndex)
+	if chain(inv).KeyIndex != 0 {
+		t.Errorf("index after a cancelled call = %d, want 0", chain(inv).KeyIndex)
 	}
 }

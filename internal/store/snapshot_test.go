@@ -41,7 +41,8 @@ func TestFillSnapshot(t *testing.T) {
 			if !ok {
 				t.Fatalf("no hole in %s", r.snapshot)
 			}
-			inv.Method(invoice.MethodBTC).Destination, inv.Method(invoice.MethodBTC).Script, inv.Method(invoice.MethodBTC).KeyIndex, inv.Method(invoice.MethodBTC).Reused, inv.Version = tt.address, tt.script, tt.index, tt.reused, 1
+			m := chain(inv)
+			m.Destination, m.Script, m.KeyIndex, m.Reused, inv.Version = tt.address, tt.script, tt.index, tt.reused, 1
 			want, err := json.Marshal(inv)
 			if err != nil {
 				t.Fatal(err)
