@@ -23,11 +23,11 @@ import (
 	"github.com/kassa-pay/kassa/internal/demo"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/regtest"
-	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/web"
 )
 
@@ -90,14 +90,7 @@ func startKassa(t *testing.T, root string) kassa {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "kassa.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := kassatest.DBOn(t, kassatest.SQLite)
 	k, err := hdkeychain.NewMaster([]byte("kassa checkout browser test seed"), &chaincfg.RegressionNetParams)
 	if err != nil {
 		t.Fatal(err)

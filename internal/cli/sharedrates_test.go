@@ -4,15 +4,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
 
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/rates"
-	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // countingProvider is a rate source that counts its calls.
@@ -32,14 +31,7 @@ func (c *countingProvider) Fetch(context.Context) (map[string]decimal.Decimal, e
 // calls it itself only when the stored answer is missing or too old.
 func TestSharedRates(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "kassa.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := kassatest.DBOn(t, kassatest.SQLite)
 	src := &countingProvider{rate: decimal.RequireFromString("65000.5")}
 	now := time.Now()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

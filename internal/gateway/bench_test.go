@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -13,10 +12,9 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
-	"github.com/kassa-pay/kassa/internal/store"
-	"github.com/kassa-pay/kassa/internal/testpg"
 )
 
 // BenchmarkCreateInvoice measures durable invoice creation through the
@@ -28,20 +26,9 @@ import (
 //
 //	go test -run '^$' -bench 'CreateInvoice|RawInsertBaseline' ./internal/gateway ./internal/store
 func BenchmarkCreateInvoice(b *testing.B) {
-	for _, backend := range []string{store.SQLite, store.Postgres} {
-		b.Run(backend, func(b *testing.B) {
-			url := filepath.Join(b.TempDir(), "kassa.db")
-			if backend == store.Postgres {
-				url = testpg.Schema(b)
-			}
-			db, err := store.Open(context.Background(), url)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer db.Close()
-			if err := db.Migrate(context.Background()); err != nil {
-				b.Fatal(err)
-			}
+	for _, backend := range kassatest.Backends() {
+		b.Run(backend.Name, func(b *testing.B) {
+			db := kassatest.DBOn(b, backend)
 			st := merchant.Store{ID: auth.NewID(), Name: "Bench", Network: "regtest", Key: merchantKey(b),
 				Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 1 << 30, DefaultCurrency: "USD", CreatedAt: time.Now()}
 			if err := db.CreateStore(context.Background(), st); err != nil {
