@@ -7,34 +7,20 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/rates"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newFakeClock is a clock tests move by hand, stopped at the current
+// second.
+func newFakeClock() *kassatest.Clock {
+	return kassatest.NewClock(time.Now().UTC().Truncate(time.Second))
 }
 
 // newEnvWith is newEnv with the API configured further by opt: a second
