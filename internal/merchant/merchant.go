@@ -3,6 +3,7 @@
 package merchant
 
 import (
+	"github.com/kassa-pay/kassa/internal/money"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
@@ -28,6 +29,25 @@ type Store struct {
 	// InvoiceLimits caps how fast the store creates invoices; nil means
 	// the server's default (KASSA_INVOICE_LIMITS, else DefaultLimits).
 	InvoiceLimits *Limits
+	// FeeFloor and FeeCeiling bound the network fee rate of the store's
+	// spends (refunds, payouts), in satoshis per vbyte: the chain
+	// backend's estimate is raised to the floor and capped at the
+	// ceiling, and a signed transaction paying more is refused. Zero is
+	// the default.
+	FeeFloor   money.Sats
+	FeeCeiling money.Sats
+}
+
+// FeeRates returns the store's fee floor and ceiling, defaults filled in.
+func (s Store) FeeRates() (floor, ceiling money.Sats) {
+	floor, ceiling = s.FeeFloor, s.FeeCeiling
+	if floor <= 0 {
+		floor = DefaultFeeFloor
+	}
+	if ceiling <= 0 {
+		ceiling = DefaultFeeCeiling
+	}
+	return floor, max(floor, ceiling)
 }
 
 // Methods returns the payment methods the store's invoices offer, in the
@@ -42,4 +62,10 @@ func (s Store) Methods() []invoice.MethodID {
 const (
 	DefaultExpiry   = 15 * time.Minute
 	DefaultGapLimit = 20
+	// DefaultFeeFloor and DefaultFeeCeiling bound a spend's fee rate in
+	// satoshis per vbyte: 1 is the network's relay minimum; 200 is far
+	// above what a spend needs on an ordinary day and well below a fee
+	// that would eat a small refund.
+	DefaultFeeFloor   money.Sats = 1
+	DefaultFeeCeiling money.Sats = 200
 )

@@ -398,7 +398,7 @@ func (db *DB) StoresOfUser(ctx context.Context, userID string) ([]StoreRole, err
 		st, err := scanStore(prefixScanner{r, &role})
 		return StoreRole{Store: st, Role: role}, err
 	}
-	out, err := queryAll(ctx, db, scan, `SELECT m.role, s.`+strings.ReplaceAll(storeColumns, ", ", ", s.")+`
+	out, err := queryAll(ctx, db, scan, `SELECT m.role, s.`+strings.ReplaceAll(storeReadColumns, ", ", ", s.")+`
 		FROM memberships m JOIN stores s ON s.id = m.store_id WHERE m.user_id = $1 ORDER BY s.created_at, s.id`, userID)
 	if err != nil {
 		return nil, fmt.Errorf("stores of user %s: %w", userID, err)
@@ -699,9 +699,9 @@ func (db *DB) UpdateStoreSettings(ctx context.Context, s merchant.Store) error {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE stores SET name = $2, default_currency = $3, speed = $4, expiry_ms = $5,
-			gap_limit = $6, key = $7, network = $8, invoice_limits = $9 WHERE id = $1`,
+			gap_limit = $6, key = $7, network = $8, invoice_limits = $9, fee_floor = $10, fee_ceiling = $11 WHERE id = $1`,
 			s.ID, s.Name, s.DefaultCurrency, string(s.Speed), s.Expiry.Milliseconds(), s.GapLimit, s.Key, s.Network,
-			limitsColumn(s.InvoiceLimits))
+			limitsColumn(s.InvoiceLimits), int64(s.FeeFloor), int64(s.FeeCeiling))
 		return err
 	})
 	if err != nil {

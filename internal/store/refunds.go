@@ -38,13 +38,8 @@ func (u *Unit) Refund(r *refund.Refund, notes []refund.Notification) error {
 			updated_at = $7, fail_reason = $8, version = version + 1 WHERE id = $1 AND version = $2`,
 			r.ID, r.Version, string(next.Status), next.Address, next.TxID, int64(next.Fee), millis(next.UpdatedAt),
 			next.FailReason)
-		if err != nil {
-			return fmt.Errorf("update refund %s: %w", r.ID, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("update refund %s: %w", r.ID, err)
-		} else if n == 0 {
-			return fmt.Errorf("refund %s at version %d: %w", r.ID, r.Version, ErrConflict)
+		if err := versioned(res, err, "refund", r.ID, r.Version); err != nil {
+			return err
 		}
 	}
 	for _, n := range notes {
@@ -89,6 +84,21 @@ func (db *DB) InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Re
 		return nil, fmt.Errorf("load refunds of invoice %s: %w", invoiceID, err)
 	}
 	return rs, nil
+}
+
+// versioned checks an UPDATE … WHERE version = $n of one row: an error
+// names the row, and no row changed is ErrConflict (it was changed since
+// it was read at version).
+func versioned(res sql.Result, err error, kind, id string, version int64) error {
+	if err != nil {
+		return fmt.Errorf("update %s %s: %w", kind, id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("update %s %s: %w", kind, id, err)
+	} else if n == 0 {
+		return fmt.Errorf("%s %s at version %d: %w", kind, id, version, ErrConflict)
+	}
+	return nil
 }
 
 func notFound(err error) error {

@@ -9,9 +9,14 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
 )
 
 const storeColumns = `id, name, network, key, speed, expiry_ms, gap_limit, default_currency, created_at, sign_ipn, invoice_limits`
+
+// storeReadColumns adds what a store is given after it is created (its
+// fee policy, 0 for the defaults).
+const storeReadColumns = storeColumns + `, fee_floor, fee_ceiling`
 
 // CreateStore inserts a merchant store with no address handed out yet
 // (next_index 0, last_paid_index -1); a taken id fails with ErrDuplicate.
@@ -31,7 +36,7 @@ func (db *DB) CreateStore(ctx context.Context, s merchant.Store) error {
 
 // GetStore loads a merchant store or fails with ErrNotFound.
 func (db *DB) GetStore(ctx context.Context, id string) (merchant.Store, error) {
-	row := db.sql.QueryRowContext(ctx, `SELECT `+storeColumns+` FROM stores WHERE id = $1`, id)
+	row := db.sql.QueryRowContext(ctx, `SELECT `+storeReadColumns+` FROM stores WHERE id = $1`, id)
 	s, err := scanStore(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return merchant.Store{}, fmt.Errorf("load store %s: %w", id, ErrNotFound)
@@ -44,7 +49,7 @@ func (db *DB) GetStore(ctx context.Context, id string) (merchant.Store, error) {
 
 // ListStores returns every merchant store, oldest first.
 func (db *DB) ListStores(ctx context.Context) ([]merchant.Store, error) {
-	out, err := queryAll(ctx, db, scanStore, `SELECT `+storeColumns+` FROM stores ORDER BY created_at, id`)
+	out, err := queryAll(ctx, db, scanStore, `SELECT `+storeReadColumns+` FROM stores ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("list stores: %w", err)
 	}
@@ -94,9 +99,11 @@ func scanStore(r scanner) (merchant.Store, error) {
 		expiry    int64
 		createdAt int64
 		limits    string
+		floor     int64
+		ceiling   int64
 	)
 	err := r.Scan(&s.ID, &s.Name, &s.Network, &s.Key, &speed, &expiry, &s.GapLimit, &s.DefaultCurrency, &createdAt,
-		&s.SignIPN, &limits)
+		&s.SignIPN, &limits, &floor, &ceiling)
 	if err != nil {
 		return s, err
 	}
@@ -108,6 +115,7 @@ func scanStore(r scanner) (merchant.Store, error) {
 		s.InvoiceLimits = &l
 	}
 	s.Speed = invoice.Speed(speed)
+	s.FeeFloor, s.FeeCeiling = money.Sats(floor), money.Sats(ceiling)
 	s.Expiry = time.Duration(expiry) * time.Millisecond
 	s.CreatedAt = fromMillis(createdAt)
 	return s, nil

@@ -12,6 +12,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/spend"
 )
 
 // Unit is one write transaction that any resource can join: the new state
@@ -25,6 +26,7 @@ type Unit struct {
 	events    int
 	invoices  []*invoice.Invoice // whose Version goes up when the unit commits
 	refunds   []*refund.Refund   // likewise
+	spends    []*spend.Spend     // likewise
 	insOutbox *sql.Stmt
 }
 
@@ -72,6 +74,9 @@ func (db *DB) Unit(ctx context.Context, fn func(u *Unit) error) error {
 	}
 	for _, r := range u.refunds {
 		r.Version++
+	}
+	for _, s := range u.spends {
+		s.Version++
 	}
 	return nil
 }
