@@ -25,16 +25,22 @@ type Address struct {
 // Derive returns the address at index on the key's receive branch. Each call
 // costs one BIP32 child derivation; Derive is safe for concurrent use.
 func (k *Key) Derive(index uint32) (Address, error) {
+	return k.deriveOn(&k.branch, "address", index)
+}
+
+// deriveOn derives the address at index under branch; what names the
+// branch in errors.
+func (k *Key) deriveOn(branch *branchKey, what string, index uint32) (Address, error) {
 	if index >= hdkeychain.HardenedKeyStart {
-		return Address{}, fmt.Errorf("derive address %d: %w", index, ErrIndexOutOfRange)
+		return Address{}, fmt.Errorf("derive %s %d: %w", what, index, ErrIndexOutOfRange)
 	}
-	child, err := k.branch.child(index)
+	child, err := branch.child(index)
 	if err != nil {
-		return Address{}, fmt.Errorf("derive address %d: %w", index, err)
+		return Address{}, fmt.Errorf("derive %s %d: %w", what, index, err)
 	}
 	addr, script, err := k.pay(child)
 	if err != nil {
-		return Address{}, fmt.Errorf("derive address %d: %w", index, err)
+		return Address{}, fmt.Errorf("derive %s %d: %w", what, index, err)
 	}
 	return Address{Index: index, Address: addr.EncodeAddress(), Script: script}, nil
 }

@@ -58,9 +58,19 @@ type Key struct {
 	origin  string
 	path    []uint32
 
+	// fingerprint and originPath are origin parsed: the master key's
+	// fingerprint and the path from it to account. Without an origin,
+	// fingerprint is account's own and originPath is empty.
+	fingerprint [4]byte
+	originPath  []uint32
+
 	// branch is account/path, derived once so that each address costs
-	// one child derivation; see branchKey.child.
-	branch branchKey
+	// one child derivation; see branchKey.child. change is the change
+	// branch, account/changePath, when the key has one (hasChange).
+	branch     branchKey
+	change     branchKey
+	changePath []uint32
+	hasChange  bool
 
 	// desc is the canonical descriptor with its checksum.
 	desc string
@@ -146,7 +156,7 @@ func newKey(params *chaincfg.Params, network string, script ScriptType,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedKey, err)
 	}
-	return &Key{
+	k := &Key{
 		params:  params,
 		network: network,
 		script:  script,
@@ -155,7 +165,14 @@ func newKey(params *chaincfg.Params, network string, script ScriptType,
 		path:    path,
 		branch:  bk,
 		desc:    desc,
-	}, nil
+	}
+	if err := k.setOrigin(); err != nil {
+		return nil, err
+	}
+	if err := k.setChange(); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
 
 // String returns the canonical output descriptor with its checksum, such as
