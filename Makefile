@@ -4,6 +4,7 @@ TOOLS   := $(CURDIR)/.tools/bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/kassa-pay/kassa/internal/cli.Version=$(VERSION)
 export KASSA_BTCD ?= $(TOOLS)/btcd
+export KASSA_PSBTSIGN ?= $(TOOLS)/psbtsign
 export CGO_ENABLED ?= 0
 
 .PHONY: all build tools demo test lint fuzz bench bench-1m clean chaos
@@ -13,7 +14,8 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/kassa ./cmd/kassa
 
-# tools installs the pinned btcd (regtest node) and staticcheck from the Go module proxy.
+# tools installs the pinned btcd (regtest node), staticcheck and psbtsign (the test wallet,
+# test/psbtsign) from the Go module proxy.
 tools:
 	@scripts/install-tools.sh
 

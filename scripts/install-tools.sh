@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned tools kassa's tests and demo need into .tools/bin,
-# from the Go module proxy: btcd (the regtest node) and staticcheck.
+# from the Go module proxy: btcd (the regtest node), staticcheck and psbtsign
+# (the test wallet).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="$root/.tools/bin"
@@ -11,6 +12,16 @@ if [ "$(cat "$bin/staticcheck.version" 2>/dev/null)" != "$staticcheck_version" ]
   echo "installing staticcheck $staticcheck_version into $bin" >&2
   GOBIN="$bin" GOTOOLCHAIN=local go install "honnef.co/go/tools/cmd/staticcheck@$staticcheck_version"
   echo "$staticcheck_version" > "$bin/staticcheck.version"
+fi
+# psbtsign, the test wallet that signs kassa's PSBTs with code independent of
+# kassa's (btcd's pre-split psbt package), from its own module in
+# test/psbtsign, pinned by that module's go.mod and go.sum; rebuilt when
+# they or its source change.
+psbtsign_stamp="$(cat "$root/test/psbtsign/go.mod" "$root/test/psbtsign/go.sum" "$root/test/psbtsign/"*.go | sha256sum | cut -d' ' -f1)"
+if [ "$(cat "$bin/psbtsign.version" 2>/dev/null)" != "$psbtsign_stamp" ] || [ ! -x "$bin/psbtsign" ]; then
+  echo "building psbtsign (test/psbtsign) into $bin" >&2
+  (cd "$root/test/psbtsign" && GOTOOLCHAIN=local GOFLAGS=-mod=readonly go build -trimpath -o "$bin/psbtsign" .)
+  echo "$psbtsign_stamp" > "$bin/psbtsign.version"
 fi
 # Debian's Chromium for the checkout page's browser tests.
 if ! command -v chromium >/dev/null; then
