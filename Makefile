@@ -45,6 +45,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeInvoiceRequest$$' -fuzztime $(FUZZTIME) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzParseKey$$' -fuzztime $(FUZZTIME) ./internal/wallet
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./internal/bitauth
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckSigned$$' -fuzztime $(FUZZTIME_SHORT) ./internal/wallet
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodePSBT$$' -fuzztime $(FUZZTIME_SHORT) ./internal/wallet
 	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzLenientJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api
 	$(GO) test -run '^$$' -fuzz '^FuzzFormToJSON$$' -fuzztime $(FUZZTIME_SHORT) ./internal/api

@@ -451,3 +451,49 @@ func TestCheckSignedRefuses(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCheckSigned: whatever the upload, CheckSigned never panics and
+// never accepts a transaction that is not the approved one, signed.
+func FuzzCheckSigned(f *testing.F) {
+	root := testRoot(f)
+	key := spendKeys(f)["p2wpkh"]
+	coins, prev := fund(f, key, 30_000, 70_000, 20_000)
+	s, err := key.BuildSpend(SpendRequest{Coins: coins, Payees: []Payee{{payTo(7), 80_000}}, ChangeIndex: 1, FeeRate: 2, PrevTxs: prev})
+	if err != nil {
+		f.Fatal(err)
+	}
+	want, prevOuts, err := approvedTx(s)
+	if err != nil {
+		f.Fatal(err)
+	}
+	signed := signPSBT(f, root, s.Base64(), false, 0)
+	final := signPSBT(f, root, s.Base64(), true, 0)
+	f.Add([]byte(signed))
+	f.Add([]byte(final))
+	f.Add([]byte(s.Base64()))
+	if raw, err := base64.StdEncoding.DecodeString(final); err == nil {
+		f.Add(raw)
+		if p, err := psbt.NewFromRawBytes(bytes.NewReader(raw), false); err == nil {
+			if tx, err := psbt.Extract(p); err == nil {
+				var buf bytes.Buffer
+				_ = tx.Serialize(&buf)
+				f.Add([]byte(hex.EncodeToString(buf.Bytes())))
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, upload []byte) {
+		tx, err := key.CheckSigned(s, upload, s.Fee)
+		if err != nil {
+			if tx != nil {
+				t.Fatal("a transaction with an error")
+			}
+			return
+		}
+		if err := sameTx(want, tx); err != nil {
+			t.Fatalf("accepted a transaction that is not the approved one: %v", err)
+		}
+		if err := verify(tx, prevOuts); err != nil {
+			t.Fatalf("accepted a transaction that does not verify: %v", err)
+		}
+	})
+}
