@@ -121,8 +121,13 @@ func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes 
 		return finish([]Coin{useful[bestWithChange]}, target, fee(InputVBytes(useful[bestWithChange].Script), true)), nil
 	}
 	// Largest first until covered.
+	// The comparison is lazy: cmp.Or would compare every pair's txids
+	// too, which was most of a build's time with 10,000 coins.
 	slices.SortFunc(useful, func(a, b Coin) int {
-		return cmp.Or(cmp.Compare(b.Amount, a.Amount), cmp.Compare(a.TxID, b.TxID), cmp.Compare(a.Vout, b.Vout))
+		if a.Amount != b.Amount {
+			return cmp.Compare(b.Amount, a.Amount)
+		}
+		return cmp.Or(cmp.Compare(a.TxID, b.TxID), cmp.Compare(a.Vout, b.Vout))
 	})
 	var (
 		picked []Coin
