@@ -29,4 +29,12 @@
 // P2PKH (BIP44, pkh), P2SH-P2WPKH (BIP49, sh(wpkh)), P2WPKH (BIP84, wpkh) and
 // key-path-only P2TR (BIP86, tr), whose output key is the internal key tweaked
 // with the TapTweak of an empty script tree.
+//
+// Money goes out without kassa holding a key: Key.BuildSpend selects coins
+// (Select) and builds an unsigned PSBT (BIP174, btcd's psbt/v2) with change
+// on the key's change branch (DeriveChange) and everything a wallet needs to
+// sign it, BIP32 derivations from the key origin included (HasOrigin,
+// WithOrigin); Key.CheckSigned takes back what the wallet signed and returns
+// the transaction to broadcast only when it is the approved one, fully and
+// validly signed, with a fee under the ceiling.
 package wallet
