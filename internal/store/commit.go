@@ -38,6 +38,8 @@ type ChainUpdate struct {
 	// Blocks are the newly processed blocks; a stored block at the same
 	// height is replaced.
 	Blocks []ChainBlock
+	// Coins are the store coins the batch revealed, moved or spent.
+	Coins CoinChanges
 }
 
 // KeepBlocks is how many of the most recent processed blocks the store
@@ -142,6 +144,9 @@ func writeChanges(ctx context.Context, tx *sql.Tx, insOutbox *sql.Stmt, changes 
 }
 
 func writeChain(ctx context.Context, tx *sql.Tx, chain *ChainUpdate) error {
+	if err := writeCoins(ctx, tx, chain.Coins); err != nil {
+		return err
+	}
 	if chain.Rewind >= 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM chain_blocks WHERE height > $1`, chain.Rewind); err != nil {
 			return fmt.Errorf("rewind blocks above %d: %w", chain.Rewind, err)
