@@ -23,6 +23,12 @@ func (w *Watcher) apply(ctx context.Context, bb *batchBuilder) error {
 	for op := range bb.del {
 		delete(w.reported, op)
 	}
+	for op, st := range bb.coinSet {
+		w.coins[op] = st
+	}
+	for op := range bb.coinDel {
+		delete(w.coins, op)
+	}
 	return nil
 }
 
@@ -36,6 +42,11 @@ func (w *Watcher) newBatch() *batchBuilder {
 		del:  make(map[outpoint]struct{}),
 		now:  w.cfg.Clock.Now(),
 		rIdx: make(map[outpoint]int),
+
+		coinIdx:  make(map[outpoint]int),
+		spentIdx: make(map[outpoint]int),
+		coinSet:  make(map[outpoint]coinState),
+		coinDel:  make(map[outpoint]struct{}),
 	}
 }
 
@@ -49,6 +60,13 @@ type batchBuilder struct {
 	set  map[outpoint]tracked
 	del  map[outpoint]struct{}
 	now  time.Time
+
+	// The coins' side: indexes in b.Coins and b.Spent, and the coins'
+	// tracking once the batch commits.
+	coinIdx  map[outpoint]int
+	spentIdx map[outpoint]int
+	coinSet  map[outpoint]coinState
+	coinDel  map[outpoint]struct{}
 }
 
 // lookup returns the tracking of op as it will be once the batch commits.

@@ -115,6 +115,7 @@ func (w *Watcher) connect(ctx context.Context, height int32, prev *chainhash.Has
 	bb := w.newBatch()
 	ms, hashes := w.watch.matchBlock(mb)
 	w.addBlock(bb, blk, ms)
+	w.matchCoins(bb, mb.Transactions, blk.Height, nil)
 	bb.b.Connected = []Block{blk}
 	bb.b.Tip = blk
 	if err := w.apply(ctx, bb); err != nil {
@@ -147,6 +148,7 @@ func (w *Watcher) reorg(ctx context.Context, forkIdx int, tipHeight int32) error
 	if err := w.unconfirm(ctx, bb, old); err != nil {
 		return err
 	}
+	w.unconfirmCoins(bb, old[0].Height)
 	var connected []Block
 	var hashes [][]uint64
 	oldTop := old[len(old)-1].Height
@@ -157,6 +159,7 @@ func (w *Watcher) reorg(ctx context.Context, forkIdx int, tipHeight int32) error
 		}
 		ms, hs := w.watch.matchBlock(mb)
 		w.addBlock(bb, blk, ms)
+		w.matchCoins(bb, mb.Transactions, blk.Height, nil)
 		connected = append(connected, blk)
 		hashes = append(hashes, hs)
 		prev = &blk.Hash
@@ -200,6 +203,7 @@ func (w *Watcher) pushProcessed(b Block, hashes []uint64) {
 			delete(w.reported, op)
 		}
 	}
+	w.forgetBuried(floor)
 }
 
 // addBlock adds a block's payments, matched in ms, to the batch. A

@@ -177,6 +177,14 @@ func (w *EsploraWatcher) Unwatch(invoiceID string) {
 	}
 }
 
+// WatchScript does nothing yet: the Esplora watcher does not report
+// coins (it would poll every store script's address and each unspent
+// coin's outspend). Stores on Esplora have no coins table to spend from.
+func (w *EsploraWatcher) WatchScript(StoreScript) {}
+
+// WatchCoin does nothing yet, as WatchScript.
+func (w *EsploraWatcher) WatchCoin(CoinSeen, string, int32) {}
+
 // WatchPayment restores a payment the store knows.
 func (w *EsploraWatcher) WatchPayment(invoiceID, txid string, vout uint32, height int32) {
 	w.mu.Lock()

@@ -37,6 +37,7 @@ func (w *Watcher) mempoolRound(ctx context.Context) error {
 		hashes []uint64
 	}
 	var examined []examinedTx
+	var fetched []*wire.MsgTx // for the coins, matched at once
 	for len(fresh) > 0 {
 		chunk := fresh[:min(len(fresh), mempoolChunk)]
 		fresh = fresh[len(chunk):]
@@ -55,7 +56,9 @@ func (w *Watcher) mempoolRound(ctx context.Context) error {
 			examined = append(examined, examinedTx{chunk[i], hashes})
 		}
 		w.watch.mu.RUnlock()
+		fetched = append(fetched, txs...)
 	}
+	w.matchCoins(bb, fetched, 0, nil)
 	for _, m := range ms {
 		if _, known := bb.lookup(m.op); known {
 			continue // reported already, perhaps confirmed in a block the node raced
@@ -78,8 +81,9 @@ func (w *Watcher) mempoolRound(ctx context.Context) error {
 			}
 		}
 		w.mu.Unlock()
+		w.goneCoins(bb, current)
 	}
-	if len(bb.b.Seen) > 0 || len(bb.b.Removed) > 0 {
+	if len(bb.b.Seen) > 0 || len(bb.b.Removed) > 0 || bb.b.coinNews() {
 		bb.b.Tip = last
 		if err := w.apply(ctx, bb); err != nil {
 			return err

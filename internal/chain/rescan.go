@@ -61,11 +61,11 @@ func (w *Watcher) rescan(ctx context.Context, added map[uint64]struct{}) error {
 	if err := w.rescanBlocks(ctx, bb, added); err != nil {
 		return err
 	}
-	if len(bb.b.Seen) == 0 {
+	if len(bb.b.Seen) == 0 && !bb.b.coinNews() {
 		return nil
 	}
 	bb.b.Tip = last
-	w.log.Info("found payments to late-watched scripts", "payments", len(bb.b.Seen))
+	w.log.Info("found payments to late-watched scripts", "payments", len(bb.b.Seen), "coins", len(bb.b.Coins))
 	return w.apply(ctx, bb)
 }
 
@@ -101,6 +101,7 @@ func (w *Watcher) rescanMempool(ctx context.Context, bb *batchBuilder, added map
 			}
 		}
 		w.watch.mu.RUnlock()
+		w.matchCoins(bb, txs, 0, added)
 		for _, m := range ms {
 			if _, late := added[m.script]; !late {
 				continue
@@ -135,6 +136,7 @@ func (w *Watcher) rescanBlocks(ctx context.Context, bb *batchBuilder, added map[
 			return !late
 		})
 		w.addBlock(bb, blk, ms)
+		w.matchCoins(bb, mb.Transactions, blk.Height, added)
 	}
 	return nil
 }

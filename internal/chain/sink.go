@@ -2,9 +2,11 @@ package chain
 
 import (
 	"context"
+	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 // Block is a processed block: its height and hash.
@@ -31,6 +33,48 @@ type Removed struct {
 	Vout      uint32
 }
 
+// StoreScript is one of a store's scripts and the key behind it (branch 0
+// receive, 1 change; Index on that branch); InvoiceID names the invoice
+// whose address it is, "" for none (a change address).
+type StoreScript struct {
+	StoreID   string
+	InvoiceID string
+	Script    []byte
+	Branch    uint32
+	Index     uint32
+}
+
+// CoinSeen reports an output paying a StoreScript: a coin the store can
+// spend, with its height (0: in the mempool; after a reorg, back in or
+// possibly out of it). The same coin is reported again when its height
+// changes. SeenAt is when the watcher saw it this time; the sink keeps the
+// first.
+type CoinSeen struct {
+	StoreID   string
+	InvoiceID string
+	Coin      wallet.Coin
+	SeenAt    time.Time
+}
+
+// Spent reports that transaction SpentBy spends the coin TxID:Vout at
+// Height (0: in the mempool, or back there after a reorg). A later Spent
+// of the same coin by another transaction is a double spend that won;
+// SpentBy "" means the spender left both the chain and the mempool and the
+// coin is unspent again.
+type Spent struct {
+	TxID    string
+	Vout    uint32
+	SpentBy string
+	Height  int32
+}
+
+// CoinRemoved reports that a coin's transaction left both the chain and
+// the mempool: the coin no longer exists.
+type CoinRemoved struct {
+	TxID string
+	Vout uint32
+}
+
 // Batch is the effect of one processed block (or one reorg, or one mempool
 // round). The sink commits it atomically: the blocks become processed in
 // the same transaction as the payments change.
@@ -42,6 +86,11 @@ type Batch struct {
 	DisconnectedAbove int32
 	Seen              []Seen
 	Removed           []Removed
+	// Coins, Spent and CoinsRemoved are what the batch did to the
+	// stores' coins; the sink applies them in this order.
+	Coins        []CoinSeen
+	Spent        []Spent
+	CoinsRemoved []CoinRemoved
 	// Tip is the highest processed block once the batch is applied;
 	// confirmations count from it.
 	Tip Block
@@ -67,6 +116,16 @@ type Backend interface {
 	Watch(invoiceID string, script []byte, address string)
 	// Unwatch stops watching the invoice and forgets its payments.
 	Unwatch(invoiceID string)
+	// WatchScript adds a store's script to the watch for good: every
+	// output paying it, in a block or the mempool, is reported as a
+	// CoinSeen whether or not an invoice watches it (a closed invoice's
+	// address paid late, a change address). Watching a script again with
+	// another owner moves it to that owner.
+	WatchScript(s StoreScript)
+	// WatchCoin restores, at start, a coin the store knows and its spend
+	// (spentBy "" when none; spentHeight 0 while in the mempool), so that
+	// its spend, a reorg and its removal are reported.
+	WatchCoin(c CoinSeen, spentBy string, spentHeight int32)
 	// WatchPayment restores, at start, a payment the store already knows
 	// (height 0 while unconfirmed), so reorgs and removals are detected.
 	WatchPayment(invoiceID, txid string, vout uint32, height int32)

@@ -59,9 +59,13 @@ type Watcher struct {
 	cfg   Config
 	log   *slog.Logger
 	watch *watchSet
+	// scripts holds the stores' scripts (WatchScript) keyed by owner.
+	scripts *watchSet
 
 	mu       sync.Mutex
 	reported map[outpoint]tracked // guarded by mu
+	// coins are the stores' coins followed for spends; guarded by mu.
+	coins map[outpoint]coinState
 	// added holds the hashes of the scripts watched since the last
 	// cycle took them; guarded by mu.
 	added map[uint64]struct{}
@@ -116,11 +120,17 @@ func NewWatcher(cfg Config) (*Watcher, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = systemClock{}
 	}
+	watch, scripts := newWatchSet(), newWatchSet()
+	// One seed: the mempool index and the recent blocks' output hashes
+	// serve both sets' rescans.
+	scripts.seed = watch.seed
 	return &Watcher{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "chain"),
-		watch:    newWatchSet(),
+		watch:    watch,
+		scripts:  scripts,
 		reported: make(map[outpoint]tracked),
+		coins:    make(map[outpoint]coinState),
 		added:    make(map[uint64]struct{}),
 		recent:   make(map[chainhash.Hash][]uint64),
 		pool:     newMempoolIndex(),
