@@ -28,6 +28,12 @@ type ChainStore interface {
 	// LastInvoiceSeq returns the newest creation sequence number, with no
 	// lower one still to commit.
 	LastInvoiceSeq(ctx context.Context) (int64, error)
+	// InvoiceScripts calls fn with every invoice's receiving script,
+	// oldest first, for the store-wide script watch.
+	InvoiceScripts(ctx context.Context, fn func(store.ScriptOwner) error) error
+	// CoinsToWatch returns the coins unspent, or spent unconfirmed or
+	// above height.
+	CoinsToWatch(ctx context.Context, height int32) ([]store.Coin, error)
 }
 
 // Processor connects the chain watcher to the invoices: it implements
@@ -119,8 +125,35 @@ func (p *Processor) Load(ctx context.Context) error {
 		p.watch(&invs[i], true)
 	}
 	p.seq = seq
-	p.g.cfg.Log.Info("watching invoices", "count", len(p.tracked), "tip", p.tip)
+	scripts, coins, err := p.loadCoins(ctx)
+	if err != nil {
+		return err
+	}
+	p.g.cfg.Log.Info("watching invoices", "count", len(p.tracked), "scripts", scripts, "coins", coins, "tip", p.tip)
 	return nil
+}
+
+// loadCoins registers every invoice's script with the backend for good (a
+// closed invoice's address paid late is still a coin) and restores the
+// coins whose spend a reorg could still change.
+func (p *Processor) loadCoins(ctx context.Context) (scripts, coins int, err error) {
+	err = p.db.InvoiceScripts(ctx, func(o store.ScriptOwner) error {
+		p.backend.WatchScript(chain.StoreScript{StoreID: o.StoreID, InvoiceID: o.InvoiceID, Script: o.Script, Index: o.Index})
+		scripts++
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("load invoice scripts: %w", err)
+	}
+	cs, err := p.db.CoinsToWatch(ctx, p.tip-store.KeepBlocks)
+	if err != nil {
+		return 0, 0, fmt.Errorf("load coins: %w", err)
+	}
+	for _, c := range cs {
+		p.backend.WatchCoin(chain.CoinSeen{StoreID: c.StoreID, InvoiceID: c.InvoiceID, Coin: c.Coin, SeenAt: c.SeenAt},
+			c.SpentBy, c.SpentHeight)
+	}
+	return scripts, len(cs), nil
 }
 
 // watch adds or refreshes an invoice in the watch set.
@@ -131,6 +164,9 @@ func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
 	p.mu.Unlock()
 	if m := inv.Method(invoice.MethodBTC); m != nil && !known {
 		p.backend.Watch(inv.ID, m.Script, m.Destination)
+		// The script stays watched after the invoice: what pays it later
+		// is still the store's coin.
+		p.backend.WatchScript(chain.StoreScript{StoreID: inv.StoreID, InvoiceID: inv.ID, Script: m.Script, Index: m.KeyIndex})
 	}
 	if restorePayments || !known {
 		for _, pay := range inv.Payments {
@@ -239,6 +275,12 @@ func (p *Processor) apply(ctx context.Context, b chain.Batch) error {
 			cu.Blocks = append(cu.Blocks, store.ChainBlock{Height: blk.Height, Hash: blk.Hash.String()})
 		}
 	}
+	if coins := coinChanges(b); coins != nil {
+		if cu == nil {
+			cu = &store.ChainUpdate{Rewind: store.NoRewind}
+		}
+		cu.Coins = *coins
+	}
 	if len(changes) == 0 && cu == nil {
 		return nil
 	}
@@ -253,6 +295,25 @@ func (p *Processor) apply(ctx context.Context, b chain.Batch) error {
 	p.mu.Unlock()
 	p.committed(changes)
 	return nil
+}
+
+// coinChanges returns the batch's coin news as the store writes them, nil
+// when there are none.
+func coinChanges(b chain.Batch) *store.CoinChanges {
+	if len(b.Coins) == 0 && len(b.Spent) == 0 && len(b.CoinsRemoved) == 0 {
+		return nil
+	}
+	var c store.CoinChanges
+	for _, s := range b.Coins {
+		c.Seen = append(c.Seen, store.Coin{Coin: s.Coin, StoreID: s.StoreID, InvoiceID: s.InvoiceID, SeenAt: s.SeenAt})
+	}
+	for _, s := range b.Spent {
+		c.Spends = append(c.Spends, store.CoinSpend{TxID: s.TxID, Vout: s.Vout, SpentBy: s.SpentBy, Height: s.Height})
+	}
+	for _, r := range b.CoinsRemoved {
+		c.Removed = append(c.Removed, store.Outpoint{TxID: r.TxID, Vout: r.Vout})
+	}
+	return &c
 }
 
 // applyEvents runs each invoice's events (then a Tick) through the state

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
@@ -125,6 +126,34 @@ func DBOn(tb testing.TB, b Backend) *store.DB {
 // account 0) derived from a name: the same name, the same key.
 func Key(tb testing.TB, name string) string {
 	tb.Helper()
+	pub, err := account(tb, name).Neuter()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return "wpkh(" + pub.String() + "/0/*)"
+}
+
+// PrivKey returns the private key of Key(name) at branch and index, for
+// tests that spend what a store received.
+func PrivKey(tb testing.TB, name string, branch, index uint32) *btcec.PrivateKey {
+	tb.Helper()
+	k := account(tb, name)
+	var err error
+	for _, i := range []uint32{branch, index} {
+		if k, err = k.Derive(i); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	priv, err := k.ECPrivKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return priv
+}
+
+// account returns the BIP84 account 0 key of a name's seed.
+func account(tb testing.TB, name string) *hdkeychain.ExtendedKey {
+	tb.Helper()
 	seed := sha256.Sum256([]byte("kassatest " + name))
 	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
 	if err != nil {
@@ -135,11 +164,7 @@ func Key(tb testing.TB, name string) string {
 			tb.Fatal(err)
 		}
 	}
-	pub, err := k.Neuter()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return "wpkh(" + pub.String() + "/0/*)"
+	return k
 }
 
 // Store creates a regtest merchant store in db ("Shop", USD, medium speed,
