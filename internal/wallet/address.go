@@ -33,3 +33,17 @@ func ScriptForAddress(addr, network string) ([]byte, error) {
 	}
 	return script, nil
 }
+
+// AddressForScript returns the address of a standard output script on the
+// named network, "" when the script has none (a bare multisig, data).
+func AddressForScript(script []byte, network string) (string, error) {
+	params, err := NetworkParams(network)
+	if err != nil {
+		return "", err
+	}
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, params)
+	if err != nil || len(addrs) != 1 {
+		return "", nil
+	}
+	return addrs[0].EncodeAddress(), nil
+}
