@@ -34,6 +34,14 @@
 // Esplora watcher needs none of this: an address's history holds its
 // earlier payments.
 //
+// Coins: the stores' scripts registered with WatchScript (every invoice's
+// address, kept after the invoice is unwatched, and change addresses) stay
+// watched for good in a second watch set; an output paying one is a
+// CoinSeen, and any transaction spending a coin the watcher follows (in a
+// block or the mempool, whoever made it) is a Spent. Reorgs and removals
+// undo both as they undo payments (coins.go). The Esplora watcher does not
+// report coins yet.
+//
 // Resuming after a restart: the sink's RecentBlocks gives the processed
 // blocks and the caller restores known payments with WatchPayment, then
 // Run continues from the last processed block. A brand-new database starts
