@@ -47,6 +47,8 @@ type harness struct {
 	// poll is the watcher's polling interval; notifications wake it sooner.
 	poll time.Duration
 
+	backend chain.Backend // the running watcher, while started
+
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
 	commits chan []store.Change
@@ -110,6 +112,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	proc.Attach(backend)
+	h.backend = backend
 	if err := proc.Load(ctx); err != nil {
 		h.t.Fatal(err)
 	}

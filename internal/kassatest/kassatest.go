@@ -151,6 +151,13 @@ func PrivKey(tb testing.TB, name string, branch, index uint32) *btcec.PrivateKey
 	return priv
 }
 
+// AccountPriv returns the extended private key (tprv) of Key(name)'s
+// account: what a test wallet signs the store's PSBTs with.
+func AccountPriv(tb testing.TB, name string) string {
+	tb.Helper()
+	return account(tb, name).String()
+}
+
 // account returns the BIP84 account 0 key of a name's seed.
 func account(tb testing.TB, name string) *hdkeychain.ExtendedKey {
 	tb.Helper()

@@ -76,11 +76,16 @@ type Output struct {
 	Amount  money.Sats `json:"amount"`
 }
 
-// Input is a coin the spend uses.
+// Input is a coin the spend uses: its outpoint, what it holds, its
+// script and where the store's key derives it (branch 0 receive, 1
+// change).
 type Input struct {
 	TxID   string     `json:"txid"`
 	Vout   uint32     `json:"vout"`
 	Amount money.Sats `json:"amount"`
+	Script []byte     `json:"script"`
+	Branch uint32     `json:"branch"`
+	Index  uint32     `json:"index"`
 }
 
 // Plan is what a build decided: the coins, the fee and the change, and

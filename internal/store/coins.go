@@ -197,3 +197,30 @@ func (db *DB) InvoiceScripts(ctx context.Context, fn func(ScriptOwner) error) er
 	}
 	return nil
 }
+
+// CoinsAt returns the coins at the outpoints the watcher knows, by
+// outpoint; an outpoint it does not know (its transaction left the chain
+// and the mempool) is absent from the map.
+func (db *DB) CoinsAt(ctx context.Context, outpoints []Outpoint) (map[Outpoint]Coin, error) {
+	out := make(map[Outpoint]Coin, len(outpoints))
+	for start := 0; start < len(outpoints); start += 200 {
+		batch := outpoints[start:min(start+200, len(outpoints))]
+		q := `SELECT ` + coinColumns + ` FROM coins WHERE (txid, vout) IN (`
+		args := make([]any, 0, 2*len(batch))
+		for i, op := range batch {
+			if i > 0 {
+				q += `, `
+			}
+			q += fmt.Sprintf("($%d, $%d)", len(args)+1, len(args)+2)
+			args = append(args, op.TxID, int64(op.Vout))
+		}
+		coins, err := db.queryCoins(ctx, q+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("coins at %d outpoints: %w", len(outpoints), err)
+		}
+		for _, c := range coins {
+			out[Outpoint{TxID: c.TxID, Vout: c.Vout}] = c
+		}
+	}
+	return out, nil
+}

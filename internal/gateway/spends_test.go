@@ -1,0 +1,233 @@
+//go:build node
+
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/chain/rpc"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/kassatest"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/regtest"
+	"github.com/kassa-pay/kassa/internal/spend"
+	"github.com/kassa-pay/kassa/internal/spender"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/shopspring/decimal"
+)
+
+// signPSBT signs a PSBT with the test wallet (test/psbtsign: btcd's own
+// PSBT code, nothing of kassa's) holding the merchant's account key.
+func signPSBT(t *testing.T, psbt []byte, args ...string) []byte {
+	t.Helper()
+	signer := os.Getenv("KASSA_PSBTSIGN")
+	if signer == "" {
+		t.Skip("KASSA_PSBTSIGN is not set: run `make tools` and `make test`, or set it to .tools/bin/psbtsign")
+	}
+	cmd := exec.Command(signer, args...)
+	cmd.Env = append(os.Environ(), "PSBTSIGN_KEY="+kassatest.AccountPriv(t, "gateway merchant"))
+	cmd.Stdin = strings.NewReader(base64.StdEncoding.EncodeToString(psbt))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("psbtsign: %v: %s", err, stderr.String())
+	}
+	return out
+}
+
+// engine returns a spend engine on the harness's store and node, its
+// change addresses registered with the harness's watcher.
+func (h *harness) engine() *spender.Engine {
+	h.t.Helper()
+	client, err := rpc.New(h.node.RPCURL())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return spender.New(spender.Config{Store: h.db, Chain: client, Rejected: rpc.ErrTxRejected, Clock: h.clock.Now,
+		Logger: h.log, WatchChange: func(storeID string, script []byte, index uint32) {
+			h.backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
+		}})
+}
+
+// refundTo stores a refund of an invoice in status created, paying sats
+// to address.
+func (h *harness) refundTo(inv *invoice.Invoice, address string, sats money.Sats, buyerPaysFee bool) refund.Refund {
+	h.t.Helper()
+	now := h.clock.Now().UTC().Truncate(time.Millisecond)
+	r := refund.Refund{ID: auth.NewID(), StoreID: h.storeID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
+		Status: refund.StatusCreated, Amount: sats.Decimal(), Currency: "BTC", Rate: decimal.NewFromInt(1), Sats: sats,
+		BuyerPaysFee: buyerPaysFee, Cancellable: true, Address: address, RequestedAt: now, UpdatedAt: now}
+	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: now}}
+	if err := h.db.Unit(context.Background(), func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// refundNow polls the store until the refund satisfies ok.
+func (h *harness) refundNow(id, what string, ok func(refund.Refund) bool) refund.Refund {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	var r refund.Refund
+	var err error
+	for time.Now().Before(deadline) {
+		if r, err = h.db.GetRefund(context.Background(), id); err == nil && ok(r) {
+			return r
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("refund %s: want %s, have %+v (err %v)", id, what, r, err)
+	return r
+}
+
+// TestRefundSpend pays a refund from the store's coins on a real node: the
+// engine builds a PSBT, the test wallet signs it, kassa checks, records and
+// sends it; the watcher sees it spend the coin and confirm; the refund
+// goes pending then success and the invoice announces 1016. Bad uploads
+// change nothing; a coin the merchant spends elsewhere makes the PSBT
+// stale, and it is rebuilt.
+func TestRefundSpend(t *testing.T) {
+	ctx := context.Background()
+	node := regtest.MustStart(t, regtest.Options{Mature: true})
+	h := newHarness(t, node, invoice.SpeedMedium)
+	eng := h.engine()
+
+	// Two paid, confirmed invoices: the store's coins.
+	var invs []*invoice.Invoice
+	for range 2 {
+		inv := h.create("20")
+		h.pay(inv, inv.Due())
+		invs = append(invs, inv)
+	}
+	h.mine(1)
+	for _, inv := range invs {
+		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
+	}
+	buyer, err := node.Wallet().NewAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.refundTo(invs[0], buyer, 15_000, false)
+
+	s, err := eng.PrepareRefund(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != spend.StatusUnsigned || len(s.Outputs) != 1 || s.Outputs[0].Address != buyer ||
+		s.Outputs[0].Amount != 15_000 || s.Change <= 0 || s.Fee <= 0 || len(s.Inputs) != 1 {
+		t.Fatalf("spend %+v", s)
+	}
+	if again, err := eng.PrepareRefund(ctx, r.ID); err != nil || again.ID != s.ID {
+		t.Fatalf("a second prepare made another spend: %+v, %v", again, err)
+	}
+
+	// Bad uploads: refused, nothing recorded, nothing sent.
+	for name, upload := range map[string][]byte{
+		"garbage":       []byte("not a psbt"),
+		"unsigned PSBT": []byte(base64.StdEncoding.EncodeToString(s.PSBT)),
+	} {
+		if _, err := eng.Submit(ctx, s.ID, upload); err == nil {
+			t.Fatalf("%s accepted", name)
+		}
+	}
+	if got, _ := h.db.GetSpend(ctx, s.ID); got.Status != spend.StatusUnsigned || got.Version != s.Version {
+		t.Fatalf("a refused upload changed the spend: %+v", got)
+	}
+	if got, _ := h.db.GetRefund(ctx, r.ID); got.Status != refund.StatusCreated {
+		t.Fatalf("a refused upload changed the refund: %s", got.Status)
+	}
+
+	signed := signPSBT(t, s.PSBT)
+	out, err := eng.Submit(ctx, s.ID, signed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Status != spend.StatusBroadcast || out.TxID == "" {
+		t.Fatalf("submitted: %+v", out)
+	}
+	r1 := h.refundNow(r.ID, "pending", func(r refund.Refund) bool { return r.Status == refund.StatusPending })
+	if r1.TxID != out.TxID || r1.Fee != s.Fee {
+		t.Fatalf("pending refund %+v, want txid %s fee %d", r1, out.TxID, s.Fee)
+	}
+	// The same upload again (a retry): the same transaction, no error.
+	if again, err := eng.Submit(ctx, s.ID, signed); err != nil || again.TxID != out.TxID {
+		t.Fatalf("the same upload again: %+v, %v", again, err)
+	}
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent by the refund", func(c store.Coin) bool { return c.SpentBy == out.TxID })
+
+	h.mine(1)
+	h.coin(in.TxID, in.Vout, "spent in a block", func(c store.Coin) bool { return c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.db.GetSpend(ctx, s.ID); got.Status != spend.StatusConfirmed || got.Height == 0 {
+		t.Fatalf("after a block: %+v", got)
+	}
+	h.refundNow(r.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	if codes := h.codes(invs[0].ID); !slices.Contains(codes, invoice.CodeRefundComplete) {
+		t.Fatalf("invoice events %v: no 1016", codes)
+	}
+	// The change came back as a coin on the change branch.
+	change := h.coinWhere("the change", func(c store.Coin) bool { return c.TxID == out.TxID && c.Branch == 1 })
+	if change.Amount != s.Change || change.Index != s.ChangeIndex {
+		t.Fatalf("change coin %+v, want %d sats at index %d", change, s.Change, s.ChangeIndex)
+	}
+
+	// A second refund; the merchant's wallet spends its coin before the
+	// signed PSBT comes back: the upload is stale, the spend rebuilt.
+	r2 := h.refundTo(invs[1], buyer, 9_000, true)
+	s2, err := eng.PrepareRefund(ctx, r2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Outputs[0].Amount != 9_000-s2.Fee {
+		t.Fatalf("the buyer pays the fee: output %d, fee %d", s2.Outputs[0].Amount, s2.Fee)
+	}
+	stale := signPSBT(t, s2.PSBT, "-finalize")
+	coins, _ := h.db.CoinsAt(ctx, []store.Outpoint{{TxID: s2.Inputs[0].TxID, Vout: s2.Inputs[0].Vout}})
+	taken := spendCoin(t, node, coins[store.Outpoint{TxID: s2.Inputs[0].TxID, Vout: s2.Inputs[0].Vout}])
+	h.coin(s2.Inputs[0].TxID, s2.Inputs[0].Vout, "taken by the merchant", func(c store.Coin) bool { return c.SpentBy == taken.String() })
+	h.mine(1)
+	h.coinWhere("the change confirmed", func(c store.Coin) bool { return c.TxID == out.TxID && c.Branch == 1 && c.Height > 0 })
+	rebuilt, err := eng.Submit(ctx, s2.ID, stale)
+	if !errors.Is(err, spender.ErrStale) {
+		t.Fatalf("a stale upload: %v", err)
+	}
+	if rebuilt.Status != spend.StatusUnsigned || slices.Equal(rebuilt.PSBT, s2.PSBT) || rebuilt.Inputs[0].TxID == s2.Inputs[0].TxID {
+		t.Fatalf("rebuilt spend %+v", rebuilt)
+	}
+	out2, err := eng.Submit(ctx, s2.ID, signPSBT(t, rebuilt.PSBT))
+	if err != nil || out2.Status != spend.StatusBroadcast {
+		t.Fatalf("the rebuilt spend: %+v, %v", out2, err)
+	}
+	h.refundNow(r2.ID, "pending", func(r refund.Refund) bool { return r.Status == refund.StatusPending && r.TxID == out2.TxID })
+}
+
+// coinWhere waits for a store coin that satisfies ok.
+func (h *harness) coinWhere(what string, ok func(store.Coin) bool) store.Coin {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		coins, err := h.db.Coins(context.Background(), h.storeID, store.CoinsAll)
+		if i := slices.IndexFunc(coins, ok); err == nil && i >= 0 {
+			return coins[i]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.t.Fatalf("no coin: %s", what)
+	return store.Coin{}
+}

@@ -1,0 +1,700 @@
+// Package spender is kassa's spend engine: it turns what a store owes (a
+// refund with an address today, a payout batch later) into a spend, builds
+// its PSBT from the store's coins, takes the merchant's signed upload back,
+// checks it pays exactly what was approved, records it and only then sends
+// it, and follows the transaction until it is final.
+//
+// The rules live in the packages that own them (spend and refund for the
+// states, wallet for coins, PSBTs and the upload check); the engine does
+// the I/O in between. Every change to a spend commits in one store unit
+// with the change it causes to its refund (and invoice), so a crash at any
+// point leaves either both or neither. A signed spend is sent again until
+// the node has it, never rebuilt: one spend, one transaction.
+package spender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/btcsuite/btcd/chainhash/v2"
+	"github.com/btcsuite/btcd/wire/v2"
+	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/spend"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/wallet"
+)
+
+// Store is what the engine reads and writes (store.DB implements it).
+type Store interface {
+	GetStore(ctx context.Context, id string) (merchant.Store, error)
+	GetRefund(ctx context.Context, id string) (refund.Refund, error)
+	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
+	GetSpend(ctx context.Context, id string) (spend.Spend, error)
+	OpenSpendOf(ctx context.Context, kind spend.Kind, subjectID string) (spend.Spend, error)
+	Spends(ctx context.Context, storeID string, statuses ...spend.Status) ([]spend.Spend, error)
+	SpendsIn(ctx context.Context, statuses ...spend.Status) ([]spend.Spend, error)
+	NextChangeIndex(ctx context.Context, storeID string) (uint32, error)
+	Unit(ctx context.Context, fn func(u *store.Unit) error) error
+	Coins
+}
+
+// Coins is the store's view of its coins, which the chain watcher keeps.
+type Coins interface {
+	Coins(ctx context.Context, storeID string, filter store.CoinFilter) ([]store.Coin, error)
+	CoinsAt(ctx context.Context, outpoints []store.Outpoint) (map[store.Outpoint]store.Coin, error)
+	// ProcessedTip is the height of the last block the watcher processed.
+	ProcessedTip(ctx context.Context) (int32, error)
+}
+
+// CoinState is what the chain says of one coin: Known is false for a coin
+// the watcher no longer knows (its own transaction left the chain);
+// SpentBy is the txid of the transaction that spends it ("" for none),
+// SpentHeight that transaction's block (0 while unconfirmed).
+type CoinState struct {
+	Known       bool
+	SpentBy     string
+	SpentHeight int32
+}
+
+// coinStates returns what the chain says of each of a spend's coins.
+func (e *Engine) coinStates(ctx context.Context, inputs []spend.Input) ([]CoinState, error) {
+	ops := make([]store.Outpoint, len(inputs))
+	for i, in := range inputs {
+		ops[i] = store.Outpoint{TxID: in.TxID, Vout: in.Vout}
+	}
+	coins, err := e.cfg.Store.CoinsAt(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CoinState, len(inputs))
+	for i, op := range ops {
+		if c, ok := coins[op]; ok {
+			out[i] = CoinState{Known: true, SpentBy: c.SpentBy, SpentHeight: c.SpentHeight}
+		}
+	}
+	return out, nil
+}
+
+// Chain is the node the engine sends transactions to (rpc.Client).
+type Chain interface {
+	SendTx(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, error)
+	FeeRate(ctx context.Context, blocks int) (money.Sats, bool, error)
+}
+
+// Config configures an Engine.
+type Config struct {
+	Store Store
+	Chain Chain
+	// Rejected reports an error of Chain.SendTx that is the node refusing
+	// the transaction, as opposed to the node being away (rpc.ErrTxRejected).
+	Rejected error
+	// Clock tells the time (time.Now if nil).
+	Clock func() time.Time
+	// Policy is the invoices' confirmation policy (for the invoice events a
+	// refund causes).
+	Policy invoice.Policy
+	// WatchChange registers a change address with the chain watcher (the
+	// backend's WatchScript), so the change comes back as a coin. The
+	// engine calls it for a spend's change before its PSBT is given out,
+	// and for every spend's change at Load.
+	WatchChange func(storeID string, script []byte, index uint32)
+	// FeeTarget is the blocks the fee estimate aims at (6 if 0).
+	FeeTarget int
+	Logger    *slog.Logger
+}
+
+// Engine runs spends. It is safe for concurrent use; Track runs on the
+// node that watches the chain.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New returns an engine.
+func New(cfg Config) *Engine {
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.FeeTarget == 0 {
+		cfg.FeeTarget = 6
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{cfg: cfg, log: log}
+}
+
+// The engine's errors, for the API and the CLI to speak of.
+var (
+	// ErrStale: the spend's coins were spent elsewhere before it was
+	// signed; it was rebuilt, and the new PSBT must be signed instead.
+	ErrStale = errors.New("the spend's coins were spent by another transaction since its PSBT was made: " +
+		"it was rebuilt; download the new PSBT and sign that")
+	// ErrNotSignable: the spend is not waiting for a signature.
+	ErrNotSignable = errors.New("the spend is not waiting for a signature")
+	// ErrOtherTransaction: the spend is signed already, with another
+	// transaction.
+	ErrOtherTransaction = errors.New("the spend was signed already with another transaction")
+	// ErrNotPayable: the refund cannot be paid yet (no address, a preview,
+	// or not in created).
+	ErrNotPayable = errors.New("the refund cannot be paid: it needs an address and status created")
+)
+
+func (e *Engine) now() time.Time { return e.cfg.Clock().UTC().Truncate(time.Millisecond) }
+
+// key parses a store's receiving key.
+func key(st merchant.Store) (*wallet.Key, error) {
+	k, err := wallet.ParseKey(st.Key, st.Network)
+	if err != nil {
+		return nil, fmt.Errorf("store %s key: %w", st.ID, err)
+	}
+	return k, nil
+}
+
+// PrepareRefund makes the spend that pays a refund (or returns the open
+// one it has): a refund in created with an address. The buyer receives
+// the refund's satoshis, less the network fee when the buyer pays it.
+func (e *Engine) PrepareRefund(ctx context.Context, refundID string) (spend.Spend, error) {
+	r, err := e.cfg.Store.GetRefund(ctx, refundID)
+	if err != nil {
+		return spend.Spend{}, err
+	}
+	if open, err := e.cfg.Store.OpenSpendOf(ctx, spend.KindRefund, r.ID); err == nil {
+		return open, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return spend.Spend{}, err
+	}
+	if r.Status != refund.StatusCreated || r.Address == "" {
+		return spend.Spend{}, fmt.Errorf("refund %s (%s): %w", r.ID, r.Status, ErrNotPayable)
+	}
+	now := e.now()
+	s := spend.Spend{ID: newID(), StoreID: r.StoreID, Kind: spend.KindRefund, SubjectID: r.ID,
+		Status: spend.StatusUnsigned, CreatedAt: now, UpdatedAt: now}
+	plan, err := e.plan(ctx, r.StoreID, []spend.Output{{Address: r.Address, Amount: r.Sats}}, r.BuyerPaysFee, nil)
+	if err != nil {
+		return spend.Spend{}, fmt.Errorf("refund %s: %w", r.ID, err)
+	}
+	s.Plan = plan
+	if err := e.watchChange(ctx, s); err != nil {
+		return spend.Spend{}, err
+	}
+	if err := e.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Spend(&s) }); err != nil {
+		if errors.Is(err, store.ErrDuplicate) { // a concurrent call made it first
+			return e.cfg.Store.OpenSpendOf(ctx, spend.KindRefund, r.ID)
+		}
+		return spend.Spend{}, err
+	}
+	e.log.Info("spend built", "spend", s.ID, "refund", r.ID, "inputs", len(plan.Inputs), "fee", int64(plan.Fee))
+	return s, nil
+}
+
+// plan builds a spend's plan from the store's free coins: those no other
+// open spend holds (except is the spend being rebuilt). When the payee
+// bears the fee (one output), its amount is reduced by the fee.
+func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Output, payeePaysFee bool, except *spend.Spend) (spend.Plan, error) {
+	st, err := e.cfg.Store.GetStore(ctx, storeID)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	k, err := key(st)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	coins, err := e.freeCoins(ctx, storeID, except)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	rate, err := e.feeRate(ctx, st)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	changeIndex, err := e.cfg.Store.NextChangeIndex(ctx, storeID)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	if except != nil && except.Change > 0 {
+		changeIndex = except.ChangeIndex // a rebuild keeps its change address
+	}
+	payees := make([]wallet.Payee, len(outputs))
+	for i, o := range outputs {
+		script, err := wallet.ScriptForAddress(o.Address, st.Network)
+		if err != nil {
+			return spend.Plan{}, fmt.Errorf("output %d: %w", i+1, err)
+		}
+		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
+	}
+	req := wallet.SpendRequest{Coins: coins, Payees: payees, ChangeIndex: changeIndex, FeeRate: rate}
+	built, err := k.BuildSpend(req)
+	if err != nil {
+		return spend.Plan{}, err
+	}
+	// The payee bears the fee: pay it the amount less the fee, which the
+	// smaller output may change (a coin fewer, no change): settle in a
+	// few rounds.
+	for round := 0; payeePaysFee && round < 4; round++ {
+		want := outputs[0].Amount - built.Fee
+		if payees[0].Amount == want {
+			break
+		}
+		payees[0].Amount = want
+		if built, err = k.BuildSpend(req); err != nil {
+			return spend.Plan{}, fmt.Errorf("the refund does not cover its network fee: %w", err)
+		}
+	}
+	if payeePaysFee && payees[0].Amount != outputs[0].Amount-built.Fee {
+		return spend.Plan{}, errors.New("the fee the refund bears does not settle")
+	}
+	return planOf(built, outputs, payees, rate), nil
+}
+
+// planOf records a built spend: the outputs with what they receive.
+func planOf(b *wallet.Spend, outputs []spend.Output, payees []wallet.Payee, rate money.Sats) spend.Plan {
+	p := spend.Plan{Change: b.Change, ChangeIndex: b.ChangeIndex, FeeRate: rate, Fee: b.Fee, PSBT: b.PSBT}
+	for _, c := range b.Inputs {
+		p.Inputs = append(p.Inputs, spend.Input{TxID: c.TxID, Vout: c.Vout, Amount: c.Amount, Script: c.Script,
+			Branch: c.Branch, Index: c.Index})
+	}
+	for i, o := range outputs {
+		p.Outputs = append(p.Outputs, spend.Output{Address: o.Address, Amount: payees[i].Amount})
+	}
+	return p
+}
+
+// freeCoins returns the store's confirmed unspent coins that no other
+// open spend holds. Unconfirmed coins are left alone: a buyer's payment
+// can still be replaced, and a spend built on it would fail with it.
+func (e *Engine) freeCoins(ctx context.Context, storeID string, except *spend.Spend) ([]wallet.Coin, error) {
+	all, err := e.cfg.Store.Coins(ctx, storeID, store.CoinsUnspent)
+	if err != nil {
+		return nil, err
+	}
+	open, err := e.cfg.Store.Spends(ctx, storeID, spend.StatusUnsigned, spend.StatusSigned, spend.StatusBroadcast, spend.StatusConfirmed)
+	if err != nil {
+		return nil, err
+	}
+	held := map[wire.OutPoint]bool{}
+	for _, s := range open {
+		if except != nil && s.ID == except.ID {
+			continue
+		}
+		for _, in := range s.Inputs {
+			h, err := chainhash.NewHashFromStr(in.TxID)
+			if err != nil {
+				return nil, fmt.Errorf("spend %s: input %s: %w", s.ID, in.TxID, err)
+			}
+			held[wire.OutPoint{Hash: *h, Index: in.Vout}] = true
+		}
+	}
+	var free []wallet.Coin
+	for _, sc := range all {
+		c := sc.Coin
+		h, err := chainhash.NewHashFromStr(c.TxID)
+		if err != nil {
+			return nil, fmt.Errorf("coin %s: %w", c.TxID, err)
+		}
+		if c.Height > 0 && !held[wire.OutPoint{Hash: *h, Index: c.Vout}] {
+			free = append(free, c)
+		}
+	}
+	return free, nil
+}
+
+// feeRate is the node's estimate within the store's floor and ceiling
+// (the floor when the node has none).
+func (e *Engine) feeRate(ctx context.Context, st merchant.Store) (money.Sats, error) {
+	floor, ceiling := st.FeeRates()
+	rate, ok, err := e.cfg.Chain.FeeRate(ctx, e.cfg.FeeTarget)
+	if err != nil {
+		return 0, fmt.Errorf("fee estimate: %w", err)
+	}
+	if !ok {
+		rate = floor
+	}
+	return min(max(rate, floor), ceiling), nil
+}
+
+// watchChange registers a spend's change address with the watcher.
+func (e *Engine) watchChange(ctx context.Context, s spend.Spend) error {
+	if s.Change == 0 || e.cfg.WatchChange == nil {
+		return nil
+	}
+	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
+	if err != nil {
+		return err
+	}
+	k, err := key(st)
+	if err != nil {
+		return err
+	}
+	addr, err := k.DeriveChange(s.ChangeIndex)
+	if err != nil {
+		return fmt.Errorf("spend %s: change address: %w", s.ID, err)
+	}
+	e.cfg.WatchChange(s.StoreID, addr.Script, s.ChangeIndex)
+	return nil
+}
+
+// Load registers every spend's change address with the watcher: what a
+// node that starts watching the chain calls first.
+func (e *Engine) Load(ctx context.Context) error {
+	all, err := e.cfg.Store.SpendsIn(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range all {
+		if err := e.watchChange(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// PSBT returns the spend's unsigned PSBT to sign, rebuilding it first if
+// its coins were spent elsewhere since it was made.
+func (e *Engine) PSBT(ctx context.Context, spendID string) (spend.Spend, error) {
+	s, err := e.cfg.Store.GetSpend(ctx, spendID)
+	if err != nil {
+		return s, err
+	}
+	if s.Status != spend.StatusUnsigned {
+		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotSignable)
+	}
+	next, rebuilt, err := e.freshen(ctx, s)
+	if err != nil || !rebuilt {
+		return next, err
+	}
+	return next, nil
+}
+
+// freshen rebuilds an unsigned spend whose coins are no longer all
+// unspent, and reports whether it did.
+func (e *Engine) freshen(ctx context.Context, s spend.Spend) (spend.Spend, bool, error) {
+	states, err := e.coinStates(ctx, s.Inputs)
+	if err != nil {
+		return s, false, err
+	}
+	stale := false
+	for _, c := range states {
+		if !c.Known || c.SpentBy != "" {
+			stale = true
+		}
+	}
+	if !stale {
+		return s, false, nil
+	}
+	outputs, payeePaysFee, err := e.owed(ctx, s)
+	if err != nil {
+		return s, false, err
+	}
+	plan, err := e.plan(ctx, s.StoreID, outputs, payeePaysFee, &s)
+	if err != nil {
+		return s, false, fmt.Errorf("rebuild spend %s: %w", s.ID, err)
+	}
+	next, err := spend.Apply(s, spend.Rebuilt{Plan: plan}, e.now())
+	if err != nil {
+		return s, false, err
+	}
+	if err := e.watchChange(ctx, next); err != nil {
+		return s, false, err
+	}
+	if err := e.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Spend(&next) }); err != nil {
+		return s, false, err
+	}
+	e.log.Info("spend rebuilt: its coins were spent elsewhere", "spend", s.ID)
+	return next, true, nil
+}
+
+// owed returns what the spend's subject owes, as at its creation.
+func (e *Engine) owed(ctx context.Context, s spend.Spend) ([]spend.Output, bool, error) {
+	switch s.Kind {
+	case spend.KindRefund:
+		r, err := e.cfg.Store.GetRefund(ctx, s.SubjectID)
+		if err != nil {
+			return nil, false, err
+		}
+		return []spend.Output{{Address: r.Address, Amount: r.Sats}}, r.BuyerPaysFee, nil
+	}
+	return nil, false, fmt.Errorf("spend %s: kind %q cannot be rebuilt", s.ID, s.Kind)
+}
+
+// Submit takes the merchant's signed upload for a spend (a PSBT in
+// base64, hex or binary, finalized or not, or the raw transaction in
+// hex), checks that it pays exactly what was approved, records it with
+// its refund pending in one unit, and sends it. It returns the txid. A
+// second upload of the same transaction returns its txid again.
+func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spend.Spend, error) {
+	s, err := e.cfg.Store.GetSpend(ctx, spendID)
+	if err != nil {
+		return s, err
+	}
+	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
+	if err != nil {
+		return s, err
+	}
+	k, err := key(st)
+	if err != nil {
+		return s, err
+	}
+	_, ceiling := st.FeeRates()
+	tx, err := k.CheckSigned(approved(s), upload, ceiling*vsize(s))
+	if err != nil {
+		return s, fmt.Errorf("spend %s: %w", s.ID, err)
+	}
+	txid := tx.TxHash().String()
+	switch {
+	case s.Status.Out() && s.TxID == txid:
+		return s, nil
+	case s.Status.Out():
+		return s, fmt.Errorf("spend %s: %w", s.ID, ErrOtherTransaction)
+	case s.Status != spend.StatusUnsigned:
+		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotSignable)
+	}
+	if next, rebuilt, err := e.freshen(ctx, s); err != nil {
+		return s, err
+	} else if rebuilt {
+		return next, fmt.Errorf("spend %s: %w", s.ID, ErrStale)
+	}
+	raw, err := serialize(tx)
+	if err != nil {
+		return s, err
+	}
+	next, err := spend.Apply(s, spend.Signed{TxID: txid, Tx: raw}, e.now())
+	if err != nil {
+		return s, err
+	}
+	if err := e.commit(ctx, &next, subjectEvent{refund: refund.Broadcast{TxID: txid, Fee: next.Fee}}); err != nil {
+		return s, err
+	}
+	e.log.Info("spend signed and recorded", "spend", s.ID, "txid", txid)
+	return e.send(ctx, next)
+}
+
+// approved is the wallet's view of the spend kassa built.
+func approved(s spend.Spend) *wallet.Spend {
+	w := &wallet.Spend{PSBT: s.PSBT, Fee: s.Fee, Change: s.Change, ChangeIndex: s.ChangeIndex}
+	for _, in := range s.Inputs {
+		w.Inputs = append(w.Inputs, wallet.Coin{TxID: in.TxID, Vout: in.Vout, Amount: in.Amount, Script: in.Script,
+			Branch: in.Branch, Index: in.Index})
+	}
+	return w
+}
+
+// vsize is the spend's virtual size as its fee was computed from.
+func vsize(s spend.Spend) money.Sats {
+	if s.FeeRate <= 0 {
+		return 0
+	}
+	return (s.Fee + s.FeeRate - 1) / s.FeeRate
+}
+
+// send sends a signed spend's transaction; the node having it makes the
+// spend broadcast. A node that is away leaves it signed for Track to send
+// again; a node that refuses it leaves it signed too, unless its coins
+// are spent by another transaction, which fails it.
+func (e *Engine) send(ctx context.Context, s spend.Spend) (spend.Spend, error) {
+	tx, err := deserialize(s.Tx)
+	if err != nil {
+		return s, fmt.Errorf("spend %s: %w", s.ID, err)
+	}
+	if _, err := e.cfg.Chain.SendTx(ctx, tx); err != nil {
+		if e.cfg.Rejected != nil && errors.Is(err, e.cfg.Rejected) {
+			e.log.Warn("the node refused a spend's transaction", "spend", s.ID, "txid", s.TxID, "err", err)
+			return e.follow(ctx, s)
+		}
+		e.log.Warn("spend not sent yet; it is sent again", "spend", s.ID, "err", err)
+		return s, nil
+	}
+	next, err := spend.Apply(s, spend.Accepted{}, e.now())
+	if err != nil || next.Status == s.Status {
+		return next, err
+	}
+	return next, e.commit(ctx, &next, subjectEvent{})
+}
+
+// Track follows every spend that is out, once: it sends the signed ones
+// again, moves spends with the chain (mined, unmined, conflicted), and
+// carries the change to their refunds. Run calls it on a timer.
+func (e *Engine) Track(ctx context.Context) error {
+	open, err := e.cfg.Store.SpendsIn(ctx, spend.StatusSigned, spend.StatusBroadcast, spend.StatusConfirmed)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, s := range open {
+		if s.Status == spend.StatusSigned {
+			_, err = e.send(ctx, s)
+		} else {
+			_, err = e.follow(ctx, s)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("spend %s: %w", s.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Run tracks spends every interval until ctx is done.
+func (e *Engine) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := e.Track(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("tracking spends", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// follow moves a spend that is out with what the chain says of its coins.
+func (e *Engine) follow(ctx context.Context, s spend.Spend) (spend.Spend, error) {
+	states, err := e.coinStates(ctx, s.Inputs)
+	if err != nil {
+		return s, err
+	}
+	tip, err := e.cfg.Store.ProcessedTip(ctx)
+	if err != nil {
+		return s, err
+	}
+	var (
+		ev      spend.Event
+		subject subjectEvent
+		mine    = 0
+		height  int32
+	)
+	for _, c := range states {
+		switch {
+		case c.SpentBy != "" && c.SpentBy != s.TxID:
+			ev = spend.Conflicted{By: c.SpentBy}
+		case c.SpentBy == s.TxID:
+			mine++
+			height = c.SpentHeight
+		}
+	}
+	switch {
+	case ev != nil:
+		subject.refund = refund.Fail{Reason: "its coins were spent by another transaction"}
+	case mine == len(states) && height > 0:
+		ev = spend.Mined{Height: height, Depth: tip - height + 1}
+		subject.refund, subject.paid = refund.Confirmed{}, true
+	case mine == len(states) && s.Status == spend.StatusConfirmed:
+		ev, subject.refund = spend.Unmined{}, refund.Dropped{}
+	case mine == 0 && (s.Status == spend.StatusConfirmed || s.Status == spend.StatusBroadcast):
+		// Gone from the chain and the mempool (or the watcher has not
+		// seen it yet): it is sent again, which is harmless either way.
+		if s.Status == spend.StatusConfirmed {
+			ev, subject.refund = spend.Unmined{Gone: true}, refund.Dropped{}
+			break
+		}
+		return e.resend(ctx, s)
+	default:
+		return s, nil
+	}
+	next, err := spend.Apply(s, ev, e.now())
+	if err != nil || same(next, s) {
+		return next, err
+	}
+	if subject.paid && s.Status == spend.StatusConfirmed {
+		subject = subjectEvent{} // deeper in the chain: the refund knows already
+	}
+	if err := e.commit(ctx, &next, subject); err != nil {
+		return s, err
+	}
+	if next.Status == spend.StatusSigned {
+		return e.send(ctx, next)
+	}
+	return next, nil
+}
+
+func same(a, b spend.Spend) bool { return a.Status == b.Status && a.Height == b.Height }
+
+// resend sends a broadcast spend's transaction again, without changing it.
+func (e *Engine) resend(ctx context.Context, s spend.Spend) (spend.Spend, error) {
+	tx, err := deserialize(s.Tx)
+	if err != nil {
+		return s, err
+	}
+	if _, err := e.cfg.Chain.SendTx(ctx, tx); err != nil {
+		e.log.Debug("resending a spend", "spend", s.ID, "err", err)
+	}
+	return s, nil
+}
+
+// subjectEvent is what a spend's change does to its subject: a refund
+// event, and for a paid refund the invoice's 1016.
+type subjectEvent struct {
+	refund refund.Event
+	paid   bool
+}
+
+// commit stores a spend's change with its subject's, in one unit.
+func (e *Engine) commit(ctx context.Context, s *spend.Spend, sub subjectEvent) error {
+	for attempt := 0; ; attempt++ {
+		err := e.cfg.Store.Unit(ctx, func(u *store.Unit) error {
+			if err := u.Spend(s); err != nil {
+				return err
+			}
+			if sub.refund == nil || s.Kind != spend.KindRefund {
+				return nil
+			}
+			return e.refundChange(ctx, u, s.SubjectID, sub)
+		})
+		if !errors.Is(err, store.ErrConflict) || attempt >= 3 {
+			return err
+		}
+		// The refund or invoice moved meanwhile (the spend's own version
+		// is ours alone): apply again to what is stored now.
+		cur, gerr := e.cfg.Store.GetSpend(ctx, s.ID)
+		if gerr != nil {
+			return gerr
+		}
+		if cur.Version != s.Version {
+			return err
+		}
+	}
+}
+
+// refundChange applies a spend's consequence to its refund and, for a
+// paid one, announces it on the invoice (1016).
+func (e *Engine) refundChange(ctx context.Context, u *store.Unit, refundID string, sub subjectEvent) error {
+	r, err := e.cfg.Store.GetRefund(ctx, refundID)
+	if err != nil {
+		return err
+	}
+	next, notes, err := refund.Apply(r, sub.refund, e.now())
+	if err != nil {
+		return err
+	}
+	if len(notes) == 0 && next.Version == r.Version && next.Status == r.Status {
+		return nil
+	}
+	if err := u.Refund(&next, notes); err != nil {
+		return err
+	}
+	if !sub.paid || next.Status != refund.StatusSuccess {
+		return nil
+	}
+	inv, err := e.cfg.Store.GetInvoice(ctx, r.InvoiceID)
+	if err != nil {
+		return err
+	}
+	tip, err := e.cfg.Store.ProcessedTip(ctx)
+	if err != nil {
+		return err
+	}
+	nextInv, invNotes, err := invoice.Apply(inv, invoice.RefundComplete{}, invoice.Env{Now: e.now(), Tip: tip, Policy: e.cfg.Policy})
+	if err != nil {
+		return err
+	}
+	return u.Invoices([]store.Change{{Invoice: &nextInv, Notes: invNotes}})
+}
