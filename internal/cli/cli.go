@@ -45,6 +45,7 @@ func commands() []command {
 		{"apikey", "create, list and revoke legacy API keys (BitPay API v0.3)", runAPIKey},
 		{"invoice", "create and show invoices", runInvoice},
 		{"coins", "list a store's coins as JSON (--store ID; --all with the spent ones)", runCoins},
+		{"spend", "list spends, print a spend's PSBT to sign, submit the signed one", runSpend},
 		{"ipn", "show an invoice's IPNs and mails and their attempts; sign a store's IPNs", runIPN},
 		{"user", "create and list dashboard accounts, reset passwords and 2FA", runUser},
 		{"application", "list and approve merchant applications (KASSA_SIGNUP)", runApplication},

@@ -3,14 +3,18 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/chain/rpc"
 	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/leader"
+	"github.com/kassa-pay/kassa/internal/spender"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -108,9 +112,37 @@ func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *
 	// Invoices other processes and nodes create are picked up when their
 	// commit wakes this one, and at the chain's pace besides.
 	wg.Go(func() { runProcessor(ctx, log, proc, db, min(cfg.ChainPoll, time.Second)) })
+	if eng, err := spendEngine(ctx, cfg, log, g, db, backend); err != nil {
+		return err
+	} else if eng != nil {
+		wg.Go(func() { _ = eng.Run(ctx, max(cfg.ChainPoll, time.Second)) })
+	}
 	log.Info("watching the chain", "chain", cfg.Redacted().Chain, "invoices", proc.Watching())
 	wg.Wait()
 	return nil
+}
+
+// spendEngine starts the spend engine beside the watcher: it pays refunds
+// from the stores' coins and follows what it sent. It needs a node to
+// send transactions to; with an Esplora backend kassa cannot spend yet
+// (said in the log and the README).
+func spendEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, g *gateway.Gateway, db *store.DB, backend chain.Backend) (*spender.Engine, error) {
+	if !strings.HasPrefix(cfg.Chain, "rpc") {
+		log.Warn("refunds and payouts need a node (rpc://) to send transactions; with Esplora they wait")
+		return nil, nil
+	}
+	client, err := rpc.New(cfg.Chain)
+	if err != nil {
+		return nil, fmt.Errorf("spend engine: %w", err)
+	}
+	eng := spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(), Logger: log,
+		WatchChange: func(storeID string, script []byte, index uint32) {
+			backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
+		}})
+	if err := eng.Load(ctx); err != nil {
+		return nil, fmt.Errorf("spend engine: %w", err)
+	}
+	return eng, nil
 }
 
 // pollGap spaces the processor's polls for new invoices when commits come

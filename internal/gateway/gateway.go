@@ -338,6 +338,9 @@ func (g *Gateway) ReloadStore(ctx context.Context, storeID string) error {
 	return nil
 }
 
+// Policy returns the confirmation rules the gateway applies.
+func (g *Gateway) Policy() invoice.Policy { return g.cfg.Policy }
+
 // Close stops the gateway's background work.
 func (g *Gateway) Close() { g.closeOnce.Do(func() { close(g.done) }) }
 

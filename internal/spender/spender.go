@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -40,6 +41,7 @@ type Store interface {
 	Spends(ctx context.Context, storeID string, statuses ...spend.Status) ([]spend.Spend, error)
 	SpendsIn(ctx context.Context, statuses ...spend.Status) ([]spend.Spend, error)
 	NextChangeIndex(ctx context.Context, storeID string) (uint32, error)
+	RefundsToPay(ctx context.Context) ([]refund.Refund, error)
 	Unit(ctx context.Context, fn func(u *store.Unit) error) error
 	Coins
 }
@@ -518,15 +520,42 @@ func (e *Engine) send(ctx context.Context, s spend.Spend) (spend.Spend, error) {
 	return next, e.commit(ctx, &next, subjectEvent{})
 }
 
-// Track follows every spend that is out, once: it sends the signed ones
-// again, moves spends with the chain (mined, unmined, conflicted), and
-// carries the change to their refunds. Run calls it on a timer.
+// Track does one round of the engine's work: it makes the spends of
+// refunds that can be paid, cancels the unsigned spends of refunds that
+// were cancelled, sends the signed ones again, moves spends with the chain
+// (mined, unmined, conflicted), and carries the change to their refunds.
+// Run calls it on a timer.
 func (e *Engine) Track(ctx context.Context) error {
+	var errs []error
+	toPay, err := e.cfg.Store.RefundsToPay(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range toPay {
+		if _, err := e.PrepareRefund(ctx, r.ID); err != nil {
+			errs = append(errs, fmt.Errorf("refund %s: %w", r.ID, err))
+		}
+	}
+	unsigned, err := e.cfg.Store.SpendsIn(ctx, spend.StatusUnsigned)
+	if err != nil {
+		return err
+	}
+	for _, s := range unsigned {
+		if err := e.cancelIfUnowed(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("spend %s: %w", s.ID, err))
+		}
+	}
 	open, err := e.cfg.Store.SpendsIn(ctx, spend.StatusSigned, spend.StatusBroadcast, spend.StatusConfirmed)
 	if err != nil {
 		return err
 	}
-	var errs []error
+	for _, s := range slices.Concat(unsigned, open) {
+		// A spend built or rebuilt by another process (kassa spend psbt)
+		// has its change registered here; registering again is harmless.
+		if err := e.watchChange(ctx, s); err != nil {
+			errs = append(errs, fmt.Errorf("spend %s: %w", s.ID, err))
+		}
+	}
 	for _, s := range open {
 		if s.Status == spend.StatusSigned {
 			_, err = e.send(ctx, s)
@@ -538,6 +567,26 @@ func (e *Engine) Track(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cancelIfUnowed cancels an unsigned refund spend whose refund no longer
+// waits for it (cancelled, failed), freeing its coins.
+func (e *Engine) cancelIfUnowed(ctx context.Context, s spend.Spend) error {
+	if s.Kind != spend.KindRefund {
+		return nil
+	}
+	r, err := e.cfg.Store.GetRefund(ctx, s.SubjectID)
+	if err != nil {
+		return err
+	}
+	if r.Status == refund.StatusCreated {
+		return nil
+	}
+	next, err := spend.Apply(s, spend.Cancel{Reason: "refund " + string(r.Status)}, e.now())
+	if err != nil {
+		return err
+	}
+	return e.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Spend(&next) })
 }
 
 // Run tracks spends every interval until ctx is done.

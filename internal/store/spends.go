@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/spend"
 )
 
@@ -154,4 +155,17 @@ func scanSpend(r scanner) (spend.Spend, error) {
 	s.FeeRate, s.Fee = money.Sats(feeRate), money.Sats(fee)
 	s.CreatedAt, s.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return s, nil
+}
+
+// RefundsToPay returns the refunds the spend engine should pay: created,
+// with an address, and no open spend.
+func (db *DB) RefundsToPay(ctx context.Context) ([]refund.Refund, error) {
+	rs, err := queryAll(ctx, db, scanRefund, `SELECT `+refundColumns+` FROM refunds r
+		WHERE status = 'created' AND address <> '' AND NOT EXISTS (SELECT 1 FROM spends s
+			WHERE s.kind = 'refund' AND s.subject_id = r.id AND s.status IN `+openSpendStatuses+`)
+		ORDER BY requested_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("refunds to pay: %w", err)
+	}
+	return rs, nil
 }

@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kassa-pay/kassa/internal/chain/rpc"
+	"github.com/kassa-pay/kassa/internal/config"
+	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/spend"
+	"github.com/kassa-pay/kassa/internal/spender"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/wallet"
+)
+
+// spendJSON is a spend as kassa spend list prints it.
+type spendJSON struct {
+	ID        string         `json:"id"`
+	Kind      spend.Kind     `json:"kind"`
+	SubjectID string         `json:"subjectId"`
+	Status    spend.Status   `json:"status"`
+	Outputs   []spend.Output `json:"outputs"`
+	Inputs    int            `json:"inputs"`
+	Change    money.Sats     `json:"change"`
+	Fee       money.Sats     `json:"fee"`
+	FeeRate   money.Sats     `json:"feeRate"`
+	TxID      string         `json:"txid,omitempty"`
+	Height    int32          `json:"height,omitempty"`
+	Failed    string         `json:"failReason,omitempty"`
+}
+
+// maxUpload bounds what spend submit reads from stdin.
+const maxUpload = wallet.MaxUploadBytes
+
+func runSpend(ctx context.Context, env Env, args []string) error {
+	sub, args, err := subcommand(env, args, "spend", map[string]string{
+		"list":   "list a store's open spends as JSON (--store ID; --all for every status)",
+		"psbt":   "print a spend's unsigned PSBT in base64 for the merchant's wallet to sign (spend psbt ID)",
+		"submit": "read the signed PSBT (base64, hex) or raw transaction (hex) on stdin, check, record and send it; print the txid",
+	})
+	if err != nil {
+		return err
+	}
+	fs, resolve := flagSet(env, "spend "+sub, "spend "+sub+" [flags] [SPEND_ID]")
+	storeID := fs.String("store", "", "store id (list)")
+	all := fs.Bool("all", false, "every spend, not only open ones (list)")
+	cfg, db, err := parseAndOpen(ctx, env, fs, resolve, args)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if sub == "list" {
+		st, err := requireStore(ctx, db, *storeID)
+		if err != nil {
+			return err
+		}
+		return listSpends(ctx, env, db, st.ID, *all)
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: kassa spend %s SPEND_ID", ErrUsage, sub)
+	}
+	eng, err := cliEngine(cfg, db)
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "psbt":
+		s, err := eng.PSBT(ctx, fs.Arg(0))
+		if err != nil {
+			return spendErr(fs.Arg(0), err)
+		}
+		_, err = fmt.Fprintln(env.Stdout, base64.StdEncoding.EncodeToString(s.PSBT))
+		return err
+	default: // submit
+		upload, err := io.ReadAll(io.LimitReader(stdin, maxUpload+1))
+		if err != nil {
+			return fmt.Errorf("read the signed spend from stdin: %w", err)
+		}
+		if len(upload) > maxUpload {
+			return fmt.Errorf("the upload is larger than %d bytes: not a PSBT kassa made", maxUpload)
+		}
+		if strings.TrimSpace(string(upload)) == "" {
+			return fmt.Errorf("%w: pipe the signed PSBT or transaction into kassa spend submit %s", ErrUsage, fs.Arg(0))
+		}
+		s, err := eng.Submit(ctx, fs.Arg(0), upload)
+		if err != nil {
+			return spendErr(fs.Arg(0), err)
+		}
+		if s.Status == spend.StatusSigned {
+			fmt.Fprintln(env.Stderr, "recorded; the node did not take it yet: kassa serve sends it again")
+		}
+		_, err = fmt.Fprintln(env.Stdout, s.TxID)
+		return err
+	}
+}
+
+// cliEngine is a spend engine for one command: it sends to the configured
+// node. The serving node's engine registers new change addresses with its
+// watcher on its next round.
+func cliEngine(cfg *config.Config, db *store.DB) (*spender.Engine, error) {
+	if !strings.HasPrefix(cfg.Chain, "rpc") {
+		return nil, errors.New("spending needs a node (KASSA_CHAIN=rpc://…); Esplora cannot send transactions yet")
+	}
+	client, err := rpc.New(cfg.Chain)
+	if err != nil {
+		return nil, err
+	}
+	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected}), nil
+}
+
+func spendErr(id string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no spend with id %q", id)
+	}
+	return err
+}
+
+func listSpends(ctx context.Context, env Env, db *store.DB, storeID string, all bool) error {
+	statuses := []spend.Status{spend.StatusUnsigned, spend.StatusSigned, spend.StatusBroadcast, spend.StatusConfirmed}
+	if all {
+		statuses = nil
+	}
+	list, err := db.Spends(ctx, storeID, statuses...)
+	if err != nil {
+		return err
+	}
+	out := make([]spendJSON, 0, len(list))
+	for _, s := range list {
+		out = append(out, spendJSON{ID: s.ID, Kind: s.Kind, SubjectID: s.SubjectID, Status: s.Status, Outputs: s.Outputs,
+			Inputs: len(s.Inputs), Change: s.Change, Fee: s.Fee, FeeRate: s.FeeRate, TxID: s.TxID, Height: s.Height,
+			Failed: s.FailReason})
+	}
+	return printJSON(env, out)
+}
