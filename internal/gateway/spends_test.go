@@ -231,3 +231,111 @@ func (h *harness) coinWhere(what string, ok func(store.Coin) bool) store.Coin {
 	h.t.Fatalf("no coin: %s", what)
 	return store.Coin{}
 }
+
+// submitRefund prepares, signs and submits a refund's spend.
+func (h *harness) submitRefund(eng *spender.Engine, r refund.Refund) spend.Spend {
+	h.t.Helper()
+	ctx := context.Background()
+	s, err := eng.PrepareRefund(ctx, r.ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	out, err := eng.Submit(ctx, s.ID, signPSBT(h.t.(*testing.T), s.PSBT))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}
+
+// TestRefundSpendReorg: a reorg that takes the refund's block away puts the
+// refund back to pending (its transaction returns to the mempool) and it
+// succeeds again when mined; another transaction spending the refund's
+// coin on the winning chain fails the spend and the refund.
+func TestRefundSpendReorg(t *testing.T) {
+	ctx := context.Background()
+	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
+	h := newHarness(t, a, invoice.SpeedMedium)
+	eng := h.engine()
+	var invs []*invoice.Invoice
+	for range 2 {
+		inv := h.create("20")
+		h.pay(inv, inv.Due())
+		invs = append(invs, inv)
+	}
+	h.mine(1)
+	for _, inv := range invs {
+		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
+	}
+	if err := regtest.WaitSynced(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	buyer, err := a.Wallet().NewAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// a alone sees and mines the refund; b's longer chain without it wins.
+	if err := a.Disconnect(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r := h.refundTo(invs[0], buyer, 12_000, false)
+	s := h.submitRefund(eng, r)
+	h.mine(1)
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent in a's block", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.refundNow(r.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	if _, err := regtest.Overtake(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	h.coin(in.TxID, in.Vout, "its spend back in the mempool", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight == 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.db.GetSpend(ctx, s.ID); got.Status != spend.StatusBroadcast || got.Height != 0 {
+		t.Fatalf("after the reorg: %+v", got)
+	}
+	h.refundNow(r.ID, "pending again", func(r refund.Refund) bool { return r.Status == refund.StatusPending })
+	h.mine(1)
+	h.coin(in.TxID, in.Vout, "mined again", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.refundNow(r.ID, "success again", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+
+	// The merchant's wallet spends the second refund's coin on b while a
+	// holds the refund: b's chain wins, the refund fails.
+	if err := regtest.WaitSynced(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r2 := h.refundTo(invs[1], buyer, 8_000, false)
+	s2 := h.submitRefund(eng, r2)
+	in2 := s2.Inputs[0]
+	coins, err := h.db.CoinsAt(ctx, []store.Outpoint{{TxID: in2.TxID, Vout: in2.Vout}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := spendCoin(t, b, coins[store.Outpoint{TxID: in2.TxID, Vout: in2.Vout}])
+	if _, err := b.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := regtest.Overtake(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	h.coin(in2.TxID, in2.Vout, "spent by the merchant's transaction", func(c store.Coin) bool { return c.SpentBy == other.String() })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.db.GetSpend(ctx, s2.ID); got.Status != spend.StatusFailed || !strings.Contains(got.FailReason, other.String()) {
+		t.Fatalf("the double-spent refund's spend: %+v", got)
+	}
+	failed := h.refundNow(r2.ID, "failure", func(r refund.Refund) bool { return r.Status == refund.StatusFailure })
+	if failed.FailReason == "" {
+		t.Fatal("a failed refund says why")
+	}
+}
