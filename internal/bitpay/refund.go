@@ -17,6 +17,7 @@ type RefundJSON struct {
 	GUID                   string      `json:"guid,omitempty"`
 	Reference              string      `json:"reference,omitempty"`
 	Token                  string      `json:"token,omitempty"`
+	RefundEmail            string      `json:"refundEmail,omitempty"`
 	Status                 string      `json:"status"`
 	Amount                 json.Number `json:"amount"`
 	Currency               string      `json:"currency"`
@@ -47,7 +48,7 @@ func RenderRefund(r *refund.Refund, withToken bool) RefundJSON {
 		fee = money.Fiat(r.Fee, r.Rate, cur)
 	}
 	j := RefundJSON{
-		ID: r.ID, Invoice: r.InvoiceID, GUID: r.GUID, Reference: r.Reference, Status: string(r.Status),
+		ID: r.ID, Invoice: r.InvoiceID, GUID: r.GUID, Reference: r.Reference, RefundEmail: r.Email, Status: string(r.Status),
 		Amount: json.Number(r.Amount.String()), Currency: r.Currency, RefundFee: json.Number(fee.String()),
 		Immediate: r.Immediate, BuyerPaysRefundFee: r.BuyerPaysFee,
 		RequestDate:   r.RequestedAt.UTC().Format(isoMillis),

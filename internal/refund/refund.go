@@ -71,6 +71,24 @@ const (
 	CodeCancelled Code = 5005 // refund_cancelled: the merchant cancelled it
 )
 
+// Code returns the event that announces a refund in s: refund_created for
+// created and so on; 0 for a preview, which is never announced.
+func (s Status) Code() Code {
+	switch s {
+	case StatusCreated:
+		return CodeCreated
+	case StatusPending:
+		return CodePending
+	case StatusSuccess:
+		return CodeSuccess
+	case StatusFailure:
+		return CodeFailure
+	case StatusCancelled:
+		return CodeCancelled
+	}
+	return 0
+}
+
 // Name returns the event's name as extended webhooks carry it.
 func (c Code) Name() string {
 	switch c {
@@ -96,6 +114,9 @@ type Refund struct {
 	Token     string // the refund's resource token (its notifications call)
 	GUID      string // the client's idempotency key, "" for none
 	Reference string
+	// Email is where the buyer is asked for an address (refundEmail),
+	// "" to use the invoice's buyer email.
+	Email string
 
 	Status Status
 
@@ -200,6 +221,11 @@ type Dropped struct{}
 // another transaction, or the merchant gave up.
 type Fail struct{ Reason string }
 
+// Resend asks for the refund's latest event again (POST
+// /refunds/:id/notifications): the event of its status, nothing changed.
+// A preview was never announced and has none.
+type Resend struct{}
+
 func (Confirm) event()    {}
 func (Cancel) event()     {}
 func (SetAddress) event() {}
@@ -207,12 +233,20 @@ func (Broadcast) event()  {}
 func (Confirmed) event()  {}
 func (Dropped) event()    {}
 func (Fail) event()       {}
+func (Resend) event()     {}
 
 // Apply moves a refund through one event at now and returns it with the
 // notifications the change causes. It is pure; on error the refund is
 // returned unchanged with no notifications. Applying an event that changes
 // nothing (a second Confirmed, say) emits nothing.
 func Apply(r Refund, ev Event, now time.Time) (Refund, []Notification, error) {
+	if _, ok := ev.(Resend); ok {
+		code := r.Status.Code()
+		if code == 0 {
+			return r, nil, fmt.Errorf("resend refund %s: %w: a %s refund has no event", r.ID, ErrIllegalTransition, r.Status)
+		}
+		return r, []Notification{{Code: code, Status: r.Status, At: now}}, nil
+	}
 	next, code, err := apply(r, ev)
 	if err != nil {
 		return r, nil, fmt.Errorf("apply %T to refund %s: %w", ev, r.ID, err)

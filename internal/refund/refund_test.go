@@ -55,6 +55,10 @@ func TestApply(t *testing.T) {
 		{"an empty address", StatusCreated, SetAddress{}, StatusCreated, 0, ErrBadEvent},
 		{"an address once paid", StatusPending, SetAddress{Address: "bcrt1qother"}, StatusPending, 0, ErrIllegalTransition},
 		{"an unknown event", StatusCreated, nil, StatusCreated, 0, ErrUnknownEvent},
+		{"resend a created one", StatusCreated, Resend{}, StatusCreated, CodeCreated, nil},
+		{"resend a paid one", StatusSuccess, Resend{}, StatusSuccess, CodeSuccess, nil},
+		{"resend a cancelled one", StatusCancelled, Resend{}, StatusCancelled, CodeCancelled, nil},
+		{"resend a preview", StatusPreview, Resend{}, StatusPreview, 0, ErrIllegalTransition},
 	} {
 		r := newRefund(c.from)
 		now := t0.Add(time.Minute)
@@ -169,6 +173,12 @@ func TestRefundable(t *testing.T) {
 	}
 	if err := Check(paid(invoice.StatusPaid, 100_000), nil, 1); !errors.Is(err, ErrInvoiceState) {
 		t.Errorf("Check on a paid invoice: %v", err)
+	}
+	for status, want := range map[invoice.Status]bool{invoice.StatusConfirmed: true, invoice.StatusComplete: false,
+		invoice.StatusExpired: false, invoice.StatusInvalid: false} {
+		if got := InFull(paid(status, 100_000)); got != want {
+			t.Errorf("InFull(%s) = %v, want %v", status, got, want)
+		}
 	}
 }
 

@@ -50,3 +50,9 @@ func Check(inv *invoice.Invoice, refunds []Refund, sats money.Sats) error {
 	}
 	return nil
 }
+
+// InFull reports whether a refund of inv refunds everything it can still
+// refund and declines it: BitPay's rule for a confirmed invoice (spec
+// §5.1), whose refund cannot be cancelled either. A complete invoice stays
+// complete; its refunds may be partial and are cancellable.
+func InFull(inv *invoice.Invoice) bool { return inv.Status == invoice.StatusConfirmed }

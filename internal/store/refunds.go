@@ -12,7 +12,7 @@ import (
 )
 
 const refundColumns = `id, store_id, invoice_id, token, guid, reference, status, amount, currency, rate, notify_url, sats,
-	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version`
+	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version, email`
 
 // Refund joins a refund's new state and its events: a refund with Version
 // 0 is inserted (a guid the store used already fails with ErrDuplicate),
@@ -25,11 +25,11 @@ func (u *Unit) Refund(r *refund.Refund, notes []refund.Notification) error {
 	next.Version++
 	if r.Version == 0 {
 		_, err := u.tx.ExecContext(u.ctx, `INSERT INTO refunds (`+refundColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
 			next.ID, next.StoreID, next.InvoiceID, next.Token, next.GUID, next.Reference, string(next.Status),
 			next.Amount.String(), next.Currency, next.Rate.String(), next.NotificationURL, int64(next.Sats), next.BuyerPaysFee, next.Immediate, next.Cancellable,
 			next.Address, next.TxID, int64(next.Fee), millis(next.RequestedAt), millis(next.UpdatedAt), next.FailReason,
-			next.Version)
+			next.Version, next.Email)
 		if err != nil {
 			return fmt.Errorf("insert refund %s: %w", r.ID, dupErr(err))
 		}
@@ -101,6 +101,18 @@ func versioned(res sql.Result, err error, kind, id string, version int64) error 
 	return nil
 }
 
+// StoreHasAddress reports whether address is one a store's invoices were
+// given to be paid at: a refund must never pay the store itself.
+func (db *DB) StoreHasAddress(ctx context.Context, storeID, address string) (bool, error) {
+	var n int
+	err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM invoices WHERE address = $1 AND store_id = $2`,
+		address, storeID).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("look up address of store %s: %w", storeID, err)
+	}
+	return n > 0, nil
+}
+
 func notFound(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
@@ -117,7 +129,7 @@ func scanRefund(r scanner) (refund.Refund, error) {
 	)
 	err := r.Scan(&x.ID, &x.StoreID, &x.InvoiceID, &x.Token, &x.GUID, &x.Reference, &status, &amount, &x.Currency,
 		&rate, &x.NotificationURL, &sats, &x.BuyerPaysFee, &x.Immediate, &x.Cancellable, &x.Address, &x.TxID, &fee, &requested, &updated,
-		&x.FailReason, &x.Version)
+		&x.FailReason, &x.Version, &x.Email)
 	if err != nil {
 		return x, err
 	}

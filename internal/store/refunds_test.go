@@ -22,7 +22,7 @@ func TestRefunds(t *testing.T) {
 		r := refund.Refund{ID: auth.NewID(), StoreID: s.ID, InvoiceID: inv.ID, Token: auth.NewResourceToken(), GUID: "g-1",
 			Status: refund.StatusCreated, Amount: decimal.RequireFromString("12.50"), Currency: "USD",
 			Rate: decimal.RequireFromString("65432.10"), NotificationURL: "https://shop.example/ipn", Sats: 19_104,
-			BuyerPaysFee: true, Cancellable: true, Address: "bcrt1qbuyer", RequestedAt: testEpoch, UpdatedAt: testEpoch}
+			BuyerPaysFee: true, Cancellable: true, Address: "bcrt1qbuyer", Email: "jo@example.com", RequestedAt: testEpoch, UpdatedAt: testEpoch}
 		created := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: testEpoch}}
 		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&r, created) }); err != nil {
 			t.Fatal(err)
@@ -99,6 +99,17 @@ func TestRefunds(t *testing.T) {
 		list, err := db.InvoiceRefunds(ctx, inv.ID)
 		if err != nil || len(list) != 2 || list[0].ID != r.ID || list[1].ID != other.ID {
 			t.Errorf("InvoiceRefunds = %+v, %v", list, err)
+		}
+
+		// The store's own addresses are its invoices'; another store's
+		// are not its own.
+		for _, c := range []struct {
+			store, addr string
+			want        bool
+		}{{s.ID, chain(inv).Destination, true}, {s.ID, "bcrt1qbuyer", false}, {"other store", chain(inv).Destination, false}} {
+			if got, err := db.StoreHasAddress(ctx, c.store, c.addr); err != nil || got != c.want {
+				t.Errorf("StoreHasAddress(%s, %s) = %v, %v; want %v", c.store, c.addr, got, err, c.want)
+			}
 		}
 	})
 }
