@@ -9,6 +9,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -155,6 +156,16 @@ func AsError(err error) *Error {
 		return InvoiceNotCancellable()
 	case errors.Is(err, invoice.ErrIllegalTransition):
 		return Conflict(CodeInvoiceInvalidState, "Invalid invoice state")
+	case errors.Is(err, gateway.ErrGUIDReused):
+		return Conflict(CodeRefundExists, from(err, gateway.ErrGUIDReused))
+	case errors.Is(err, gateway.ErrNoRate):
+		return &Error{Status: http.StatusServiceUnavailable, Code: CodeRefundGeneric, Msg: from(err, gateway.ErrNoRate) + "; retry later"}
+	case errors.Is(err, refund.ErrInvoiceState):
+		return Conflict(CodeRefundInvalidState, "Invalid invoice state for refund")
+	case errors.Is(err, refund.ErrNotCancellable):
+		return Conflict(CodeRefundInvalidState, "Refund is not cancellable: it declined its invoice or is being paid")
+	case errors.Is(err, refund.ErrIllegalTransition):
+		return Conflict(CodeRefundInvalidState, "Invalid refund state for this action")
 	case errors.Is(err, store.ErrDuplicate):
 		return Conflict(CodeGeneric, "already exists")
 	case errors.Is(err, store.ErrConflict):
@@ -169,6 +180,16 @@ func AsError(err error) *Error {
 		return Unavailable()
 	}
 	return Internal()
+}
+
+// from is err's text from the sentinel's own on: what it says without the
+// internal context wrapping put in front.
+func from(err, sentinel error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, sentinel.Error()); i >= 0 {
+		return msg[i:]
+	}
+	return sentinel.Error()
 }
 
 // cleanMsg is the sentinel's own text, without the internal context that

@@ -12,6 +12,7 @@ package kassatest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
@@ -28,6 +29,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
@@ -251,4 +253,37 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
+}
+
+// PayHeight is the block height Pay confirms payments at.
+const PayHeight = 100
+
+// Pay pays sats to an invoice's on-chain address, confirmed confs times
+// (0: in the mempool; the tip is PayHeight+confs-1), through
+// invoice.Apply, and stores the change with its events: an invoice paid
+// without a node. It returns the stored invoice. With the store's
+// default medium speed one confirmation makes a full payment confirmed,
+// six make it complete.
+func Pay(tb testing.TB, db *store.DB, id string, sats money.Sats, confs int32) invoice.Invoice {
+	tb.Helper()
+	ctx := context.Background()
+	inv, err := db.GetInvoice(ctx, id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	height, tip := int32(0), int32(PayHeight)
+	if confs > 0 {
+		height, tip = PayHeight, PayHeight+confs-1
+	}
+	txid := sha256.Sum256(fmt.Appendf(nil, "kassatest pay %s %d", id, len(inv.Payments)))
+	p := invoice.Payment{Method: invoice.MethodBTC, TxID: hex.EncodeToString(txid[:]), Amount: sats, Height: height,
+		SeenAt: inv.CreatedAt}
+	next, notes, err := invoice.Apply(inv, invoice.PaymentSeen{Payment: p}, invoice.Env{Now: inv.CreatedAt.Add(time.Second), Tip: tip})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := db.UpdateInvoice(ctx, &next, notes); err != nil {
+		tb.Fatal(err)
+	}
+	return next
 }
