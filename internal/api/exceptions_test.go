@@ -46,12 +46,13 @@ func TestAcceptPartialPayment(t *testing.T) {
 	if got.Status != invoice.StatusComplete || got.Due() != 5000 {
 		t.Fatalf("stored: %s due %d", got.Status, got.Due())
 	}
-	// Nothing left to accept; refunds are not made yet but listed empty.
+	// Nothing left to accept; a refund to something that is no address is
+	// refused, and none is listed.
 	if status, _ := e.do(nil, "POST", "/invoices/"+id+"/creditPartialPayment", map[string]any{"token": tok, "commit": true}); status != 409 {
 		t.Fatalf("second accept: %d", status)
 	}
 	if status, m := e.do(nil, "POST", "/invoices/"+id+"/refunds", map[string]any{"token": tok, "bitcoinAddress": "x", "amount": 1}); status != 400 || m["status"] != "error" {
-		t.Fatalf("refund creation must be a clear error: %d %v", status, m)
+		t.Fatalf("a refund to no address must be a clear error: %d %v", status, m)
 	}
 	if status, m := e.do(nil, "GET", "/invoices/"+id+"/refunds?token="+tok, nil); status != 200 || len(m["data"].([]any)) != 0 {
 		t.Fatalf("refund list: %d %v", status, m)

@@ -16,7 +16,13 @@ import (
 
 // merchant authenticates a request carrying a merchant token in its query.
 func (s *Server) merchant(w http.ResponseWriter, r *http.Request) (caller, bool) {
-	c, err := s.authenticate(r, r.URL.Query().Get("token"), nil)
+	return s.signedMerchant(w, r, r.URL.Query().Get("token"), nil)
+}
+
+// signedMerchant authenticates a request carrying a merchant token, from
+// its query or its body.
+func (s *Server) signedMerchant(w http.ResponseWriter, r *http.Request, token string, body []byte) (caller, bool) {
+	c, err := s.authenticate(r, token, body)
 	if errors.Is(err, errNoToken) {
 		err = bitpay.MissingParam("token")
 	}
@@ -86,7 +92,12 @@ func (s *Server) listInvoices(w http.ResponseWriter, r *http.Request) {
 	out := make([]bitpay.InvoiceJSON, 0, len(invs))
 	tip, now := s.cfg.Tip(), s.cfg.Clock()
 	for i := range invs {
-		out = append(out, bitpay.RenderInvoice(&invs[i], bitpay.ViewMerchant, s.cfg.PublicURL, tip, now))
+		j := bitpay.RenderInvoice(&invs[i], bitpay.ViewMerchant, s.cfg.PublicURL, tip, now)
+		if err := s.addRefunds(r.Context(), &j, &invs[i], bitpay.ViewMerchant); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		out = append(out, j)
 	}
 	bitpay.WriteData(w, http.StatusOK, "merchant/invoice", out)
 }
@@ -128,7 +139,7 @@ func (s *Server) cancelInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, auth.FacadeMerchant, inv, bitpay.ViewMerchant)
+	s.writeInvoice(w, r, auth.FacadeMerchant, inv, bitpay.ViewMerchant)
 }
 
 // resendNotification serves POST /invoices/:id/notifications with the

@@ -41,11 +41,15 @@ func (s *Server) invoiceAuth(r *http.Request, id, token string, body []byte, fac
 
 // invoiceAction serves seed 002's invoice-resource actions:
 // POST /invoices/:id/creditPartialPayment and /creditOverpayment with
-// {commit} (false previews), and refunds, which kassa does not make yet.
+// {commit} (false previews), and the 2014 API's refunds (refunds.go).
 func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 	body, err := ReadBody(w, r, 16<<10)
 	if err != nil {
 		WriteError(w, r, err)
+		return
+	}
+	if r.PathValue("action") == "refunds" {
+		s.createInvoiceRefund(w, r, body)
 		return
 	}
 	var req struct {
@@ -66,10 +70,6 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 		ev, what = invoice.AcceptPartial{}, "partial payment"
 	case "creditOverpayment", "acceptOverpayment":
 		ev, what = invoice.AcceptOverpayment{}, "over payment"
-	case "refunds":
-		WriteError(w, r, &bitpay.Error{Status: http.StatusBadRequest, Code: bitpay.CodeRefundGeneric,
-			Msg: "refunds are not yet supported by this kassa: refund the buyer from your wallet"})
-		return
 	default:
 		WriteError(w, r, bitpay.NotFound())
 		return
@@ -106,17 +106,7 @@ func (s *Server) invoiceAction(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, "invoice", out, bitpay.ViewMerchant)
-}
-
-// listRefunds serves GET /invoices/:id/refunds: kassa makes no refunds yet,
-// so the list is empty.
-func (s *Server) listRefunds(w http.ResponseWriter, r *http.Request, id string) {
-	if _, err := s.invoiceAuth(r, id, r.URL.Query().Get("token"), nil, auth.FacadeMerchant); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	bitpay.WriteData(w, http.StatusOK, "", []struct{}{})
+	s.writeInvoice(w, r, "invoice", out, bitpay.ViewMerchant)
 }
 
 // updateInvoice serves PUT /invoices/:id: the buyer's contact for exception
@@ -169,7 +159,7 @@ func (s *Server) updateInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, "invoice", out, bitpay.ViewPOS)
+	s.writeInvoice(w, r, "invoice", out, bitpay.ViewPOS)
 }
 
 // accessRequest serves GET /api-access-request?pairingCode=: the link a

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -65,7 +66,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 	}
 	if ni.Fields.GUID != "" {
 		if inv, err := s.cfg.Store.GetInvoiceByGUID(r.Context(), c.token.StoreID, ni.Fields.GUID); err == nil {
-			s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+			s.writeInvoice(w, r, c.token.Facade, &inv, facadeView(c.token.Facade))
 			return
 		}
 	}
@@ -81,7 +82,7 @@ func (s *Server) createInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, c.token.Facade, inv, facadeView(c.token.Facade))
+	s.writeInvoice(w, r, c.token.Facade, inv, facadeView(c.token.Facade))
 }
 
 // getInvoice serves GET /invoices/:id: unauthenticated (the public view),
@@ -101,11 +102,11 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, bitpay.NotFound())
 			return
 		}
-		s.writeInvoice(w, "public", &inv, bitpay.ViewPublic)
+		s.writeInvoice(w, r, "public", &inv, bitpay.ViewPublic)
 		return
 	}
 	if found && inv.Token != "" && (auth.Token{Value: inv.Token}).Matches(token) {
-		s.writeInvoice(w, "invoice", &inv, bitpay.ViewPOS)
+		s.writeInvoice(w, r, "invoice", &inv, bitpay.ViewPOS)
 		return
 	}
 	c, err := s.authenticate(r, token, nil)
@@ -121,7 +122,7 @@ func (s *Server) getInvoice(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, bitpay.NotFound())
 		return
 	}
-	s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+	s.writeInvoice(w, r, c.token.Facade, &inv, facadeView(c.token.Facade))
 }
 
 // getInvoiceSub serves GET /invoices/guid/:guid and GET /invoices/:id/events.
@@ -160,16 +161,36 @@ func (s *Server) getInvoiceByGUID(w http.ResponseWriter, r *http.Request, guid s
 		WriteError(w, r, err)
 		return
 	}
-	s.writeInvoice(w, c.token.Facade, &inv, facadeView(c.token.Facade))
+	s.writeInvoice(w, r, c.token.Facade, &inv, facadeView(c.token.Facade))
 }
 
 // writeInvoice answers with one invoice in the envelope ("pos/invoice").
-func (s *Server) writeInvoice(w http.ResponseWriter, facade auth.Facade, inv *invoice.Invoice, view bitpay.View) {
+func (s *Server) writeInvoice(w http.ResponseWriter, r *http.Request, facade auth.Facade, inv *invoice.Invoice, view bitpay.View) {
 	f := string(facade)
 	if !strings.Contains(f, "/") {
 		f += "/invoice"
 	}
-	bitpay.WriteData(w, http.StatusOK, f, bitpay.RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock()))
+	j := bitpay.RenderInvoice(inv, view, s.cfg.PublicURL, s.cfg.Tip(), s.cfg.Clock())
+	if err := s.addRefunds(r.Context(), &j, inv, view); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	bitpay.WriteData(w, http.StatusOK, f, j)
+}
+
+// addRefunds fills an invoice's refund fields for the views that show
+// them (not the public one). An invoice that never received money has no
+// refunds and costs no query.
+func (s *Server) addRefunds(ctx context.Context, j *bitpay.InvoiceJSON, inv *invoice.Invoice, view bitpay.View) error {
+	if view == bitpay.ViewPublic || inv.Received() <= 0 {
+		return nil
+	}
+	refs, err := s.cfg.Store.InvoiceRefunds(ctx, inv.ID)
+	if err != nil {
+		return err
+	}
+	bitpay.AddRefunds(j, refs)
+	return nil
 }
 
 // checkNotificationURL refuses a notificationURL kassa would not deliver

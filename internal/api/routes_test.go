@@ -65,7 +65,8 @@ func TestUnservedRoutesAnswerTheEnvelope(t *testing.T) {
 	}{
 		{"GET", "/ledgers", 404, "020001", "kassa does not serve GET /ledgers", ""},
 		{"GET", "/ledgers/BTC/", 404, "020001", "kassa does not serve GET /ledgers/BTC", ""},
-		{"POST", "/refunds/", 404, "010201", "kassa does not serve POST /refunds", ""},
+		{"POST", "/payouts/", 404, "010001", "kassa does not serve POST /payouts", ""},
+		{"POST", "/refunds/a/b/c", 404, "010201", "kassa does not serve POST /refunds/a/b/c", ""},
 		{"GET", "/", 404, "020001", "kassa does not serve GET /", ""},
 		{"GET", "/invoices/a/b/c", 404, "020101", "kassa does not serve GET /invoices/a/b/c", ""},
 		{"DELETE", "/rates/", 405, "040000", "DELETE is not allowed on /rates; allowed: GET", "GET"},

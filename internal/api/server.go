@@ -16,6 +16,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/shopspring/decimal"
 )
@@ -39,6 +40,26 @@ type Store interface {
 	// StoreForAPIKey returns the store of a working legacy API key, or
 	// fails with store.ErrNotFound.
 	StoreForAPIKey(ctx context.Context, key string) (string, error)
+	// GetRefund loads a refund or fails with store.ErrNotFound.
+	GetRefund(ctx context.Context, id string) (refund.Refund, error)
+	// InvoiceRefunds returns an invoice's refunds, oldest first, for the
+	// invoice's refund fields.
+	InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Refund, error)
+}
+
+// Refunds is the refund service the API drives; *gateway.Refunds
+// implements it. Every method but Resend is scoped to a store: another
+// store's refund or invoice is not found.
+type Refunds interface {
+	Create(ctx context.Context, storeID string, req gateway.NewRefund) (*refund.Refund, error)
+	Get(ctx context.Context, storeID, id string) (*refund.Refund, error)
+	GetByGUID(ctx context.Context, storeID, guid string) (*refund.Refund, error)
+	List(ctx context.Context, storeID, invoiceID string) ([]refund.Refund, error)
+	// Confirm turns a preview into a refund.
+	Confirm(ctx context.Context, storeID, id string) (*refund.Refund, error)
+	Cancel(ctx context.Context, storeID, id string) (*refund.Refund, error)
+	// Resend queues the refund's latest event again.
+	Resend(ctx context.Context, id string) (*refund.Refund, error)
 }
 
 // Invoices is the payment path the API drives; *gateway.Gateway implements it.
@@ -62,7 +83,10 @@ type Rates interface {
 type Config struct {
 	Store    Store
 	Invoices Invoices
-	Rates    Rates
+	// Refunds serves the refund endpoints (refunds.go); nil answers them
+	// that refunds are not enabled.
+	Refunds Refunds
+	Rates   Rates
 	// PublicURL is the base URL clients reach kassa at; invoice URLs and
 	// BitAuth's signed URLs are built on it.
 	PublicURL string
@@ -161,6 +185,20 @@ func (s *Server) routes() []route {
 		f("POST /invoices/{id}/notifications", s.resendNotification),
 		f("POST /invoices/{id}/{action}", s.invoiceAction),
 		f("PUT /invoices/{id}", s.updateInvoice),
+		// The PHP client's refunds of an invoice (refunds.go); its
+		// creation and list share the routes above.
+		f("GET /invoices/{id}/refunds/{rid}", s.invoiceRefund),
+		f("DELETE /invoices/{id}/refunds/{rid}", s.invoiceRefund),
+		// BitPay v2 refunds (refunds.go).
+		f("POST /refunds", s.createRefund),
+		f("GET /refunds", s.listRefundsV2),
+		f("GET /refunds/{id}", s.getRefund),
+		f("GET /refunds/guid/{guid}", s.getRefund),
+		f("PUT /refunds/{id}", s.updateRefund),
+		f("PUT /refunds/guid/{guid}", s.updateRefund),
+		f("DELETE /refunds/{id}", s.cancelRefund),
+		f("DELETE /refunds/guid/{guid}", s.cancelRefund),
+		f("POST /refunds/{id}/notifications", s.resendRefundNotification),
 		f("GET /api-access-request", s.accessRequest),
 		f("POST /invoiceData/{action}", s.invoiceData),
 		f("GET /supportedWallets", s.supportedWallets),

@@ -36,6 +36,7 @@ type env struct {
 	pos     string // a bearer pos token
 	tip     int32  // the chain tip the API sees
 	gw      *gateway.Gateway
+	refunds *gateway.Refunds
 	api     *api.Server
 }
 
@@ -60,7 +61,9 @@ func newEnv(t *testing.T) *env {
 	srv := httptest.NewUnstartedServer(nil)
 	url := "http://" + srv.Listener.Addr().String()
 	e := &env{t: t, url: url, db: db, storeID: st.ID, pos: pos.Value, gw: g}
-	a, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: url, Tip: func() int32 { return e.tip }})
+	e.refunds = gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: "regtest"})
+	a, err := api.New(api.Config{Store: db, Invoices: g, Refunds: e.refunds, Rates: rs, PublicURL: url,
+		Tip: func() int32 { return e.tip }})
 	if err != nil {
 		t.Fatal(err)
 	}

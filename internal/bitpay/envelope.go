@@ -52,3 +52,11 @@ func WriteRaw(w http.ResponseWriter, status int, body []byte) {
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// AckBody is the newer acknowledgement (refund and payout notifications,
+// spec §0.5): the SDKs read status "success" as true, and an empty data
+// object as "nothing more to parse".
+const AckBody = `{"status":"success","data":{},"message":null}` + "\n"
+
+// WriteAck answers with AckBody.
+func WriteAck(w http.ResponseWriter) { WriteRaw(w, http.StatusOK, []byte(AckBody)) }

@@ -52,6 +52,8 @@ type InvoiceJSON struct {
 	CloseURL                       string                            `json:"closeURL,omitempty"`
 	AutoRedirect                   bool                              `json:"autoRedirect"`
 	RefundAddressRequestPending    bool                              `json:"refundAddressRequestPending"`
+	RefundAddresses                []map[string]RefundAddressJSON    `json:"refundAddresses,omitempty"`
+	RefundInfo                     *RefundInfoJSON                   `json:"refundInfo,omitempty"`
 	IsCancelled                    bool                              `json:"isCancelled"`
 	TransactionCurrency            string                            `json:"transactionCurrency,omitempty"`
 	UnderpaidAmount                *int64                            `json:"underpaidAmount,omitempty"`

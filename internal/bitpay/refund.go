@@ -82,3 +82,69 @@ func RenderRefundWebhook(r *refund.Refund, code refund.Code, at time.Time) Refun
 	w.Data.LastRefundNotification = at.UTC().Format(isoMillis)
 	return w
 }
+
+// RefundAddressJSON is an entry of an invoice's refundAddresses, keyed by
+// the address (the SDK's InvoiceRefundAddresses schema).
+type RefundAddressJSON struct {
+	Type  string `json:"type"`
+	Date  string `json:"date"`
+	Email string `json:"email,omitempty"`
+}
+
+// RefundInfoJSON is an invoice's refundInfo (the SDK's RefundInfo
+// schema): its latest refund, by id, and its amount in the refund's
+// currency and in BTC.
+type RefundInfoJSON struct {
+	SupportRequest string                 `json:"supportRequest"`
+	Currency       string                 `json:"currency"`
+	Amounts        map[string]json.Number `json:"amounts"`
+}
+
+// AddRefunds fills an invoice's refund fields from its refunds (oldest
+// first): refundInfo from the latest that counts (created, pending or
+// paid), refundAddresses from those with an address, and
+// refundAddressRequestPending while one waits for the buyer's address.
+func AddRefunds(j *InvoiceJSON, refunds []refund.Refund) {
+	for i := range refunds {
+		r := &refunds[i]
+		if !r.Status.Active() {
+			continue
+		}
+		if r.Address == "" {
+			j.RefundAddressRequestPending = j.RefundAddressRequestPending || r.Status == refund.StatusCreated
+		} else {
+			j.RefundAddresses = append(j.RefundAddresses, map[string]RefundAddressJSON{
+				r.Address: {Type: "buyerSupplied", Date: r.RequestedAt.UTC().Format(isoMillis), Email: r.Email}})
+		}
+		amounts := map[string]json.Number{"BTC": json.Number(r.Sats.BTC())}
+		if r.Currency != "BTC" {
+			amounts[r.Currency] = json.Number(r.Amount.String())
+		}
+		j.RefundInfo = &RefundInfoJSON{SupportRequest: r.ID, Currency: r.Currency, Amounts: amounts}
+	}
+}
+
+// LegacyRefundJSON is a refund as the 2014 API answers its creation:
+// {id, requestDate, status, token}.
+type LegacyRefundJSON struct {
+	ID          string `json:"id"`
+	RequestDate string `json:"requestDate"`
+	Status      string `json:"status"`
+	Token       string `json:"token"`
+}
+
+// LegacyStatus is a refund's status in the 2014 API's words: a refund not
+// paid yet is "pending".
+func LegacyStatus(s refund.Status) string {
+	switch s {
+	case refund.StatusPreview, refund.StatusCreated, refund.StatusPending:
+		return "pending"
+	}
+	return string(s)
+}
+
+// RenderLegacyRefund renders a refund as the 2014 API answers its creation.
+func RenderLegacyRefund(r *refund.Refund) LegacyRefundJSON {
+	return LegacyRefundJSON{ID: r.ID, RequestDate: r.RequestedAt.UTC().Format(isoMillis), Status: LegacyStatus(r.Status),
+		Token: r.Token}
+}

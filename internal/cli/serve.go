@@ -174,7 +174,10 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if cfg.Signup {
 		applications = db
 	}
-	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Rates: rs, PublicURL: cfg.PublicURL,
+	// Refunds are recorded and wait in created for the spend engine (not
+	// wired yet), which pays those with an address.
+	refunds := gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: cfg.Network})
+	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Refunds: refunds, Rates: rs, PublicURL: cfg.PublicURL,
 		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, Hub: hub, IPNAllowPrivate: cfg.IPNAllowPrivate,
 		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets, Applications: applications})
 	if err != nil {
