@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/kassatest"
 )
 
 // TestOfficialSDK runs the official BitPay Node SDK and the older btcpay
@@ -26,7 +28,7 @@ func TestOfficialSDK(t *testing.T) {
 	e := newEnv(t)
 	now := time.Now().UTC()
 	var codes []string
-	for range 2 {
+	for range 3 {
 		code := auth.Token{Value: auth.NewTokenValue(), StoreID: e.storeID, Facade: auth.FacadeMerchant,
 			PairingCode: auth.NewPairingCode(), PairingExpiresAt: now.Add(auth.PairingTTL), CreatedAt: now}
 		if err := e.db.CreateToken(context.Background(), code); err != nil {
@@ -34,12 +36,19 @@ func TestOfficialSDK(t *testing.T) {
 		}
 		codes = append(codes, code.PairingCode)
 	}
+	// An invoice paid and complete for the refunds test.
+	paid, err := e.gw.CreateInvoice(context.Background(), e.storeID, gateway.NewInvoice{Price: "10", Currency: "USD"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kassatest.Pay(t, e.db, paid.ID, 20_000, 6)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", "sdk.test.mjs", "btcpay.test.mjs")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "KASSA_URL="+e.url, "KASSA_POS_TOKEN="+e.pos,
-		"KASSA_PAIRING_CODE="+codes[0], "KASSA_PAIRING_CODE_BTCPAY="+codes[1])
+		"KASSA_PAIRING_CODE="+codes[0], "KASSA_PAIRING_CODE_BTCPAY="+codes[1],
+		"KASSA_PAIRING_CODE_REFUNDS="+codes[2], "KASSA_PAID_INVOICE="+paid.ID)
 	out, err := cmd.CombinedOutput()
 	t.Logf("official SDK:\n%s", out)
 	if err != nil {

@@ -18,6 +18,7 @@ const schemas = {
   rate: model('Rates/Rate.zod.js').rateInterfaceSchema,
   wallet: model('Wallet/Wallet.zod.js').walletInterfaceSchema,
   invoice: model('Invoice/Invoice.zod.js').invoiceSchema,
+  refund: model('Invoice/Refund.zod.js').refundInterfaceSchema,
 };
 
 // conforms fails with zod's own account of every field that breaks it.
@@ -29,6 +30,17 @@ function conforms(schema, value, what) {
 const base = process.env.KASSA_URL + '/'; // the SDK wants the trailing slash
 const posToken = process.env.KASSA_POS_TOKEN;
 const pairingCode = process.env.KASSA_PAIRING_CODE;
+
+// claim pairs a new key with a merchant pairing code and returns a merchant
+// client signing with it.
+async function claim(code) {
+  const keyUtils = new KeyUtils();
+  const key = keyUtils.generate_keypair();
+  const transport = new BitPayClient(base, key, keyUtils.getPublicKeyFromPrivateKey(key));
+  const claimed = JSON.parse(await transport.post('tokens', { id: keyUtils.get_sin_from_key(key), pairingCode: code }, false));
+  assert.equal(claimed[0].facade, 'merchant');
+  return client({ merchant: claimed[0].token }, key);
+}
 
 // The SDK hard-codes bitpay.com; its Client takes a transport as the 7th
 // argument, which is how an existing integration is pointed at kassa.
@@ -151,4 +163,78 @@ test('a client requests a token and gets a 7-character pairing code', async () =
 test('an unknown invoice id with a valid token is "Object not found"', async () => {
   const pos = client({ pos: posToken });
   await assert.rejects(pos.getInvoice('1', Facade.Pos, false), (e) => e.message === 'Object not found');
+});
+
+// The Go test pays and completes an invoice of 10 USD (20,000 sats at
+// 50,000 USD a bitcoin) and passes its id; the SDK refunds it.
+test('refunds: create, read, confirm, list, notify and cancel through the SDK', async () => {
+  const merchant = await claim(process.env.KASSA_PAIRING_CODE_REFUNDS);
+  const invoiceId = process.env.KASSA_PAID_INVOICE;
+
+  const request = new Models.Refund(4, invoiceId);
+  request.currency = 'USD';
+  request.preview = true;
+  request.immediate = false;
+  request.buyerPaysRefundFee = true;
+  request.guid = 'sdk-refund-1';
+  const preview = await merchant.createRefund(request);
+  conforms(schemas.refund, preview, 'created refund');
+  assert.equal(preview.status, 'preview');
+  assert.equal(preview.invoice, invoiceId);
+  assert.equal(preview.amount, 4);
+  assert.equal(preview.currency, 'USD');
+  assert.equal(preview.guid, 'sdk-refund-1');
+  assert.equal(preview.transactionCurrency, 'BTC');
+  assert.equal(preview.transactionAmount, 0.00008);
+  assert.equal(preview.buyerPaysRefundFee, true);
+  assert.ok(preview.token, 'the refund carries its own token');
+
+  // The same guid again is the same refund.
+  assert.equal((await merchant.createRefund(request)).id, preview.id);
+
+  const read = await merchant.getRefund(preview.id);
+  conforms(schemas.refund, read, 'refund');
+  assert.equal(read.id, preview.id);
+  const byGuid = await merchant.getRefundByGuid('sdk-refund-1');
+  conforms(schemas.refund, byGuid, 'refund by guid');
+  assert.equal(byGuid.id, preview.id);
+
+  const confirmed = await merchant.updateRefund(preview.id, 'created');
+  conforms(schemas.refund, confirmed, 'confirmed refund');
+  assert.equal(confirmed.status, 'created');
+
+  // A second refund, in BTC, confirmed by guid.
+  const second = new Models.Refund(0.00002, invoiceId);
+  second.currency = 'BTC';
+  second.preview = true;
+  second.guid = 'sdk-refund-2';
+  await merchant.createRefund(second);
+  const byGuidConfirmed = await merchant.updateRefundByGuid('sdk-refund-2', 'created');
+  conforms(schemas.refund, byGuidConfirmed, 'refund confirmed by guid');
+  assert.equal(byGuidConfirmed.status, 'created');
+
+  const list = await merchant.getRefunds(invoiceId);
+  assert.deepEqual(list.map((r) => r.id).sort(), [preview.id, byGuidConfirmed.id].sort());
+  for (const r of list) conforms(schemas.refund, r, 'listed refund');
+
+  // The invoice shows its refunds, in BitPay's schema.
+  const inv = await merchant.getInvoice(invoiceId, Facade.Merchant, true);
+  conforms(schemas.invoice, inv, 'refunded invoice');
+  assert.equal(inv.status, 'complete');
+  assert.equal(inv.refundAddressRequestPending, true);
+  assert.equal(inv.refundInfo.supportRequest, byGuidConfirmed.id);
+
+  assert.equal(await merchant.sendRefundNotification(preview.id, preview.token), true);
+
+  // More than the invoice can still refund is refused in the envelope.
+  await assert.rejects(merchant.createRefund(new Models.Refund(100, invoiceId)), (e) => /at most/.test(e.message));
+
+  const cancelled = await merchant.cancelRefund(preview.id);
+  conforms(schemas.refund, cancelled, 'cancelled refund');
+  assert.equal(cancelled.status, 'cancelled');
+  const cancelledByGuid = await merchant.cancelRefundByGuid('sdk-refund-2');
+  assert.equal(cancelledByGuid.status, 'cancelled');
+  // A cancelled refund is announced no more than it was; its last event
+  // can still be sent again.
+  assert.equal(await merchant.sendRefundNotification(preview.id, preview.token), true);
 });
