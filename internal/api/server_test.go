@@ -105,6 +105,13 @@ func (e *env) do(c *client, method, path string, body any) (int, map[string]any)
 	if body != nil {
 		raw, _ = json.Marshal(body)
 	}
+	return e.doRaw(c, method, path, raw)
+}
+
+// doRaw sends the bytes raw as the body, signed by c when c is not nil,
+// and decodes the JSON answer.
+func (e *env) doRaw(c *client, method, path string, raw []byte) (int, map[string]any) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.url+path, bytes.NewReader(raw))
 	if err != nil {
 		e.t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/store"
-	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/shopspring/decimal"
 )
 
@@ -68,19 +67,6 @@ func (f *refunds) events(id string) []int {
 	return codes
 }
 
-// buyerAddress is a regtest address that is not the store's.
-func buyerAddress(t *testing.T) string {
-	k, err := wallet.ParseKey(kassatest.Key(t, "refund buyer"), "regtest")
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := k.Derive(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.Address
-}
-
 // TestRefundLifecycle walks a complete invoice through previews, refunds,
 // cancellations, guids and resends, checking what it can still refund.
 func TestRefundLifecycle(t *testing.T) {
@@ -116,7 +102,7 @@ func TestRefundLifecycle(t *testing.T) {
 	if _, err := create(gateway.NewRefund{Amount: "10"}); !errors.As(err, &in) || in.Field != "amount" {
 		t.Fatalf("a refund above what is left: %v", err)
 	}
-	addr := buyerAddress(t)
+	addr := kassatest.Address(t, "refund buyer")
 	btc, err := create(gateway.NewRefund{Amount: "0.00012", Currency: "btc", Address: addr, BuyerPaysFee: true, Immediate: true})
 	if err != nil || btc.Sats != 12_000 || btc.Currency != "BTC" || btc.Address != addr || !btc.BuyerPaysFee || !btc.Immediate ||
 		btc.Status != refund.StatusCreated {

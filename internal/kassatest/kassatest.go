@@ -33,6 +33,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
+	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 // DBEnv names the database a suite's run uses: "sqlite" (the default) or
@@ -286,4 +287,19 @@ func Pay(tb testing.TB, db *store.DB, id string, sats money.Sats, confs int32) i
 		tb.Fatal(err)
 	}
 	return next
+}
+
+// Address returns a regtest address (index 0 of Key(name)) that no
+// store of Store's uses: a buyer's, say.
+func Address(tb testing.TB, name string) string {
+	tb.Helper()
+	k, err := wallet.ParseKey(Key(tb, name), "regtest")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a, err := k.Derive(0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a.Address
 }
