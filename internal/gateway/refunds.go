@@ -5,7 +5,7 @@ package gateway
 // package refund's; the service prices a refund, checks it against what
 // the invoice can still refund and commits it with its events. It never
 // pays one: the spend engine picks up refunds that are created and have an
-// address (RefundsConfig.Payable, store.PayableRefunds) and moves them on
+// address (RefundsConfig.Payable, store.RefundsToPay) and moves them on
 // through refund.Apply.
 
 import (

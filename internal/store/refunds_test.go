@@ -9,6 +9,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/spend"
 	"github.com/shopspring/decimal"
 )
 
@@ -99,6 +100,20 @@ func TestRefunds(t *testing.T) {
 		list, err := db.InvoiceRefunds(ctx, inv.ID)
 		if err != nil || len(list) != 2 || list[0].ID != r.ID || list[1].ID != other.ID {
 			t.Errorf("InvoiceRefunds = %+v, %v", list, err)
+		}
+
+		// To pay: created with an address and no open spend; the pending
+		// one is out, and so is one whose spend is made.
+		if pay, err := db.RefundsToPay(ctx); err != nil || len(pay) != 1 || pay[0].ID != other.ID {
+			t.Errorf("RefundsToPay = %+v, %v", pay, err)
+		}
+		sp := spend.Spend{ID: auth.NewID(), StoreID: s.ID, Kind: spend.KindRefund, SubjectID: other.ID,
+			Status: spend.StatusUnsigned, CreatedAt: testEpoch, UpdatedAt: testEpoch}
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Spend(&sp) }); err != nil {
+			t.Fatal(err)
+		}
+		if pay, err := db.RefundsToPay(ctx); err != nil || len(pay) != 0 {
+			t.Errorf("RefundsToPay with the spend made = %+v, %v", pay, err)
 		}
 
 		// The store's own addresses are its invoices'; another store's
