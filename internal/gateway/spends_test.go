@@ -215,6 +215,22 @@ func TestRefundSpend(t *testing.T) {
 		t.Fatalf("the rebuilt spend: %+v, %v", out2, err)
 	}
 	h.refundNow(r2.ID, "pending", func(r refund.Refund) bool { return r.Status == refund.StatusPending && r.TxID == out2.TxID })
+
+	// The buyer pays the fee of a refund too small to bear it: the engine
+	// fails the refund (BitPay's 0208) instead of retrying for ever.
+	h.mine(1)
+	h.coinWhere("the second refund's change confirmed", func(c store.Coin) bool { return c.TxID == out2.TxID && c.Branch == 1 && c.Height > 0 })
+	tiny := h.refundTo(invs[1], buyer, 300, true)
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	failed := h.refundNow(tiny.ID, "failure", func(r refund.Refund) bool { return r.Status == refund.StatusFailure })
+	if !strings.Contains(failed.FailReason, "network fee is larger") {
+		t.Fatalf("fail reason %q", failed.FailReason)
+	}
+	if _, err := h.db.OpenSpendOf(ctx, spend.KindRefund, tiny.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a spend for the failed refund: %v", err)
+	}
 }
 
 // coinWhere waits for a store coin that satisfies ok.

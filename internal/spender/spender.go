@@ -147,6 +147,9 @@ var (
 	// ErrNotPayable: the refund cannot be paid yet (no address, a preview,
 	// or not in created).
 	ErrNotPayable = errors.New("the refund cannot be paid: it needs an address and status created")
+	// ErrFeeExceedsRefund: the buyer pays the network fee, and it leaves
+	// them nothing worth sending (BitPay's 0208).
+	ErrFeeExceedsRefund = errors.New("the network fee is larger than what the refund pays the buyer")
 )
 
 func (e *Engine) now() time.Time { return e.cfg.Clock().UTC().Truncate(time.Millisecond) }
@@ -246,8 +249,10 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 			break
 		}
 		payees[0].Amount = want
-		if built, err = k.BuildSpend(req); err != nil {
-			return spend.Plan{}, fmt.Errorf("the refund does not cover its network fee: %w", err)
+		if built, err = k.BuildSpend(req); errors.Is(err, wallet.ErrBadPayee) && want < outputs[0].Amount {
+			return spend.Plan{}, fmt.Errorf("%w (%d sats of %d)", ErrFeeExceedsRefund, outputs[0].Amount-want, outputs[0].Amount)
+		} else if err != nil {
+			return spend.Plan{}, err
 		}
 	}
 	if payeePaysFee && payees[0].Amount != outputs[0].Amount-built.Fee {
@@ -532,7 +537,11 @@ func (e *Engine) Track(ctx context.Context) error {
 		return err
 	}
 	for _, r := range toPay {
-		if _, err := e.PrepareRefund(ctx, r.ID); err != nil {
+		_, err := e.PrepareRefund(ctx, r.ID)
+		if errors.Is(err, ErrFeeExceedsRefund) {
+			err = e.failRefund(ctx, r.ID, err.Error())
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("refund %s: %w", r.ID, err))
 		}
 	}
@@ -567,6 +576,20 @@ func (e *Engine) Track(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// failRefund fails a refund that cannot be paid at all.
+func (e *Engine) failRefund(ctx context.Context, refundID, reason string) error {
+	r, err := e.cfg.Store.GetRefund(ctx, refundID)
+	if err != nil {
+		return err
+	}
+	next, notes, err := refund.Apply(r, refund.Fail{Reason: reason}, e.now())
+	if err != nil {
+		return err
+	}
+	e.log.Warn("refund failed", "refund", r.ID, "reason", reason)
+	return e.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Refund(&next, notes) })
 }
 
 // cancelIfUnowed cancels an unsigned refund spend whose refund no longer
