@@ -31,9 +31,9 @@ import (
 // whenever this node is elected on PostgreSQL. It returns when ctx ends
 // (nil) or with an error that must stop kassa (a node on the wrong
 // network).
-func runLeaderWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *health, o *ops, g *gateway.Gateway, db *store.DB) error {
+func runLeaderWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *health, o *ops, g *gateway.Gateway, db *store.DB, refunds *gateway.Refunds) error {
 	if db.Dialect() != store.Postgres {
-		return runChainWork(ctx, cfg, log, h, o, g, db)
+		return runChainWork(ctx, cfg, log, h, o, g, db, refunds)
 	}
 	el := leader.New(leader.Config{URL: cfg.DatabaseURL, NodeID: cfg.NodeID, Log: log})
 	h.elector.Store(el)
@@ -48,7 +48,7 @@ func runLeaderWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h 
 	wg.Go(func() { followTip(ctx, h, g, db) })
 	log.Info("several-node mode: campaigning for the chain watcher", "node", cfg.NodeID)
 	return el.Run(ctx, func(ctx context.Context) error {
-		err := runChainWork(ctx, cfg, log, h, o, g, db)
+		err := runChainWork(ctx, cfg, log, h, o, g, db, refunds)
 		if err != nil && !errors.Is(err, chain.ErrWrongNetwork) {
 			// Give the lock up and campaign again; another node may do
 			// better.
@@ -61,7 +61,7 @@ func runLeaderWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h 
 
 // runChainWork connects the chain backend and runs it with a fresh
 // processor and the sweeper until ctx ends.
-func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *health, o *ops, g *gateway.Gateway, db *store.DB) error {
+func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *health, o *ops, g *gateway.Gateway, db *store.DB, refunds *gateway.Refunds) error {
 	proc := gateway.NewProcessor(g, gateway.ProcessorConfig{Store: db})
 	defer func() {
 		proc.Detach()
@@ -117,6 +117,7 @@ func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *
 	} else if eng != nil {
 		wg.Go(func() { _ = eng.Run(ctx, max(cfg.ChainPoll, time.Second)) })
 	}
+	wg.Go(func() { runAutoRefunds(ctx, log, refunds, db, 10*time.Second) })
 	log.Info("watching the chain", "chain", cfg.Redacted().Chain, "invoices", proc.Watching())
 	wg.Wait()
 	return nil
@@ -143,6 +144,27 @@ func spendEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, g *g
 		return nil, fmt.Errorf("spend engine: %w", err)
 	}
 	return eng, nil
+}
+
+// runAutoRefunds makes the automatic exception refunds (and cancels those
+// whose invoices were credited) every interval until ctx ends.
+func runAutoRefunds(ctx context.Context, log *slog.Logger, refunds *gateway.Refunds, db *store.DB, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		made, cancelled, err := refunds.AutoRefunds(ctx, db)
+		if err != nil && ctx.Err() == nil {
+			log.Warn("automatic refunds", "err", err)
+		}
+		if made+cancelled > 0 {
+			log.Info("automatic refunds", "made", made, "cancelled", cancelled)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // pollGap spaces the processor's polls for new invoices when commits come

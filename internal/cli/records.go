@@ -13,6 +13,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -38,6 +39,9 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	currency := fs.String("currency", "USD", "default invoice currency")
 	expiry := fs.Duration("expiry", merchant.DefaultExpiry, "invoice payment window")
 	gap := fs.Int("gap-limit", merchant.DefaultGapLimit, "most unpaid addresses in a row before addresses are reused")
+	feeFloor := fs.Int64("fee-floor", int64(merchant.DefaultFeeFloor), "lowest fee rate of the store's refunds and payouts, sat/vB (update)")
+	feeCeiling := fs.Int64("fee-ceiling", int64(merchant.DefaultFeeCeiling), "highest fee rate of the store's refunds and payouts, sat/vB; a signed transaction paying more is refused (update)")
+	autoRefunds := fs.Bool("auto-refunds", true, "refund part-paid expired invoices and the excess of over-paid ones automatically (update)")
 	// --invoice-limits is the configuration's flag (KASSA_INVOICE_LIMITS,
 	// the server's default); given to these commands, it sets the store's own.
 	if err := parse(fs, args); err != nil {
@@ -74,13 +78,14 @@ func runStore(ctx context.Context, env Env, args []string) error {
 			if err != nil {
 				return err
 			}
+			floor, ceiling := s.FeeRates()
 			lim := "default (" + cfg.InvoiceLimits.String() + ")"
 			if s.InvoiceLimits != nil {
 				lim = s.InvoiceLimits.String()
 			}
 			out = append(out, map[string]any{"id": s.ID, "name": s.Name, "network": s.Network, "key": s.Key,
 				"speed": s.Speed, "currency": s.DefaultCurrency, "expiry": s.Expiry.String(), "gapLimit": s.GapLimit,
-				"unpaidRun": run, "invoiceLimits": lim})
+				"unpaidRun": run, "invoiceLimits": lim, "feeFloor": floor, "feeCeiling": ceiling, "autoRefunds": !s.NoAutoRefunds})
 		}
 		return printJSON(env, out)
 	case "update":
@@ -111,6 +116,15 @@ func runStore(ctx context.Context, env Env, args []string) error {
 		}
 		if given["invoice-limits"] {
 			st.InvoiceLimits = limits
+		}
+		if given["fee-floor"] {
+			st.FeeFloor = money.Sats(*feeFloor)
+		}
+		if given["fee-ceiling"] {
+			st.FeeCeiling = money.Sats(*feeCeiling)
+		}
+		if given["auto-refunds"] {
+			st.NoAutoRefunds = !*autoRefunds
 		}
 		if err := checkStore(&st); err != nil {
 			return err

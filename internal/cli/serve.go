@@ -219,7 +219,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	// node alone (SQLite), or on the elected node of several (PostgreSQL,
 	// leader.go).
 	leadErr := make(chan error, 1)
-	wg.Go(func() { leadErr <- runLeaderWork(ctx, cfg, log, h, ops, g, db) })
+	wg.Go(func() { leadErr <- runLeaderWork(ctx, cfg, log, h, ops, g, db, refunds) })
 
 	select {
 	case <-ctx.Done():

@@ -36,6 +36,11 @@ type Store struct {
 	// the default.
 	FeeFloor   money.Sats
 	FeeCeiling money.Sats
+	// NoAutoRefunds turns off the automatic refunds of exceptions (an
+	// invoice that expires part-paid, the excess of an over-paid one),
+	// which are on by default: each waits for the buyer's address and the
+	// merchant's signature like any refund.
+	NoAutoRefunds bool
 }
 
 // FeeRates returns the store's fee floor and ceiling, defaults filled in.

@@ -32,10 +32,16 @@ type SettingError struct {
 func (e *SettingError) Error() string { return e.Field + ": " + e.Msg }
 func (e *SettingError) Unwrap() error { return e.Err }
 
+// MaxFeeRate bounds the fee floor and ceiling a store may set, in sat/vB:
+// far above any fee the network has asked for, low enough that a typo
+// cannot spend a refund on fees.
+const MaxFeeRate = 10_000
+
 // Validate checks every setting of s, as the CLI and the dashboard
 // accept them, and writes the key and currency in their canonical forms
 // (the key as a descriptor for s.Network, the currency's code upper
 // case). The first setting at fault is returned as a *SettingError.
+
 func (s *Store) Validate() error {
 	name := strings.TrimSpace(s.Name)
 	if name == "" || len(name) > MaxNameLen {
@@ -63,6 +69,12 @@ func (s *Store) Validate() error {
 	}
 	if s.GapLimit < 1 || s.GapLimit > MaxGapLimit {
 		return &SettingError{Field: "gap-limit", Msg: fmt.Sprintf("the gap limit must be between 1 and %d", MaxGapLimit)}
+	}
+	if s.FeeFloor < 0 || s.FeeCeiling < 0 || s.FeeFloor > MaxFeeRate || s.FeeCeiling > MaxFeeRate {
+		return &SettingError{Field: "fee-ceiling", Msg: fmt.Sprintf("fee rates are between 1 and %d sat/vB (0 for the default)", MaxFeeRate)}
+	}
+	if s.FeeCeiling > 0 && s.FeeFloor > s.FeeCeiling {
+		return &SettingError{Field: "fee-floor", Msg: "the fee floor is above the ceiling"}
 	}
 	if l := s.InvoiceLimits; l != nil && !l.Off {
 		for _, n := range []int{l.PerHour, l.PerMinute, l.PerSecond} {

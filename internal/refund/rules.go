@@ -56,3 +56,35 @@ func Check(inv *invoice.Invoice, refunds []Refund, sats money.Sats) error {
 // §5.1), whose refund cannot be cancelled either. A complete invoice stays
 // complete; its refunds may be partial and are cancellable.
 func InFull(inv *invoice.Invoice) bool { return inv.Status == invoice.StatusConfirmed }
+
+// AutoPrefix starts the guid of the refund kassa makes by itself for an
+// invoice's exception: one per invoice, so making it again is the same
+// refund (guids are unique per store).
+const AutoPrefix = "auto:"
+
+// Automatic returns the refund an invoice's exception calls for when the
+// store refunds exceptions automatically: everything the buyer sent to an
+// invoice that expired part-paid, and the excess of an over-paid invoice
+// once it is complete (six confirmations). ok is false when the invoice
+// calls for none. The buyer bears the network fee of an automatic refund:
+// the merchant did not ask for it.
+func Automatic(inv *invoice.Invoice) (sats money.Sats, guid string, ok bool) {
+	switch {
+	case inv.Status == invoice.StatusExpired && inv.Exception == invoice.ExceptionPaidPartial:
+		sats = inv.Received()
+	case inv.Status == invoice.StatusComplete && inv.Exception == invoice.ExceptionPaidOver:
+		sats = inv.Received() - inv.Due()
+	}
+	if sats <= 0 {
+		return 0, "", false
+	}
+	return sats, AutoPrefix + inv.ID, true
+}
+
+// AutomaticStale reports whether an automatic refund of inv no longer has
+// its reason: the merchant credited the partial or over payment
+// (creditPartialPayment, creditOverpayment), which clears the exception.
+func AutomaticStale(inv *invoice.Invoice) bool {
+	_, _, ok := Automatic(inv)
+	return !ok
+}

@@ -699,9 +699,9 @@ func (db *DB) UpdateStoreSettings(ctx context.Context, s merchant.Store) error {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE stores SET name = $2, default_currency = $3, speed = $4, expiry_ms = $5,
-			gap_limit = $6, key = $7, network = $8, invoice_limits = $9, fee_floor = $10, fee_ceiling = $11 WHERE id = $1`,
+			gap_limit = $6, key = $7, network = $8, invoice_limits = $9, fee_floor = $10, fee_ceiling = $11, auto_refunds = $12 WHERE id = $1`,
 			s.ID, s.Name, s.DefaultCurrency, string(s.Speed), s.Expiry.Milliseconds(), s.GapLimit, s.Key, s.Network,
-			limitsColumn(s.InvoiceLimits), int64(s.FeeFloor), int64(s.FeeCeiling))
+			limitsColumn(s.InvoiceLimits), int64(s.FeeFloor), int64(s.FeeCeiling), !s.NoAutoRefunds)
 		return err
 	})
 	if err != nil {

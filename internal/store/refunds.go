@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/shopspring/decimal"
@@ -143,4 +145,40 @@ func scanRefund(r scanner) (refund.Refund, error) {
 	x.Sats, x.Fee = money.Sats(sats), money.Sats(fee)
 	x.RequestedAt, x.UpdatedAt = fromMillis(requested), fromMillis(updated)
 	return x, nil
+}
+
+// InvoicesForAutoRefund returns up to limit invoices of stores that refund
+// exceptions automatically whose exception may call for an automatic
+// refund (refund.Automatic decides) and that have none yet.
+func (db *DB) InvoicesForAutoRefund(ctx context.Context, limit int) ([]invoice.Invoice, error) {
+	out, err := queryAll(ctx, db, scanInvoice, `SELECT `+prefixed("i.", invoiceColumns)+` FROM invoices i
+		JOIN stores s ON s.id = i.store_id
+		WHERE i.exception IN ('paidPartial', 'paidOver') AND i.status IN ('expired', 'complete') AND s.auto_refunds
+		AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.store_id = i.store_id AND r.guid = CAST($1 AS TEXT) || i.id)
+		ORDER BY i.updated_at, i.id LIMIT $2`, refund.AutoPrefix, limit)
+	if err != nil {
+		return nil, fmt.Errorf("invoices for automatic refunds: %w", err)
+	}
+	return out, nil
+}
+
+// AutoRefundsWaiting returns the automatic refunds not yet paid
+// (created, without a spend sent), whose invoices may have been credited
+// since.
+func (db *DB) AutoRefundsWaiting(ctx context.Context) ([]refund.Refund, error) {
+	out, err := queryAll(ctx, db, scanRefund, `SELECT `+refundColumns+` FROM refunds
+		WHERE status = 'created' AND guid LIKE $1 ORDER BY requested_at, id`, refund.AutoPrefix+"%")
+	if err != nil {
+		return nil, fmt.Errorf("automatic refunds waiting: %w", err)
+	}
+	return out, nil
+}
+
+// prefixed qualifies each column of a column list with a table alias.
+func prefixed(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = alias + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }

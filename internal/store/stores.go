@@ -16,7 +16,7 @@ const storeColumns = `id, name, network, key, speed, expiry_ms, gap_limit, defau
 
 // storeReadColumns adds what a store is given after it is created (its
 // fee policy, 0 for the defaults).
-const storeReadColumns = storeColumns + `, fee_floor, fee_ceiling`
+const storeReadColumns = storeColumns + `, fee_floor, fee_ceiling, auto_refunds`
 
 // CreateStore inserts a merchant store with no address handed out yet
 // (next_index 0, last_paid_index -1); a taken id fails with ErrDuplicate.
@@ -101,9 +101,10 @@ func scanStore(r scanner) (merchant.Store, error) {
 		limits    string
 		floor     int64
 		ceiling   int64
+		auto      bool
 	)
 	err := r.Scan(&s.ID, &s.Name, &s.Network, &s.Key, &speed, &expiry, &s.GapLimit, &s.DefaultCurrency, &createdAt,
-		&s.SignIPN, &limits, &floor, &ceiling)
+		&s.SignIPN, &limits, &floor, &ceiling, &auto)
 	if err != nil {
 		return s, err
 	}
@@ -116,6 +117,7 @@ func scanStore(r scanner) (merchant.Store, error) {
 	}
 	s.Speed = invoice.Speed(speed)
 	s.FeeFloor, s.FeeCeiling = money.Sats(floor), money.Sats(ceiling)
+	s.NoAutoRefunds = !auto
 	s.Expiry = time.Duration(expiry) * time.Millisecond
 	s.CreatedAt = fromMillis(createdAt)
 	return s, nil
