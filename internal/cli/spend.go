@@ -41,6 +41,7 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 		"list":   "list a store's open spends as JSON (--store ID; --all for every status)",
 		"psbt":   "print a spend's unsigned PSBT in base64 for the merchant's wallet to sign (spend psbt ID)",
 		"submit": "read the signed PSBT (base64, hex) or raw transaction (hex) on stdin, check, record and send it; print the txid",
+		"bump":   "raise the fee of a sent, unconfirmed spend (--fee-rate SAT_PER_VB) and print the replacement's PSBT to sign",
 	})
 	if err != nil {
 		return err
@@ -48,6 +49,7 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 	fs, resolve := flagSet(env, "spend "+sub, "spend "+sub+" [flags] [SPEND_ID]")
 	storeID := fs.String("store", "", "store id (list)")
 	all := fs.Bool("all", false, "every spend, not only open ones (list)")
+	rate := fs.Int64("fee-rate", 0, "the new fee rate in sat/vB (bump)")
 	cfg, db, err := parseAndOpen(ctx, env, fs, resolve, args)
 	if err != nil {
 		return err
@@ -73,7 +75,19 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return spendErr(fs.Arg(0), err)
 		}
-		_, err = fmt.Fprintln(env.Stdout, base64.StdEncoding.EncodeToString(s.PSBT))
+		_, err = fmt.Fprintln(env.Stdout, base64.StdEncoding.EncodeToString(s.ToSign()))
+		return err
+	case "bump":
+		if *rate <= 0 {
+			return fmt.Errorf("%w: kassa spend bump --fee-rate SAT_PER_VB %s", ErrUsage, fs.Arg(0))
+		}
+		s, err := eng.Bump(ctx, fs.Arg(0), money.Sats(*rate))
+		if err != nil {
+			return spendErr(fs.Arg(0), err)
+		}
+		fmt.Fprintf(env.Stderr, "fee %d sats at %d sat/vB (was %d); sign this PSBT and submit it: kassa spend submit %s\n",
+			s.Bump.Fee, s.Bump.FeeRate, s.Fee, s.ID)
+		_, err = fmt.Fprintln(env.Stdout, base64.StdEncoding.EncodeToString(s.ToSign()))
 		return err
 	default: // submit
 		upload, err := io.ReadAll(io.LimitReader(stdin, maxUpload+1))

@@ -355,3 +355,114 @@ func TestRefundSpendReorg(t *testing.T) {
 		t.Fatal("a failed refund says why")
 	}
 }
+
+// TestRefundSpendBump raises the fee of a sent refund (RBF): the
+// replacement is signed and sent, replaces the first transaction in the
+// mempool and pays the refund; and when the replaced transaction is the
+// one that confirms after all (a node that never saw the replacement mined
+// it), the refund is paid by that one, once.
+func TestRefundSpendBump(t *testing.T) {
+	ctx := context.Background()
+	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
+	h := newHarness(t, a, invoice.SpeedMedium)
+	eng := h.engine()
+	var invs []*invoice.Invoice
+	for range 2 {
+		inv := h.create("20")
+		h.pay(inv, inv.Due())
+		invs = append(invs, inv)
+	}
+	h.mine(1)
+	for _, inv := range invs {
+		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
+	}
+	buyer, err := a.Wallet().NewAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bump := func(s spend.Spend, rate money.Sats) spend.Spend {
+		t.Helper()
+		bumped, err := eng.Bump(ctx, s.ID, rate)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bumped.Bump == nil || bumped.Bump.Fee <= s.Fee || bumped.Bump.Outputs[0] != s.Outputs[0] ||
+			bumped.Bump.Change != s.Change-(bumped.Bump.Fee-s.Fee) {
+			t.Fatalf("bump of %+v: %+v", s, bumped.Bump)
+		}
+		out, err := eng.Submit(ctx, s.ID, signPSBT(t, bumped.ToSign()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.TxID == s.TxID || !out.Mine(s.TxID) || out.Status != spend.StatusBroadcast || out.Fee != bumped.Bump.Fee {
+			t.Fatalf("the replacement: %+v", out)
+		}
+		return out
+	}
+
+	// The replacement replaces and pays.
+	r := h.refundTo(invs[0], buyer, 12_000, false)
+	s := h.submitRefund(eng, r)
+	if _, err := eng.Bump(ctx, s.ID, s.FeeRate); !errors.Is(err, spender.ErrBumpRate) {
+		t.Fatalf("a bump at the same rate: %v", err)
+	}
+	if _, err := eng.Bump(ctx, s.ID, 100_000); !errors.Is(err, spender.ErrBumpRate) {
+		t.Fatalf("a bump above the ceiling: %v", err)
+	}
+	out := bump(s, s.FeeRate+4)
+	h.refundNow(r.ID, "pending under the replacement", func(r refund.Refund) bool {
+		return r.Status == refund.StatusPending && r.TxID == out.TxID && r.Fee == out.Fee
+	})
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent by the replacement", func(c store.Coin) bool { return c.SpentBy == out.TxID })
+	// The first transaction uploaded again is refused, changing nothing:
+	// the spend goes out as the replacement now.
+	if _, err := eng.Submit(ctx, s.ID, signPSBT(t, s.PSBT)); err == nil {
+		t.Fatal("the replaced transaction accepted again")
+	}
+	if got, _ := h.db.GetSpend(ctx, s.ID); got.TxID != out.TxID || got.Version != out.Version {
+		t.Fatalf("a refused upload changed the spend: %+v", got)
+	}
+	h.mine(1)
+	h.coin(in.TxID, in.Vout, "replacement mined", func(c store.Coin) bool { return c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.refundNow(r.ID, "paid by the replacement", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess && r.TxID == out.TxID })
+
+	// b holds the first transaction of a second refund and mines it; a
+	// sent the replacement; b's chain wins.
+	r2 := h.refundTo(invs[1], buyer, 9_000, false)
+	s2 := h.submitRefund(eng, r2)
+	first, err := chainHash(s2.TxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.WaitForTx(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	out2 := bump(s2, s2.FeeRate+9)
+	if _, err := b.Mine(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := regtest.Overtake(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	in2 := s2.Inputs[0]
+	h.coin(in2.TxID, in2.Vout, "spent by the first transaction in b's block", func(c store.Coin) bool {
+		return c.SpentBy == s2.TxID && c.SpentHeight > 0
+	})
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := h.db.GetSpend(ctx, s2.ID)
+	if got.Status != spend.StatusConfirmed || got.TxID != s2.TxID || !got.Mine(out2.TxID) {
+		t.Fatalf("paid by the replaced transaction: %+v", got)
+	}
+	h.refundNow(r2.ID, "paid by the first transaction", func(r refund.Refund) bool {
+		return r.Status == refund.StatusSuccess && r.TxID == s2.TxID
+	})
+}

@@ -120,11 +120,35 @@ type Spend struct {
 	Tx   []byte
 	// Height is the block the transaction is in, 0 while it is not.
 	Height int32
+	// Replaced are the txids of the spend's earlier transactions that a
+	// fee bump replaced: any of them may still be the one that confirms.
+	Replaced []string
+	// Bump is a replacement at a higher fee waiting for its signature:
+	// the same outputs from the same coins (RBF).
+	Bump *Plan
 
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FailReason string
 	Version    int64
+}
+
+// Mine reports whether txid is one of the spend's transactions: the
+// current one or one a fee bump replaced.
+func (s *Spend) Mine(txid string) bool {
+	return txid != "" && (txid == s.TxID || slices.Contains(s.Replaced, txid))
+}
+
+// ToSign returns the PSBT waiting for a signature: a fee bump's, or the
+// spend's own while it is unsigned (nil when nothing waits).
+func (s *Spend) ToSign() []byte {
+	switch {
+	case s.Status == StatusBroadcast && s.Bump != nil:
+		return s.Bump.PSBT
+	case s.Status == StatusUnsigned:
+		return s.PSBT
+	}
+	return nil
 }
 
 // Total returns what the spend's outputs pay, change not included.
@@ -160,12 +184,19 @@ type Signed struct {
 // had it).
 type Accepted struct{}
 
-// Mined: the transaction is in the block at Height (0 < Height), with
+// Mined: the spend's transaction TxID (the current one when empty, or
+// one a fee bump replaced) is in the block at Height (0 < Height), with
 // Depth confirmations on the current chain.
 type Mined struct {
+	TxID   string
 	Height int32
 	Depth  int32
 }
+
+// Bumped records a replacement of a broadcast spend at a higher fee,
+// waiting for its signature; Signed with its transaction replaces the
+// spend's.
+type Bumped struct{ Plan Plan }
 
 // Unmined: a reorg took the transaction's block away; it is back in the
 // mempool (Gone false) or gone from it too (Gone true: it is sent again).
@@ -184,6 +215,7 @@ func (Mined) event()      {}
 func (Unmined) event()    {}
 func (Conflicted) event() {}
 func (Cancel) event()     {}
+func (Bumped) event()     {}
 
 // Apply moves a spend through one event at now. It is pure; on error the
 // spend is returned unchanged. An event that changes nothing returns the
@@ -204,7 +236,8 @@ func Apply(s Spend, ev Event, now time.Time) (Spend, error) {
 // every coin, output and amount of it.
 func same(a, b Spend) bool {
 	return a.Status == b.Status && a.TxID == b.TxID && a.Height == b.Height && a.FailReason == b.FailReason &&
-		slices.Equal(a.PSBT, b.PSBT) && slices.Equal(a.Tx, b.Tx)
+		slices.Equal(a.PSBT, b.PSBT) && slices.Equal(a.Tx, b.Tx) && (a.Bump == nil) == (b.Bump == nil) &&
+		(a.Bump == nil || slices.Equal(a.Bump.PSBT, b.Bump.PSBT)) && slices.Equal(a.Replaced, b.Replaced)
 }
 
 func apply(s Spend, ev Event) (Spend, error) {
@@ -226,9 +259,25 @@ func apply(s Spend, ev Event) (Spend, error) {
 		case s.Status == StatusUnsigned:
 			s.Status, s.TxID, s.Tx = StatusSigned, e.TxID, e.Tx
 			return s, nil
-		case s.Status.Out() && s.TxID == e.TxID:
+		case s.Status.Out() && s.Mine(e.TxID):
 			return s, nil // the same transaction again (witnesses may differ; the first is kept)
+		case s.Status == StatusBroadcast && s.Bump != nil:
+			// The fee bump's transaction: it replaces the spend's.
+			s.Replaced = append(slices.Clone(s.Replaced), s.TxID)
+			s.Plan, s.Bump = *s.Bump, nil
+			s.Status, s.TxID, s.Tx = StatusSigned, e.TxID, e.Tx
+			return s, nil
 		}
+	case Bumped:
+		if s.Status != StatusBroadcast {
+			break
+		}
+		if len(e.Plan.Inputs) == 0 || len(e.Plan.PSBT) == 0 || e.Plan.Fee <= s.Fee {
+			return s, ErrBadEvent
+		}
+		p := e.Plan
+		s.Bump = &p
+		return s, nil
 	case Accepted:
 		switch s.Status {
 		case StatusSigned:
@@ -241,9 +290,15 @@ func apply(s Spend, ev Event) (Spend, error) {
 		if e.Height <= 0 || e.Depth <= 0 {
 			return s, ErrBadEvent
 		}
-		if !s.Status.Out() {
+		if !s.Status.Out() || (e.TxID != "" && !s.Mine(e.TxID)) {
 			break
 		}
+		if e.TxID != "" && e.TxID != s.TxID {
+			// A transaction the bump replaced confirmed after all.
+			s.Replaced = append(slices.DeleteFunc(slices.Clone(s.Replaced), func(t string) bool { return t == e.TxID }), s.TxID)
+			s.TxID = e.TxID
+		}
+		s.Bump = nil
 		s.Height = e.Height
 		s.Status = StatusConfirmed
 		if e.Depth >= FinalDepth {

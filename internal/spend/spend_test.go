@@ -151,3 +151,37 @@ func TestTotal(t *testing.T) {
 		t.Fatalf("Total = %d", s.Total())
 	}
 }
+
+func TestFeeBump(t *testing.T) {
+	s := must(t, unsigned(), Signed{TxID: "t1", Tx: []byte{1}})
+	s = must(t, s, Accepted{})
+	bump := s.Plan
+	bump.Fee, bump.Change, bump.FeeRate, bump.PSBT = 3_000, 47_000, 15, []byte("bump psbt")
+	if _, err := Apply(s, Bumped{Plan: s.Plan}, now); !errors.Is(err, ErrBadEvent) {
+		t.Fatalf("a bump that does not raise the fee: %v", err)
+	}
+	s = must(t, s, Bumped{Plan: bump})
+	if s.Bump == nil || s.Status != StatusBroadcast || s.TxID != "t1" {
+		t.Fatalf("bumped: %+v", s)
+	}
+	// The original upload again is still the spend's transaction.
+	if again := must(t, s, Signed{TxID: "t1", Tx: []byte{1}}); again.TxID != "t1" || again.Bump == nil {
+		t.Fatalf("the original again: %+v", again)
+	}
+	s = must(t, s, Signed{TxID: "t2", Tx: []byte{2}})
+	if s.TxID != "t2" || s.Status != StatusSigned || s.Bump != nil || s.Fee != 3_000 || !s.Mine("t1") || !s.Mine("t2") || s.Mine("t3") {
+		t.Fatalf("the replacement signed: %+v", s)
+	}
+	s = must(t, s, Accepted{})
+	// The replaced transaction confirms after all: it is the spend's.
+	mined := must(t, s, Mined{TxID: "t1", Height: 700, Depth: 1})
+	if mined.TxID != "t1" || mined.Status != StatusConfirmed || !mined.Mine("t2") {
+		t.Fatalf("the original mined: %+v", mined)
+	}
+	if _, err := Apply(s, Mined{TxID: "stranger", Height: 700, Depth: 1}, now); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("another transaction mined as the spend's: %v", err)
+	}
+	if _, err := Apply(unsigned(), Bumped{Plan: bump}, now); !errors.Is(err, ErrIllegalTransition) {
+		t.Fatalf("bumping an unsigned spend: %v", err)
+	}
+}

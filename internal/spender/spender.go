@@ -147,6 +147,12 @@ var (
 	// ErrNotPayable: the refund cannot be paid yet (no address, a preview,
 	// or not in created).
 	ErrNotPayable = errors.New("the refund cannot be paid: it needs an address and status created")
+	// ErrNotBumpable: only a spend sent and not yet in a block can have
+	// its fee raised.
+	ErrNotBumpable = errors.New("only a spend that is sent and not yet confirmed can have its fee raised")
+	// ErrBumpRate: the new fee rate is not above the spend's, or above the
+	// store's ceiling.
+	ErrBumpRate = errors.New("the new fee rate must be above the spend's and within the store's ceiling")
 	// ErrFeeExceedsRefund: the buyer pays the network fee, and it leaves
 	// them nothing worth sending (BitPay's 0208).
 	ErrFeeExceedsRefund = errors.New("the network fee is larger than what the refund pays the buyer")
@@ -370,14 +376,14 @@ func (e *Engine) PSBT(ctx context.Context, spendID string) (spend.Spend, error) 
 	if err != nil {
 		return s, err
 	}
+	if s.Status == spend.StatusBroadcast && s.Bump != nil {
+		return s, nil // the fee bump's PSBT (spend.ToSign)
+	}
 	if s.Status != spend.StatusUnsigned {
 		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotSignable)
 	}
-	next, rebuilt, err := e.freshen(ctx, s)
-	if err != nil || !rebuilt {
-		return next, err
-	}
-	return next, nil
+	next, _, err := e.freshen(ctx, s)
+	return next, err
 }
 
 // freshen rebuilds an unsigned spend whose coins are no longer all
@@ -450,23 +456,36 @@ func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spe
 		return s, err
 	}
 	_, ceiling := st.FeeRates()
-	tx, err := k.CheckSigned(approved(s), upload, ceiling*vsize(s))
+	plan, bumping := s.Plan, s.Status == spend.StatusBroadcast && s.Bump != nil
+	if bumping {
+		plan = *s.Bump
+	}
+	tx, err := k.CheckSigned(approved(plan), upload, ceiling*vsize(plan))
+	if err != nil && bumping {
+		// The transaction the bump replaces, uploaded again, is still
+		// the spend's.
+		if old, oerr := k.CheckSigned(approved(s.Plan), upload, ceiling*vsize(s.Plan)); oerr == nil && s.Mine(old.TxHash().String()) {
+			return s, nil
+		}
+	}
 	if err != nil {
 		return s, fmt.Errorf("spend %s: %w", s.ID, err)
 	}
 	txid := tx.TxHash().String()
 	switch {
-	case s.Status.Out() && s.TxID == txid:
+	case s.Status.Out() && s.Mine(txid):
 		return s, nil
+	case bumping:
 	case s.Status.Out():
 		return s, fmt.Errorf("spend %s: %w", s.ID, ErrOtherTransaction)
 	case s.Status != spend.StatusUnsigned:
 		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotSignable)
-	}
-	if next, rebuilt, err := e.freshen(ctx, s); err != nil {
-		return s, err
-	} else if rebuilt {
-		return next, fmt.Errorf("spend %s: %w", s.ID, ErrStale)
+	default:
+		if next, rebuilt, err := e.freshen(ctx, s); err != nil {
+			return s, err
+		} else if rebuilt {
+			return next, fmt.Errorf("spend %s: %w", s.ID, ErrStale)
+		}
 	}
 	raw, err := serialize(tx)
 	if err != nil {
@@ -483,8 +502,63 @@ func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spe
 	return e.send(ctx, next)
 }
 
-// approved is the wallet's view of the spend kassa built.
-func approved(s spend.Spend) *wallet.Spend {
+// Bump prepares a replacement of a sent, unconfirmed spend at a higher fee
+// rate (RBF, which every spend signals): the same outputs paid from the
+// spend's own coins, the higher fee taken from the change (the merchant
+// pays it). The replacement's PSBT waits for a signature (PSBT, then
+// Submit, as for any spend); until it is signed and sent, the spend's
+// transaction stands, and either may be the one that confirms.
+func (e *Engine) Bump(ctx context.Context, spendID string, rate money.Sats) (spend.Spend, error) {
+	s, err := e.cfg.Store.GetSpend(ctx, spendID)
+	if err != nil {
+		return s, err
+	}
+	if s.Status != spend.StatusBroadcast {
+		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotBumpable)
+	}
+	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
+	if err != nil {
+		return s, err
+	}
+	k, err := key(st)
+	if err != nil {
+		return s, err
+	}
+	if _, ceiling := st.FeeRates(); rate <= s.FeeRate || rate > ceiling {
+		return s, fmt.Errorf("%w: %d sat/vB asked, the spend pays %d, the ceiling is %d", ErrBumpRate, rate, s.FeeRate, ceiling)
+	}
+	w := approved(s.Plan)
+	payees := make([]wallet.Payee, len(s.Outputs))
+	for i, o := range s.Outputs {
+		script, err := wallet.ScriptForAddress(o.Address, st.Network)
+		if err != nil {
+			return s, fmt.Errorf("spend %s output %d: %w", s.ID, i+1, err)
+		}
+		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
+	}
+	built, err := k.BuildSpend(wallet.SpendRequest{Coins: w.Inputs, Payees: payees, ChangeIndex: s.ChangeIndex, FeeRate: rate})
+	if err != nil {
+		return s, fmt.Errorf("spend %s: the spend's coins cannot pay that fee: %w", s.ID, err)
+	}
+	plan := planOf(built, s.Outputs, payees, rate)
+	// A replacement pays at least the relay fee of its own size on top
+	// of what it replaces (BIP125 rule 4, 1 sat/vB).
+	if plan.Fee < s.Fee+vsize(plan) {
+		return s, fmt.Errorf("%w: %d sats does not outbid %d by the relay fee", ErrBumpRate, plan.Fee, s.Fee)
+	}
+	next, err := spend.Apply(s, spend.Bumped{Plan: plan}, e.now())
+	if err != nil {
+		return s, err
+	}
+	if err := e.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Spend(&next) }); err != nil {
+		return s, err
+	}
+	e.log.Info("spend fee bump prepared", "spend", s.ID, "rate", int64(rate), "fee", int64(plan.Fee))
+	return next, nil
+}
+
+// approved is the wallet's view of the plan kassa built.
+func approved(s spend.Plan) *wallet.Spend {
 	w := &wallet.Spend{PSBT: s.PSBT, Fee: s.Fee, Change: s.Change, ChangeIndex: s.ChangeIndex}
 	for _, in := range s.Inputs {
 		w.Inputs = append(w.Inputs, wallet.Coin{TxID: in.TxID, Vout: in.Vout, Amount: in.Amount, Script: in.Script,
@@ -493,8 +567,8 @@ func approved(s spend.Spend) *wallet.Spend {
 	return w
 }
 
-// vsize is the spend's virtual size as its fee was computed from.
-func vsize(s spend.Spend) money.Sats {
+// vsize is the plan's virtual size as its fee was computed from.
+func vsize(s spend.Plan) money.Sats {
 	if s.FeeRate <= 0 {
 		return 0
 	}
@@ -644,21 +718,25 @@ func (e *Engine) follow(ctx context.Context, s spend.Spend) (spend.Spend, error)
 		mine    = 0
 		height  int32
 	)
+	var by string // the spend's transaction that spends its coins
 	for _, c := range states {
 		switch {
-		case c.SpentBy != "" && c.SpentBy != s.TxID:
+		case c.SpentBy != "" && !s.Mine(c.SpentBy):
 			ev = spend.Conflicted{By: c.SpentBy}
-		case c.SpentBy == s.TxID:
+		case c.SpentBy != "":
 			mine++
-			height = c.SpentHeight
+			height, by = c.SpentHeight, c.SpentBy
 		}
 	}
 	switch {
 	case ev != nil:
 		subject.refund = refund.Fail{Reason: "its coins were spent by another transaction"}
 	case mine == len(states) && height > 0:
-		ev = spend.Mined{Height: height, Depth: tip - height + 1}
+		ev = spend.Mined{TxID: by, Height: height, Depth: tip - height + 1}
 		subject.refund, subject.paid = refund.Confirmed{}, true
+		if by != s.TxID {
+			subject.paidBy = by // a transaction a fee bump replaced confirmed
+		}
 	case mine == len(states) && s.Status == spend.StatusConfirmed:
 		ev, subject.refund = spend.Unmined{}, refund.Dropped{}
 	case mine == 0 && (s.Status == spend.StatusConfirmed || s.Status == spend.StatusBroadcast):
@@ -707,6 +785,9 @@ func (e *Engine) resend(ctx context.Context, s spend.Spend) (spend.Spend, error)
 type subjectEvent struct {
 	refund refund.Event
 	paid   bool
+	// paidBy is the transaction that paid the refund when it is not the
+	// one the refund names (one a fee bump replaced).
+	paidBy string
 }
 
 // commit stores a spend's change with its subject's, in one unit.
@@ -743,10 +824,17 @@ func (e *Engine) refundChange(ctx context.Context, u *store.Unit, refundID strin
 	if err != nil {
 		return err
 	}
-	next, notes, err := refund.Apply(r, sub.refund, e.now())
+	var notes []refund.Notification
+	if sub.paidBy != "" && sub.paidBy != r.TxID {
+		if r, notes, err = refund.Apply(r, refund.Broadcast{TxID: sub.paidBy, Fee: r.Fee}, e.now()); err != nil {
+			return err
+		}
+	}
+	next, more, err := refund.Apply(r, sub.refund, e.now())
 	if err != nil {
 		return err
 	}
+	notes = append(notes, more...)
 	if len(notes) == 0 && next.Version == r.Version && next.Status == r.Status {
 		return nil
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 const spendColumns = `id, store_id, kind, subject_id, status, outputs, inputs, change, change_index, fee_rate, fee,
-	psbt, txid, tx, height, created_at, updated_at, fail_reason, version`
+	psbt, txid, tx, height, created_at, updated_at, fail_reason, version, replaced, bump`
 
 // openSpendStatuses is spend.Status.Open as SQL.
 const openSpendStatuses = `('unsigned', 'signed', 'broadcast', 'confirmed')`
@@ -33,21 +33,32 @@ func (u *Unit) Spend(s *spend.Spend) error {
 		return fmt.Errorf("spend %s: inputs: %w", s.ID, err)
 	}
 	psbt, tx := base64.StdEncoding.EncodeToString(s.PSBT), hex.EncodeToString(s.Tx)
+	replaced, err := json.Marshal(append([]string{}, s.Replaced...))
+	if err != nil {
+		return fmt.Errorf("spend %s: replaced: %w", s.ID, err)
+	}
+	var bump []byte
+	if s.Bump != nil {
+		if bump, err = json.Marshal(s.Bump); err != nil {
+			return fmt.Errorf("spend %s: bump: %w", s.ID, err)
+		}
+	}
 	if s.Version == 0 {
 		_, err = u.tx.ExecContext(u.ctx, `INSERT INTO spends (`+spendColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $20)`,
 			s.ID, s.StoreID, string(s.Kind), s.SubjectID, string(s.Status), string(outputs), string(inputs),
 			int64(s.Change), int64(s.ChangeIndex), int64(s.FeeRate), int64(s.Fee), psbt, s.TxID, tx, s.Height,
-			millis(s.CreatedAt), millis(s.UpdatedAt), s.FailReason)
+			millis(s.CreatedAt), millis(s.UpdatedAt), s.FailReason, string(replaced), string(bump))
 		if err != nil {
 			return fmt.Errorf("insert spend %s: %w", s.ID, dupErr(err))
 		}
 	} else {
 		res, err := u.tx.ExecContext(u.ctx, `UPDATE spends SET status = $3, outputs = $4, inputs = $5, change = $6,
 			change_index = $7, fee_rate = $8, fee = $9, psbt = $10, txid = $11, tx = $12, height = $13, updated_at = $14,
-			fail_reason = $15, version = version + 1 WHERE id = $1 AND version = $2`,
+			fail_reason = $15, replaced = $16, bump = $17, version = version + 1 WHERE id = $1 AND version = $2`,
 			s.ID, s.Version, string(s.Status), string(outputs), string(inputs), int64(s.Change), int64(s.ChangeIndex),
-			int64(s.FeeRate), int64(s.Fee), psbt, s.TxID, tx, s.Height, millis(s.UpdatedAt), s.FailReason)
+			int64(s.FeeRate), int64(s.Fee), psbt, s.TxID, tx, s.Height, millis(s.UpdatedAt), s.FailReason,
+			string(replaced), string(bump))
 		if err := versioned(res, dupErr(err), "spend", s.ID, s.Version); err != nil {
 			return err
 		}
@@ -132,9 +143,10 @@ func scanSpend(r scanner) (spend.Spend, error) {
 		kind, status, outputs, inputs, psbt, tx string
 		change, changeIndex, feeRate, fee       int64
 		created, updated                        int64
+		replaced, bump                          string
 	)
 	err := r.Scan(&s.ID, &s.StoreID, &kind, &s.SubjectID, &status, &outputs, &inputs, &change, &changeIndex, &feeRate,
-		&fee, &psbt, &s.TxID, &tx, &s.Height, &created, &updated, &s.FailReason, &s.Version)
+		&fee, &psbt, &s.TxID, &tx, &s.Height, &created, &updated, &s.FailReason, &s.Version, &replaced, &bump)
 	if err != nil {
 		return s, err
 	}
@@ -150,6 +162,18 @@ func scanSpend(r scanner) (spend.Spend, error) {
 	}
 	if s.Tx, err = hex.DecodeString(tx); err != nil {
 		return s, fmt.Errorf("spend %s: tx: %w", s.ID, err)
+	}
+	if err := json.Unmarshal([]byte(replaced), &s.Replaced); err != nil {
+		return s, fmt.Errorf("spend %s: replaced: %w", s.ID, err)
+	}
+	if len(s.Replaced) == 0 {
+		s.Replaced = nil
+	}
+	if bump != "" {
+		s.Bump = new(spend.Plan)
+		if err := json.Unmarshal([]byte(bump), s.Bump); err != nil {
+			return s, fmt.Errorf("spend %s: bump: %w", s.ID, err)
+		}
 	}
 	s.Change, s.ChangeIndex = money.Sats(change), uint32(changeIndex)
 	s.FeeRate, s.Fee = money.Sats(feeRate), money.Sats(fee)
