@@ -62,6 +62,23 @@ func (h *harness) engine() *spender.Engine {
 		}})
 }
 
+// paidInvoices creates n invoices, pays them and confirms the payments
+// in one block: the store's coins.
+func (h *harness) paidInvoices(n int) []*invoice.Invoice {
+	h.t.Helper()
+	var invs []*invoice.Invoice
+	for range n {
+		inv := h.create("20")
+		h.pay(inv, inv.Due())
+		invs = append(invs, inv)
+	}
+	h.mine(1)
+	for _, inv := range invs {
+		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
+	}
+	return invs
+}
+
 // refundTo stores a refund of an invoice in status created, paying sats
 // to address.
 func (h *harness) refundTo(inv *invoice.Invoice, address string, sats money.Sats, buyerPaysFee bool) refund.Refund {
@@ -106,16 +123,7 @@ func TestRefundSpend(t *testing.T) {
 	eng := h.engine()
 
 	// Two paid, confirmed invoices: the store's coins.
-	var invs []*invoice.Invoice
-	for range 2 {
-		inv := h.create("20")
-		h.pay(inv, inv.Due())
-		invs = append(invs, inv)
-	}
-	h.mine(1)
-	for _, inv := range invs {
-		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
-	}
+	invs := h.paidInvoices(2)
 	buyer, err := node.Wallet().NewAddress()
 	if err != nil {
 		t.Fatal(err)
@@ -272,16 +280,7 @@ func TestRefundSpendReorg(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
-	var invs []*invoice.Invoice
-	for range 2 {
-		inv := h.create("20")
-		h.pay(inv, inv.Due())
-		invs = append(invs, inv)
-	}
-	h.mine(1)
-	for _, inv := range invs {
-		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
-	}
+	invs := h.paidInvoices(2)
 	if err := regtest.WaitSynced(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -366,16 +365,7 @@ func TestRefundSpendBump(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
-	var invs []*invoice.Invoice
-	for range 2 {
-		inv := h.create("20")
-		h.pay(inv, inv.Due())
-		invs = append(invs, inv)
-	}
-	h.mine(1)
-	for _, inv := range invs {
-		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
-	}
+	invs := h.paidInvoices(2)
 	buyer, err := a.Wallet().NewAddress()
 	if err != nil {
 		t.Fatal(err)

@@ -160,6 +160,16 @@ var (
 
 func (e *Engine) now() time.Time { return e.cfg.Clock().UTC().Truncate(time.Millisecond) }
 
+// storeKey loads a store and parses its receiving key.
+func (e *Engine) storeKey(ctx context.Context, storeID string) (merchant.Store, *wallet.Key, error) {
+	st, err := e.cfg.Store.GetStore(ctx, storeID)
+	if err != nil {
+		return st, nil, err
+	}
+	k, err := key(st)
+	return st, k, err
+}
+
 // key parses a store's receiving key.
 func key(st merchant.Store) (*wallet.Key, error) {
 	k, err := wallet.ParseKey(st.Key, st.Network)
@@ -447,11 +457,7 @@ func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spe
 	if err != nil {
 		return s, err
 	}
-	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
-	if err != nil {
-		return s, err
-	}
-	k, err := key(st)
+	st, k, err := e.storeKey(ctx, s.StoreID)
 	if err != nil {
 		return s, err
 	}
@@ -516,11 +522,7 @@ func (e *Engine) Bump(ctx context.Context, spendID string, rate money.Sats) (spe
 	if s.Status != spend.StatusBroadcast {
 		return s, fmt.Errorf("spend %s (%s): %w", s.ID, s.Status, ErrNotBumpable)
 	}
-	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
-	if err != nil {
-		return s, err
-	}
-	k, err := key(st)
+	st, k, err := e.storeKey(ctx, s.StoreID)
 	if err != nil {
 		return s, err
 	}
