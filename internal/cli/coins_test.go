@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 )
@@ -85,4 +86,36 @@ func equalJSON(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// TestStoreKeyOrigin: a store's key gets its origin at creation or later,
+// even once the store has invoices (not one address changes); an origin
+// that does not fit the key is refused.
+func TestStoreKeyOrigin(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"KASSA_DATA_DIR": dir, "KASSA_NETWORK": "regtest", "KASSA_RATES": "fixed:BTC_USD=50000"}
+	key, origin := kassatest.Key(t, "origin"), kassatest.Origin(t, "origin")
+	out, errs, code := run(t, vars, "store", "create", "--name", "Shop", "--xpub", key)
+	if code != 0 || !strings.Contains(errs, "--key-origin") {
+		t.Fatalf("store create without an origin must say how to give it: %d %s", code, errs)
+	}
+	storeID := strings.TrimSpace(out)
+	if out, errs, code := run(t, vars, "invoice", "create", "--store", storeID, "--price", "5"); code != 0 {
+		t.Fatalf("invoice create: %d %s %s", code, out, errs)
+	}
+	if _, errs, code := run(t, vars, "store", "update", "--store", storeID, "--key-origin", "[d34db33f/84h/1h]"); code == 0 ||
+		!strings.Contains(errs, "origin") {
+		t.Fatalf("an origin of the wrong depth: %d %s", code, errs)
+	}
+	if _, errs, code := run(t, vars, "store", "update", "--store", storeID, "--key-origin", origin); code != 0 {
+		t.Fatalf("store update --key-origin on a store with invoices: %d %s", code, errs)
+	}
+	out, _, _ = run(t, vars, "store", "list")
+	if !strings.Contains(out, "wpkh("+origin) {
+		t.Fatalf("the key's origin is not stored (%s): %s", origin, out)
+	}
+	out, errs, code = run(t, vars, "store", "create", "--name", "Two", "--xpub", key, "--key-origin", origin)
+	if code != 0 || strings.Contains(errs, "no origin") {
+		t.Fatalf("store create --key-origin: %d %s %s", code, out, errs)
+	}
 }

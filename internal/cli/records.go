@@ -14,6 +14,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -41,6 +42,7 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	gap := fs.Int("gap-limit", merchant.DefaultGapLimit, "most unpaid addresses in a row before addresses are reused")
 	feeFloor := fs.Int64("fee-floor", int64(merchant.DefaultFeeFloor), "lowest fee rate of the store's refunds and payouts, sat/vB (update)")
 	feeCeiling := fs.Int64("fee-ceiling", int64(merchant.DefaultFeeCeiling), "highest fee rate of the store's refunds and payouts, sat/vB; a signed transaction paying more is refused (update)")
+	origin := fs.String("key-origin", "", "the key's origin, [fingerprint/84h/0h/0h] as the wallet shows it: hardware wallets need it to sign refunds (create, update)")
 	autoRefunds := fs.Bool("auto-refunds", true, "refund part-paid expired invoices and the excess of over-paid ones automatically (update)")
 	// --invoice-limits is the configuration's flag (KASSA_INVOICE_LIMITS,
 	// the server's default); given to these commands, it sets the store's own.
@@ -117,6 +119,11 @@ func runStore(ctx context.Context, env Env, args []string) error {
 		if given["invoice-limits"] {
 			st.InvoiceLimits = limits
 		}
+		if given["key-origin"] {
+			if st.Key, err = withOrigin(st.Key, st.Network, *origin); err != nil {
+				return err
+			}
+		}
 		if given["fee-floor"] {
 			st.FeeFloor = money.Sats(*feeFloor)
 		}
@@ -138,6 +145,11 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	st := merchant.Store{ID: auth.NewID(), Name: *name, Network: cfg.Network, Key: *key, Speed: invoice.Speed(*speed),
 		Expiry: *expiry, GapLimit: *gap, DefaultCurrency: *currency, InvoiceLimits: limits,
 		CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	if *origin != "" {
+		if st.Key, err = withOrigin(st.Key, st.Network, *origin); err != nil {
+			return err
+		}
+	}
 	if err := checkStore(&st); err != nil {
 		return err
 	}
@@ -146,7 +158,24 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout, st.ID)
 	fmt.Fprintf(env.Stderr, "created store %q on %s receiving to %s\n", st.Name, st.Network, st.Key)
+	if k, err := wallet.ParseKey(st.Key, st.Network); err == nil && !k.HasOrigin() {
+		fmt.Fprintln(env.Stderr, "the key has no origin: to sign refunds with a hardware wallet, give it with --key-origin "+
+			"[fingerprint/84h/0h/0h] (kassa store update --store "+st.ID+" --key-origin …), as the wallet shows it")
+	}
 	return nil
+}
+
+// withOrigin gives a receiving key its key origin.
+func withOrigin(key, network, origin string) (string, error) {
+	k, err := wallet.ParseKey(key, network)
+	if err != nil {
+		return "", fmt.Errorf("%w: --xpub: %v", ErrUsage, err)
+	}
+	k, err = k.WithOrigin(origin)
+	if err != nil {
+		return "", fmt.Errorf("%w: --key-origin: %v", ErrUsage, err)
+	}
+	return k.String(), nil
 }
 
 // checkStore validates a store's settings (merchant.Store.Validate) and

@@ -161,6 +161,22 @@ func AccountPriv(tb testing.TB, name string) string {
 	return account(tb, name).String()
 }
 
+// Origin returns the key origin of Key(name)'s account, as a wallet shows
+// it: [master fingerprint/84h/1h/0h].
+func Origin(tb testing.TB, name string) string {
+	tb.Helper()
+	seed := sha256.Sum256([]byte("kassatest " + name))
+	m, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	purpose, err := m.Derive(hdkeychain.HardenedKeyStart + 84)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fmt.Sprintf("[%08x/84h/1h/0h]", purpose.ParentFingerprint())
+}
+
 // account returns the BIP84 account 0 key of a name's seed.
 func account(tb testing.TB, name string) *hdkeychain.ExtendedKey {
 	tb.Helper()

@@ -95,8 +95,15 @@ var ErrKeyLocked = errors.New("the receiving key cannot change once the store ha
 // CheckKeyChange applies the key-lock rule to a change from s to next,
 // given whether the store has invoices.
 func (s Store) CheckKeyChange(next Store, hasInvoices bool) error {
-	if hasInvoices && (next.Key != s.Key || next.Network != s.Network) {
-		return ErrKeyLocked
+	if !hasInvoices || (next.Key == s.Key && next.Network == s.Network) {
+		return nil
 	}
-	return nil
+	// The same key with its origin added (or corrected): not one address
+	// changes.
+	a, aerr := wallet.ParseKey(s.Key, s.Network)
+	b, berr := wallet.ParseKey(next.Key, next.Network)
+	if aerr == nil && berr == nil && a.SameAddresses(b) {
+		return nil
+	}
+	return ErrKeyLocked
 }

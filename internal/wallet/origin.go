@@ -80,6 +80,15 @@ func (k *Key) WithOrigin(origin string) (*Key, error) {
 	return newKey(k.params, k.network, k.script, acc, canonical, slices.Clone(k.path))
 }
 
+// SameAddresses reports whether o derives exactly k's addresses (the same
+// account key, path and script type, on the same network): what lets a
+// store whose key is in use be given its key origin, which changes the
+// descriptor but not one address.
+func (k *Key) SameAddresses(o *Key) bool {
+	return k.network == o.network && k.script == o.script && slices.Equal(k.path, o.path) &&
+		k.account.String() == o.account.String()
+}
+
 // DeriveChange returns the address at index on the key's change branch, or
 // ErrNoChangeBranch.
 func (k *Key) DeriveChange(index uint32) (Address, error) {
