@@ -13,25 +13,11 @@ import (
 // parseDescriptor parses a single-key output descriptor, verifying its
 // checksum when it carries one.
 func parseDescriptor(s string, params *chaincfg.Params, network string) (*Key, error) {
-	body, err := splitChecksum(s)
+	d, err := splitDescriptor(s)
 	if err != nil {
 		return nil, err
 	}
-	script, keyExpr, err := splitScript(body)
-	if err != nil {
-		return nil, err
-	}
-	origin, rest, err := parseOrigin(keyExpr)
-	if err != nil {
-		return nil, err
-	}
-	encoded, pathExpr := rest, ""
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		encoded, pathExpr = rest[:i], rest[i:]
-	}
-	if encoded == "" {
-		return nil, fmt.Errorf("%w: descriptor has no key", ErrMalformedKey)
-	}
+	script, origin, encoded, pathExpr := d.script, d.origin, d.key, d.path
 	if isHexKey(encoded) {
 		return nil, fmt.Errorf("%w: descriptor holds a single public key, which gives one address; "+
 			"kassa needs an extended public key (xpub/tpub) ending in /*", ErrMalformedKey)
@@ -49,6 +35,39 @@ func parseDescriptor(s string, params *chaincfg.Params, network string) (*Key, e
 		return nil, err
 	}
 	return newKey(params, network, script, ext.key, origin, path)
+}
+
+// descriptorParts are a single-key descriptor's pieces: its script, the
+// key origin in canonical form, the encoded key and the derivation after
+// it ("/0/*").
+type descriptorParts struct {
+	script            ScriptType
+	origin, key, path string
+}
+
+// splitDescriptor verifies a descriptor's checksum when it has one and
+// cuts it into its parts.
+func splitDescriptor(s string) (descriptorParts, error) {
+	body, err := splitChecksum(s)
+	if err != nil {
+		return descriptorParts{}, err
+	}
+	script, keyExpr, err := splitScript(body)
+	if err != nil {
+		return descriptorParts{}, err
+	}
+	origin, rest, err := parseOrigin(keyExpr)
+	if err != nil {
+		return descriptorParts{}, err
+	}
+	d := descriptorParts{script: script, origin: origin, key: rest}
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		d.key, d.path = rest[:i], rest[i:]
+	}
+	if d.key == "" {
+		return descriptorParts{}, fmt.Errorf("%w: descriptor has no key", ErrMalformedKey)
+	}
+	return d, nil
 }
 
 // splitScript strips the script expression around the key expression and

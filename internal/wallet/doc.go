@@ -37,4 +37,12 @@
 // WithOrigin); Key.CheckSigned takes back what the wallet signed and returns
 // the transaction to broadcast only when it is the approved one, fully and
 // validly signed, with a fee under the ceiling.
+//
+// The one place kassa holds a private key is the opt-in hot signer:
+// ParseHotKey takes the private key of a store's Key (the account xprv,
+// the master xprv along the key origin, or a descriptor with the private
+// key) and refuses any key that does not derive exactly the store's;
+// HotKey.Sign signs an approved spend as the merchant's wallet would, and
+// what it signs goes through CheckSigned like any upload. A HotKey prints
+// and logs as a placeholder, and no error repeats key material.
 package wallet

@@ -30,12 +30,12 @@ var extKeyVersions = map[[4]byte]extKeyVersion{
 	{0x04, 0x4a, 0x52, 0x62}: {prefix: "upub", script: P2SHP2WPKH},
 	{0x04, 0x5f, 0x1c, 0xf6}: {prefix: "vpub", script: P2WPKH},
 
-	{0x04, 0x88, 0xad, 0xe4}: {prefix: "xprv", mainnet: true, private: true},
-	{0x04, 0x9d, 0x78, 0x78}: {prefix: "yprv", mainnet: true, private: true},
-	{0x04, 0xb2, 0x43, 0x0c}: {prefix: "zprv", mainnet: true, private: true},
-	{0x04, 0x35, 0x83, 0x94}: {prefix: "tprv", private: true},
-	{0x04, 0x4a, 0x4e, 0x28}: {prefix: "uprv", private: true},
-	{0x04, 0x5f, 0x18, 0xbc}: {prefix: "vprv", private: true},
+	{0x04, 0x88, 0xad, 0xe4}: {prefix: "xprv", mainnet: true, private: true, script: P2PKH},
+	{0x04, 0x9d, 0x78, 0x78}: {prefix: "yprv", mainnet: true, private: true, script: P2SHP2WPKH},
+	{0x04, 0xb2, 0x43, 0x0c}: {prefix: "zprv", mainnet: true, private: true, script: P2WPKH},
+	{0x04, 0x35, 0x83, 0x94}: {prefix: "tprv", private: true, script: P2PKH},
+	{0x04, 0x4a, 0x4e, 0x28}: {prefix: "uprv", private: true, script: P2SHP2WPKH},
+	{0x04, 0x5f, 0x18, 0xbc}: {prefix: "vprv", private: true, script: P2WPKH},
 
 	{0x02, 0x95, 0xb4, 0x3f}: {prefix: "Ypub", mainnet: true, multisig: true},
 	{0x02, 0xaa, 0x7e, 0xd3}: {prefix: "Zpub", mainnet: true, multisig: true},
@@ -73,29 +73,9 @@ type parsedExtKey struct {
 // versions above, refuses private, multisig and wrong-network keys, and
 // returns it re-versioned as a standard xpub or tpub.
 func parseExtKey(s, network string) (parsedExtKey, error) {
-	if len(s) > maxExtKeyChars {
-		return parsedExtKey{}, fmt.Errorf("%w: %d characters is too long for an extended key", ErrMalformedKey, len(s))
-	}
-	raw := base58.Decode(s)
-	if len(raw) == 0 {
-		return parsedExtKey{}, fmt.Errorf("%w: not valid base58", ErrMalformedKey)
-	}
-	if len(raw) != extKeyLen {
-		if isWIF(raw) {
-			return parsedExtKey{}, fmt.Errorf("%w (got a WIF private key)", ErrPrivateKey)
-		}
-		return parsedExtKey{}, fmt.Errorf("%w: decodes to %d bytes, an extended key has %d",
-			ErrMalformedKey, len(raw), extKeyLen)
-	}
-	payload, sum := raw[:extKeyPayloadLen], raw[extKeyPayloadLen:]
-	if !bytes.Equal(chainhash.DoubleHashB(payload)[:4], sum) {
-		return parsedExtKey{}, fmt.Errorf("%w: extended key checksum is wrong; "+
-			"copy the key again from the wallet", ErrBadChecksum)
-	}
-
-	v, ok := extKeyVersions[[4]byte(payload[:4])]
-	if !ok {
-		return parsedExtKey{}, fmt.Errorf("%w: unknown extended key version %x", ErrMalformedKey, payload[:4])
+	payload, v, err := decodeExtKey(s)
+	if err != nil {
+		return parsedExtKey{}, err
 	}
 	if v.private {
 		return parsedExtKey{}, fmt.Errorf("%w (got %s)", ErrPrivateKey, v.prefix)
@@ -105,8 +85,53 @@ func parseExtKey(s, network string) (parsedExtKey, error) {
 	if payload[45] == 0x00 {
 		return parsedExtKey{}, fmt.Errorf("%w (got private key data under %s version bytes)", ErrPrivateKey, v.prefix)
 	}
+	if err := checkVersion(v, network); err != nil {
+		return parsedExtKey{}, err
+	}
+	std := tpubVersion
+	if v.mainnet {
+		std = xpubVersion
+	}
+	key, err := withVersion(payload, std)
+	if err != nil {
+		return parsedExtKey{}, err
+	}
+	return parsedExtKey{key: key, version: v}, nil
+}
+
+// decodeExtKey decodes a base58check extended key, public or private, and
+// looks up its version bytes. The errors never repeat the input.
+func decodeExtKey(s string) ([]byte, extKeyVersion, error) {
+	if len(s) > maxExtKeyChars {
+		return nil, extKeyVersion{}, fmt.Errorf("%w: %d characters is too long for an extended key", ErrMalformedKey, len(s))
+	}
+	raw := base58.Decode(s)
+	if len(raw) == 0 {
+		return nil, extKeyVersion{}, fmt.Errorf("%w: not valid base58", ErrMalformedKey)
+	}
+	if len(raw) != extKeyLen {
+		if isWIF(raw) {
+			return nil, extKeyVersion{}, fmt.Errorf("%w (got a WIF private key)", ErrPrivateKey)
+		}
+		return nil, extKeyVersion{}, fmt.Errorf("%w: decodes to %d bytes, an extended key has %d",
+			ErrMalformedKey, len(raw), extKeyLen)
+	}
+	payload, sum := raw[:extKeyPayloadLen], raw[extKeyPayloadLen:]
+	if !bytes.Equal(chainhash.DoubleHashB(payload)[:4], sum) {
+		return nil, extKeyVersion{}, fmt.Errorf("%w: extended key checksum is wrong; "+
+			"copy the key again from the wallet", ErrBadChecksum)
+	}
+	v, ok := extKeyVersions[[4]byte(payload[:4])]
+	if !ok {
+		return nil, extKeyVersion{}, fmt.Errorf("%w: unknown extended key version %x", ErrMalformedKey, payload[:4])
+	}
+	return payload, v, nil
+}
+
+// checkVersion refuses multisig versions and versions of another network.
+func checkVersion(v extKeyVersion, network string) error {
 	if v.multisig {
-		return parsedExtKey{}, fmt.Errorf("%w: %s is a multisig key; kassa derives single-key addresses "+
+		return fmt.Errorf("%w: %s is a multisig key; kassa derives single-key addresses "+
 			"(use a descriptor wallet's single-key xpub/ypub/zpub)", ErrUnsupportedScript, v.prefix)
 	}
 	if v.mainnet != isMainnet(network) {
@@ -114,24 +139,23 @@ func parseExtKey(s, network string) (parsedExtKey, error) {
 		if !v.mainnet {
 			keyNet = "testnet/signet/regtest"
 		}
-		return parsedExtKey{}, &NetworkMismatchError{KeyNetwork: keyNet, Prefix: v.prefix, Network: network}
+		return &NetworkMismatchError{KeyNetwork: keyNet, Prefix: v.prefix, Network: network}
 	}
+	return nil
+}
 
-	// Re-serialize with the standard version and let hdkeychain do the
-	// BIP32 decoding, which also checks the point is on the curve.
-	std := tpubVersion
-	if v.mainnet {
-		std = xpubVersion
-	}
+// withVersion re-serializes payload under the standard version std and lets
+// hdkeychain do the BIP32 decoding, which also checks the key is valid.
+func withVersion(payload []byte, std [4]byte) (*hdkeychain.ExtendedKey, error) {
 	buf := make([]byte, 0, extKeyLen)
 	buf = append(buf, std[:]...)
 	buf = append(buf, payload[4:]...)
 	buf = append(buf, chainhash.DoubleHashB(buf)[:4]...)
 	key, err := hdkeychain.NewKeyFromString(base58.Encode(buf))
 	if err != nil {
-		return parsedExtKey{}, fmt.Errorf("%w: %v", ErrMalformedKey, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformedKey, err)
 	}
-	return parsedExtKey{key: key, version: v}, nil
+	return key, nil
 }
 
 // isWIF reports whether raw looks like a base58check-decoded WIF private key:

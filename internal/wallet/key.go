@@ -91,13 +91,11 @@ func ParseKey(s, network string) (*Key, error) {
 	if err != nil {
 		return nil, err
 	}
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return nil, fmt.Errorf("%w: empty key", ErrMalformedKey)
-	case len(s) > maxInputLen:
-		return nil, fmt.Errorf("%w: %d characters is too long for a key or descriptor", ErrMalformedKey, len(s))
-	case strings.ContainsAny(s, "()#[/"):
+	s, isDescriptor, err := trimKey(s)
+	if err != nil {
+		return nil, err
+	}
+	if isDescriptor {
 		return parseDescriptor(s, params, network)
 	}
 	ext, err := parseExtKey(s, network)
@@ -105,6 +103,19 @@ func ParseKey(s, network string) (*Key, error) {
 		return nil, err
 	}
 	return newKey(params, network, ext.version.script, ext.key, "", []uint32{0})
+}
+
+// trimKey trims a key or descriptor as given, refuses an empty or overlong
+// one and reports whether it is a descriptor.
+func trimKey(s string) (string, bool, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return "", false, fmt.Errorf("%w: empty key", ErrMalformedKey)
+	case len(s) > maxInputLen:
+		return "", false, fmt.Errorf("%w: %d characters is too long for a key or descriptor", ErrMalformedKey, len(s))
+	}
+	return s, strings.ContainsAny(s, "()#[/"), nil
 }
 
 // newKey derives the branch key and the canonical descriptor.
