@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"slices"
@@ -50,21 +51,61 @@ func signPSBT(t *testing.T, psbt []byte, args ...string) []byte {
 
 // engine returns a spend engine on the harness's store and node, its
 // change addresses registered with the harness's watcher.
-func (h *harness) engine() *spender.Engine {
+func (h *harness) engine() *spender.Engine { return h.engineWith(nil, h.log) }
+
+// engineWith is engine with a hot signer and a logger of the test's.
+func (h *harness) engineWith(hot spender.HotSigner, log *slog.Logger) *spender.Engine {
 	h.t.Helper()
 	client, err := rpc.New(h.node.RPCURL())
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	return spender.New(spender.Config{Store: h.db, Chain: client, Rejected: rpc.ErrTxRejected, Clock: h.clock.Now,
-		Logger: h.log, WatchChange: func(storeID string, script []byte, index uint32) {
+		Hot: hot, Logger: log, WatchChange: func(storeID string, script []byte, index uint32) {
 			h.backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
 		}})
 }
 
-// paidInvoices creates n invoices, pays them and confirms the payments
-// in one block: the store's coins.
-func (h *harness) paidInvoices(n int) []*invoice.Invoice {
+// refundTo stores a refund of an invoice in status created, paying sats
+// to address, changed by opts.
+func (h *harness) refundTo(inv *invoice.Invoice, address string, sats money.Sats, buyerPaysFee bool, opts ...func(*refund.Refund)) refund.Refund {
+	h.t.Helper()
+	now := h.clock.Now().UTC().Truncate(time.Millisecond)
+	r := refund.Refund{ID: auth.NewID(), StoreID: h.storeID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
+		Status: refund.StatusCreated, Amount: sats.Decimal(), Currency: "BTC", Rate: decimal.NewFromInt(1), Sats: sats,
+		BuyerPaysFee: buyerPaysFee, Cancellable: true, Address: address, RequestedAt: now, UpdatedAt: now}
+	for _, o := range opts {
+		o(&r)
+	}
+	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: now}}
+	if err := h.db.Unit(context.Background(), func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
+		h.t.Fatal(err)
+	}
+	return r
+}
+
+// confirmRefund follows a refund's sent spend into a block: its coin
+// spent in the mempool, then in a block; the engine's next round makes
+// the spend confirmed and the refund success.
+func (h *harness) confirmRefund(eng *spender.Engine, s spend.Spend, refundID string) {
+	h.t.Helper()
+	ctx := context.Background()
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent by the refund", func(c store.Coin) bool { return c.SpentBy == s.TxID })
+	h.mine(1)
+	h.coin(in.TxID, in.Vout, "spent in a block", func(c store.Coin) bool { return c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	if got, _ := h.db.GetSpend(ctx, s.ID); got.Status != spend.StatusConfirmed || got.Height == 0 {
+		h.t.Fatalf("after a block: %+v", got)
+	}
+	h.refundNow(refundID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+}
+
+// paidInvoices makes n invoices of 20 USD, pays them and waits until a
+// block confirms them: the store's coins; and a buyer's address.
+func (h *harness) paidInvoices(n int) ([]*invoice.Invoice, string) {
 	h.t.Helper()
 	var invs []*invoice.Invoice
 	for range n {
@@ -76,22 +117,11 @@ func (h *harness) paidInvoices(n int) []*invoice.Invoice {
 	for _, inv := range invs {
 		h.wait(inv.ID, invoice.StatusConfirmed, invoice.ExceptionNone)
 	}
-	return invs
-}
-
-// refundTo stores a refund of an invoice in status created, paying sats
-// to address.
-func (h *harness) refundTo(inv *invoice.Invoice, address string, sats money.Sats, buyerPaysFee bool) refund.Refund {
-	h.t.Helper()
-	now := h.clock.Now().UTC().Truncate(time.Millisecond)
-	r := refund.Refund{ID: auth.NewID(), StoreID: h.storeID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
-		Status: refund.StatusCreated, Amount: sats.Decimal(), Currency: "BTC", Rate: decimal.NewFromInt(1), Sats: sats,
-		BuyerPaysFee: buyerPaysFee, Cancellable: true, Address: address, RequestedAt: now, UpdatedAt: now}
-	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: now}}
-	if err := h.db.Unit(context.Background(), func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
+	buyer, err := h.node.Wallet().NewAddress()
+	if err != nil {
 		h.t.Fatal(err)
 	}
-	return r
+	return invs, buyer
 }
 
 // refundNow polls the store until the refund satisfies ok.
@@ -123,11 +153,7 @@ func TestRefundSpend(t *testing.T) {
 	eng := h.engine()
 
 	// Two paid, confirmed invoices: the store's coins.
-	invs := h.paidInvoices(2)
-	buyer, err := node.Wallet().NewAddress()
-	if err != nil {
-		t.Fatal(err)
-	}
+	invs, buyer := h.paidInvoices(2)
 	r := h.refundTo(invs[0], buyer, 15_000, false)
 
 	s, err := eng.PrepareRefund(ctx, r.ID)
@@ -174,18 +200,7 @@ func TestRefundSpend(t *testing.T) {
 	if again, err := eng.Submit(ctx, s.ID, signed); err != nil || again.TxID != out.TxID {
 		t.Fatalf("the same upload again: %+v, %v", again, err)
 	}
-	in := s.Inputs[0]
-	h.coin(in.TxID, in.Vout, "spent by the refund", func(c store.Coin) bool { return c.SpentBy == out.TxID })
-
-	h.mine(1)
-	h.coin(in.TxID, in.Vout, "spent in a block", func(c store.Coin) bool { return c.SpentHeight > 0 })
-	if err := eng.Track(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := h.db.GetSpend(ctx, s.ID); got.Status != spend.StatusConfirmed || got.Height == 0 {
-		t.Fatalf("after a block: %+v", got)
-	}
-	h.refundNow(r.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	h.confirmRefund(eng, out, r.ID)
 	if codes := h.codes(invs[0].ID); !slices.Contains(codes, invoice.CodeRefundComplete) {
 		t.Fatalf("invoice events %v: no 1016", codes)
 	}
@@ -280,12 +295,8 @@ func TestRefundSpendReorg(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
-	invs := h.paidInvoices(2)
+	invs, buyer := h.paidInvoices(2)
 	if err := regtest.WaitSynced(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
-	buyer, err := a.Wallet().NewAddress()
-	if err != nil {
 		t.Fatal(err)
 	}
 
@@ -365,11 +376,7 @@ func TestRefundSpendBump(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
-	invs := h.paidInvoices(2)
-	buyer, err := a.Wallet().NewAddress()
-	if err != nil {
-		t.Fatal(err)
-	}
+	invs, buyer := h.paidInvoices(2)
 	bump := func(s spend.Spend, rate money.Sats) spend.Spend {
 		t.Helper()
 		bumped, err := eng.Bump(ctx, s.ID, rate)

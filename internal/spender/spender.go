@@ -10,6 +10,14 @@
 // with the change it causes to its refund (and invoice), so a crash at any
 // point leaves either both or neither. A signed spend is sent again until
 // the node has it, never rebuilt: one spend, one transaction.
+//
+// With the opt-in hot signer (Config.Hot), the spend of an immediate
+// refund is signed with the store's hot key as soon as it is built and
+// goes through the same Submit path as an upload: checked, recorded, sent.
+// The store's daily limit (HotWindow) is checked and the signature counted
+// in the unit that records the signed spend, so concurrent spends on
+// several nodes cannot pass it together. Over the limit or without a hot
+// key the spend waits for the merchant's signature, as any other.
 package spender
 
 import (
@@ -108,8 +116,26 @@ type Config struct {
 	WatchChange func(storeID string, script []byte, index uint32)
 	// FeeTarget is the blocks the fee estimate aims at (6 if 0).
 	FeeTarget int
-	Logger    *slog.Logger
+	// Hot is the opt-in hot signer (hotwallet.Signer): the spends of
+	// immediate refunds are signed with the store's hot key and sent at
+	// once, within the store's daily limit. Nil: every spend waits for
+	// the merchant's signature.
+	Hot    HotSigner
+	Logger *slog.Logger
 }
+
+// HotSigner finds a store's hot key (hotwallet.Signer implements it).
+type HotSigner interface {
+	// Key returns the store's hot key for its receiving key k, or nil and
+	// no error when the store has none. The key is opened for this call:
+	// the engine keeps it no longer than one signature.
+	Key(ctx context.Context, st merchant.Store, k *wallet.Key) (*wallet.HotKey, error)
+}
+
+// HotWindow is the period the hot signer's daily limit covers: what it
+// signed for a store in the last HotWindow, outputs and fees, plus the
+// spend at hand must stay within the store's limit.
+const HotWindow = 24 * time.Hour
 
 // Engine runs spends. It is safe for concurrent use; Track runs on the
 // node that watches the chain.
@@ -213,6 +239,9 @@ func (e *Engine) PrepareRefund(ctx context.Context, refundID string) (spend.Spen
 		return spend.Spend{}, err
 	}
 	e.log.Info("spend built", "spend", s.ID, "refund", r.ID, "inputs", len(plan.Inputs), "fee", int64(plan.Fee))
+	if r.Immediate {
+		return e.signHot(ctx, s), nil
+	}
 	return s, nil
 }
 
@@ -453,6 +482,12 @@ func (e *Engine) owed(ctx context.Context, s spend.Spend) ([]spend.Output, bool,
 // its refund pending in one unit, and sends it. It returns the txid. A
 // second upload of the same transaction returns its txid again.
 func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spend.Spend, error) {
+	return e.submit(ctx, spendID, upload, nil)
+}
+
+// submit is Submit; guard, when given, joins the unit that records the
+// signed spend (the hot signer's limit) and can refuse it.
+func (e *Engine) submit(ctx context.Context, spendID string, upload []byte, guard func(u *store.Unit) error) (spend.Spend, error) {
 	s, err := e.cfg.Store.GetSpend(ctx, spendID)
 	if err != nil {
 		return s, err
@@ -501,10 +536,14 @@ func (e *Engine) Submit(ctx context.Context, spendID string, upload []byte) (spe
 	if err != nil {
 		return s, err
 	}
-	if err := e.commit(ctx, &next, subjectEvent{refund: refund.Broadcast{TxID: txid, Fee: next.Fee}}); err != nil {
+	if err := e.commitWith(ctx, &next, subjectEvent{refund: refund.Broadcast{TxID: txid, Fee: next.Fee}}, guard); err != nil {
 		return s, err
 	}
-	e.log.Info("spend signed and recorded", "spend", s.ID, "txid", txid)
+	signer := "merchant"
+	if guard != nil {
+		signer = "hot"
+	}
+	e.log.Info("spend signed and recorded", "spend", s.ID, "txid", txid, "signer", signer)
 	return e.send(ctx, next)
 }
 
@@ -794,8 +833,18 @@ type subjectEvent struct {
 
 // commit stores a spend's change with its subject's, in one unit.
 func (e *Engine) commit(ctx context.Context, s *spend.Spend, sub subjectEvent) error {
+	return e.commitWith(ctx, s, sub, nil)
+}
+
+// commitWith is commit with guard, if not nil, run first in the unit.
+func (e *Engine) commitWith(ctx context.Context, s *spend.Spend, sub subjectEvent, guard func(u *store.Unit) error) error {
 	for attempt := 0; ; attempt++ {
 		err := e.cfg.Store.Unit(ctx, func(u *store.Unit) error {
+			if guard != nil {
+				if err := guard(u); err != nil {
+					return err
+				}
+			}
 			if err := u.Spend(s); err != nil {
 				return err
 			}
