@@ -136,7 +136,11 @@ func spendEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, g *g
 	if err != nil {
 		return nil, fmt.Errorf("spend engine: %w", err)
 	}
-	eng := spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(), Logger: log,
+	hot, err := hotSigner(ctx, cfg, log, db)
+	if err != nil {
+		return nil, err
+	}
+	eng := spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(), Logger: log, Hot: hot,
 		WatchChange: func(storeID string, script []byte, index uint32) {
 			backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
 		}})

@@ -21,16 +21,20 @@ import (
 
 func runStore(ctx context.Context, env Env, args []string) error {
 	sub, args, err := subcommand(env, args, "store", map[string]string{
-		"create": "create a store and print its id",
-		"update": "change a store's settings (only the flags given)",
-		"list":   "list stores as JSON",
+		"create":     "create a store and print its id",
+		"update":     "change a store's settings (only the flags given)",
+		"list":       "list stores as JSON",
+		"hot-signer": "turn a store's hot signer on (private key on stdin, --limit SATS per 24 h) or off (--remove)",
 	})
 	if err != nil {
 		return err
 	}
 	synopsis := "store " + sub + " [flags]"
-	if sub == "update" {
+	switch sub {
+	case "update":
 		synopsis = "store update --store ID [flags]"
+	case "hot-signer":
+		synopsis = "store hot-signer --store ID --limit SATS < private-key, or --store ID --remove"
 	}
 	fs, resolve := flagSet(env, "store "+sub, synopsis)
 	id := fs.String("store", "", "store id (update only)")
@@ -44,6 +48,8 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	feeCeiling := fs.Int64("fee-ceiling", int64(merchant.DefaultFeeCeiling), "highest fee rate of the store's refunds and payouts, sat/vB; a signed transaction paying more is refused (update)")
 	origin := fs.String("key-origin", "", "the key's origin, [fingerprint/84h/0h/0h] as the wallet shows it: hardware wallets need it to sign refunds (create, update)")
 	autoRefunds := fs.Bool("auto-refunds", true, "refund part-paid expired invoices and the excess of over-paid ones automatically (update)")
+	hotLimit := fs.Int64("limit", 0, "most satoshis the hot signer signs per 24 hours, outputs and fees (hot-signer)")
+	hotRemove := fs.Bool("remove", false, "turn the store's hot signer off and delete its sealed key (hot-signer)")
 	// --invoice-limits is the configuration's flag (KASSA_INVOICE_LIMITS,
 	// the server's default); given to these commands, it sets the store's own.
 	if err := parse(fs, args); err != nil {
@@ -69,6 +75,8 @@ func runStore(ctx context.Context, env Env, args []string) error {
 	}
 	defer db.Close()
 	switch sub {
+	case "hot-signer":
+		return runHotSigner(ctx, env, cfg, db, *id, money.Sats(*hotLimit), *hotRemove)
 	case "list":
 		stores, err := db.ListStores(ctx)
 		if err != nil {
@@ -85,9 +93,14 @@ func runStore(ctx context.Context, env Env, args []string) error {
 			if s.InvoiceLimits != nil {
 				lim = s.InvoiceLimits.String()
 			}
+			hot, err := hotSignerJSON(ctx, db, s.ID)
+			if err != nil {
+				return err
+			}
 			out = append(out, map[string]any{"id": s.ID, "name": s.Name, "network": s.Network, "key": s.Key,
 				"speed": s.Speed, "currency": s.DefaultCurrency, "expiry": s.Expiry.String(), "gapLimit": s.GapLimit,
-				"unpaidRun": run, "invoiceLimits": lim, "feeFloor": floor, "feeCeiling": ceiling, "autoRefunds": !s.NoAutoRefunds})
+				"unpaidRun": run, "invoiceLimits": lim, "feeFloor": floor, "feeCeiling": ceiling, "autoRefunds": !s.NoAutoRefunds,
+				"hotSigner": hot})
 		}
 		return printJSON(env, out)
 	case "update":

@@ -112,6 +112,11 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 		return err
 	}
 	defer db.Close()
+	// A wrong hot wallet passphrase stops kassa here, on every node, not
+	// at the first immediate refund.
+	if _, err := hotSigner(ctx, cfg, log, db); err != nil {
+		return err
+	}
 	// IPNs and status mails (package notify), planned from the outbox and
 	// woken by this process's commits, with a 1 s poll for other
 	// processes'; stopped before the database closes.

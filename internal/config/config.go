@@ -61,8 +61,48 @@ type Config struct {
 	// DatabaseMaxConns caps this node's connection pool
 	// (KASSA_DATABASE_MAX_CONNS, default 16).
 	DatabaseMaxConns int
+	// HotWalletPassphraseFile is a file holding the hot signer's
+	// passphrase (KASSA_HOT_WALLET_PASSPHRASE_FILE); see
+	// HotWalletPassphrase.
+	HotWalletPassphraseFile string
 	// Ops holds built-in TLS and the metrics endpoint's settings (ops.go).
 	Ops
+
+	// getenv reads KASSA_HOT_WALLET_PASSPHRASE when it is needed: the
+	// passphrase itself is never a field, so no dump of the configuration
+	// can show it.
+	getenv func(string) string
+}
+
+// HotWalletPassphraseEnv is the variable holding the hot signer's
+// passphrase. It is read from the environment only, never from a flag
+// (flags land in shell history and process lists) or the config file.
+const HotWalletPassphraseEnv = "KASSA_HOT_WALLET_PASSPHRASE"
+
+// HotWalletPassphrase returns the passphrase that seals the stores' hot
+// keys: KASSA_HOT_WALLET_PASSPHRASE, or the first line of
+// KASSA_HOT_WALLET_PASSPHRASE_FILE, or nil when neither is set (the hot
+// signer is off).
+func (c Config) HotWalletPassphrase() ([]byte, error) {
+	if c.getenv != nil {
+		if v := c.getenv(HotWalletPassphraseEnv); v != "" {
+			return []byte(v), nil
+		}
+	}
+	if c.HotWalletPassphraseFile == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.HotWalletPassphraseFile)
+	if err != nil {
+		return nil, fmt.Errorf("KASSA_HOT_WALLET_PASSPHRASE_FILE: %w", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	clear(b)
+	if line == "" {
+		return nil, fmt.Errorf("KASSA_HOT_WALLET_PASSPHRASE_FILE: %s is empty", c.HotWalletPassphraseFile)
+	}
+	return []byte(line), nil
 }
 
 // SignatureOrigins returns the origins besides PublicURL that BitAuth
@@ -107,6 +147,7 @@ var Settings = []Setting{
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
 	{"node-id", "", "this node's name among several on one PostgreSQL database (default hostname-pid)", func(c *Config) *string { return &c.NodeID }},
 	{"invoice-limits", "100/h,60/m,10/s", "invoice-creation limits of a store without its own: COUNT/PERIOD pairs (s, m, h) or off", nil},
+	{"hot-wallet-passphrase-file", "", "file whose first line is the passphrase sealing the stores' hot signer keys (or set KASSA_HOT_WALLET_PASSPHRASE in the environment)", func(c *Config) *string { return &c.HotWalletPassphraseFile }},
 	{"database-max-conns", "16", "most connections this node opens to the database; on PostgreSQL keep nodes x (this + 2) under max_connections", nil},
 	{"config", "", "optional config file of KEY=value lines (keys as flags or KASSA_ variables)", nil},
 }
@@ -154,7 +195,16 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error)
 				resolved[s.Name] = *vals[s.Name]
 			}
 		}
-		return build(resolved)
+		c, err := build(resolved)
+		if err != nil {
+			return nil, err
+		}
+		if c.HotWalletPassphraseFile != "" && getenv(HotWalletPassphraseEnv) != "" {
+			return nil, fmt.Errorf("invalid configuration:\n  %s and KASSA_HOT_WALLET_PASSPHRASE_FILE are both set: "+
+				"give the passphrase one way", HotWalletPassphraseEnv)
+		}
+		c.getenv = getenv
+		return c, nil
 	}
 }
 

@@ -2,7 +2,10 @@ package config
 
 import (
 	"flag"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +118,52 @@ func TestInvoiceLimitsSetting(t *testing.T) {
 		_, err := resolve(t, map[string]string{"KASSA_INVOICE_LIMITS": v})
 		if err == nil || !strings.Contains(err.Error(), "KASSA_INVOICE_LIMITS") {
 			t.Errorf("KASSA_INVOICE_LIMITS=%s: %v, want an error naming the setting", v, err)
+		}
+	}
+}
+
+// TestHotWalletPassphrase: from the environment or the first line of a
+// file, never both, off when neither; no dump of the configuration shows
+// it, and there is no flag for it.
+func TestHotWalletPassphrase(t *testing.T) {
+	const pass = "a long hot wallet passphrase"
+	c, err := resolve(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.HotWalletPassphrase(); p != nil || err != nil {
+		t.Fatalf("unset: %q, %v", p, err)
+	}
+	c, err = resolve(t, map[string]string{HotWalletPassphraseEnv: pass})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.HotWalletPassphrase(); string(p) != pass || err != nil {
+		t.Fatalf("from the environment: %q, %v", p, err)
+	}
+	for _, dump := range []string{fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", c.Redacted())} {
+		if strings.Contains(dump, pass) {
+			t.Fatalf("the configuration dump shows the passphrase: %s", dump)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "pass")
+	if err := os.WriteFile(file, []byte(pass+"\r\nsecond line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err = resolve(t, nil, "--hot-wallet-passphrase-file", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := c.HotWalletPassphrase(); string(p) != pass || err != nil {
+		t.Fatalf("from a file: %q, %v", p, err)
+	}
+	if _, err := resolve(t, map[string]string{HotWalletPassphraseEnv: pass, "KASSA_HOT_WALLET_PASSPHRASE_FILE": file}); err == nil ||
+		strings.Contains(err.Error(), pass) {
+		t.Fatalf("both set: %v", err)
+	}
+	for _, s := range Settings {
+		if s.Env() == HotWalletPassphraseEnv {
+			t.Fatalf("the passphrase is a setting with a flag")
 		}
 	}
 }
