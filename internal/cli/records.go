@@ -14,9 +14,9 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
-	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/kassa-pay/kassa/internal/rates"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 func runStore(ctx context.Context, env Env, args []string) error {
