@@ -99,6 +99,28 @@ func (db *DB) Spends(ctx context.Context, storeID string, statuses ...spend.Stat
 	return out, nil
 }
 
+// SpendsOf returns every spend (in any status) a store made for the
+// subjects of one kind, such as an invoice's refunds, oldest first.
+func (db *DB) SpendsOf(ctx context.Context, storeID string, kind spend.Kind, subjectIDs ...string) ([]spend.Spend, error) {
+	if len(subjectIDs) == 0 {
+		return nil, nil
+	}
+	q, args := `SELECT `+spendColumns+` FROM spends WHERE store_id = $1 AND kind = $2 AND subject_id IN (`,
+		[]any{storeID, string(kind)}
+	for i, id := range subjectIDs {
+		if i > 0 {
+			q += `, `
+		}
+		args = append(args, id)
+		q += fmt.Sprintf("$%d", len(args))
+	}
+	out, err := queryAll(ctx, db, scanSpend, q+`) ORDER BY created_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list the spends of %d %ss of store %s: %w", len(subjectIDs), kind, storeID, err)
+	}
+	return out, nil
+}
+
 // SpendsIn returns every store's spends in the given statuses, oldest
 // first: what the spend engine follows.
 func (db *DB) SpendsIn(ctx context.Context, statuses ...spend.Status) ([]spend.Spend, error) {

@@ -14,7 +14,8 @@ import (
 // TestSpends: a spend is stored and read back whole; a subject has at most
 // one open spend (a second is ErrDuplicate, a new one after the first
 // failed is fine); a change from an older version stores nothing; the
-// change branch's next index follows the spends that used one.
+// change branch's next index follows the spends that used one; SpendsOf
+// finds a subject's spends, failed ones too.
 func TestSpends(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		ctx := context.Background()
@@ -82,6 +83,27 @@ func TestSpends(t *testing.T) {
 		second.ID = auth.NewID()
 		if err := db.Unit(ctx, func(u *Unit) error { return u.Spend(&second) }); err != nil {
 			t.Fatalf("a new spend after the first failed: %v", err)
+		}
+		// Both spends of r1, the failed one too; none of an unknown
+		// subject, another kind or another store.
+		list, err := db.SpendsOf(ctx, s.ID, spend.KindRefund, "r1", "r2")
+		if err != nil || len(list) != 2 {
+			t.Fatalf("SpendsOf(r1, r2) = %+v, %v", list, err)
+		}
+		statuses := map[string]spend.Status{list[0].ID: list[0].Status, list[1].ID: list[1].Status}
+		if statuses[sp.ID] != spend.StatusFailed || statuses[second.ID] != spend.StatusUnsigned {
+			t.Fatalf("SpendsOf(r1, r2) = %v", statuses)
+		}
+		for _, q := range []struct {
+			store, subject string
+			kind           spend.Kind
+		}{{s.ID, "r2", spend.KindRefund}, {s.ID, "r1", spend.KindPayout}, {"other", "r1", spend.KindRefund}} {
+			if list, err := db.SpendsOf(ctx, q.store, q.kind, q.subject); err != nil || len(list) != 0 {
+				t.Fatalf("SpendsOf(%+v) = %+v, %v", q, list, err)
+			}
+		}
+		if list, err := db.SpendsOf(ctx, s.ID, spend.KindRefund); err != nil || len(list) != 0 {
+			t.Fatalf("SpendsOf() = %+v, %v", list, err)
 		}
 		if _, err := db.GetSpend(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("unknown spend: %v", err)
