@@ -23,7 +23,7 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 		base = strings.TrimRight(u.Path, "/")
 	}
 	pages, err := invoices.New(invoices.Config{
-		Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus, BasePath: base,
+		Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus, BasePath: base, Refunds: db,
 		Resend: func(ctx context.Context, id string) error {
 			_, err := g.Act(ctx, id, invoice.Resend{})
 			return err

@@ -11,7 +11,10 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/spend"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/shopspring/decimal"
 )
 
 type detailPage struct {
@@ -28,6 +31,15 @@ type detailPage struct {
 	ShowAttempts bool
 	Attempts     []attemptRow
 	AttemptsErr  bool
+	// ShowRefunds is set when the Refunds hook is; RefundsErr when they
+	// could not be loaded.
+	ShowRefunds bool
+	Refunds     []refundRow
+	RefundsErr  bool
+	// CreateRefund is the link to the form that creates a refund of this
+	// invoice, for managers and owners: "" until the refund service's
+	// page exists (a later change mounts it and sets this in Detail).
+	CreateRefund string
 	CanResend    bool
 	CanInvalid   bool
 	Flash, Error string
@@ -43,6 +55,22 @@ type paymentRow struct {
 	SeenAt  time.Time
 	Late    bool
 	Removed bool
+}
+
+// refundRow is one of the invoice's refunds; SpendURL links the spend
+// that pays it ("" before it has one).
+type refundRow struct {
+	ID         string
+	Status     refund.Status
+	Amount     decimal.Decimal
+	Currency   string
+	Sats       money.Sats
+	BuyerFee   bool
+	Address    string
+	TxID       string
+	SpendURL   string
+	Requested  time.Time
+	FailReason string
 }
 
 type eventRow struct {
@@ -146,6 +174,15 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 		p.Events = append(p.Events, eventRow{At: e.CreatedAt, Code: invoice.Code(e.Code), Status: invoice.Status(e.Status),
 			Exception: invoice.Exception(e.Exception)})
 	}
+	if h.cfg.Refunds != nil {
+		p.ShowRefunds = true
+		rows, err := h.refundRows(ctx, inv, root)
+		if err != nil {
+			h.cfg.Log.Error("dashboard invoices: load refunds", "invoice", inv.ID, "err", err)
+			p.RefundsErr = true
+		}
+		p.Refunds = rows
+	}
 	if h.cfg.Deliveries != nil {
 		attempts, err := h.cfg.Deliveries(ctx, inv.ID)
 		if err != nil {
@@ -168,6 +205,43 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 			inv.Status == invoice.StatusPaid || inv.Status == invoice.StatusConfirmed)
 	}
 	h.render(w, r, http.StatusOK, "Invoice "+inv.ID, "detail", p)
+}
+
+// refundRows lists an invoice's refunds, each with the spend that pays
+// it: the one that made its transaction, else its latest.
+func (h *Handler) refundRows(ctx context.Context, inv *invoice.Invoice, root string) ([]refundRow, error) {
+	refunds, err := h.cfg.Refunds.InvoiceRefunds(ctx, inv.ID)
+	if err != nil || len(refunds) == 0 {
+		return nil, err
+	}
+	ids := make([]string, len(refunds))
+	for i, r := range refunds {
+		ids[i] = r.ID
+	}
+	spends, err := h.cfg.Refunds.SpendsOf(ctx, inv.StoreID, spend.KindRefund, ids...)
+	if err != nil {
+		return nil, err
+	}
+	latest, byTx := map[string]spend.Spend{}, map[string]spend.Spend{}
+	for _, s := range spends { // oldest first
+		latest[s.SubjectID] = s
+		if s.TxID != "" {
+			byTx[s.TxID] = s
+		}
+	}
+	rows := make([]refundRow, len(refunds))
+	for i, r := range refunds {
+		rows[i] = refundRow{ID: r.ID, Status: r.Status, Amount: r.Amount, Currency: r.Currency, Sats: r.Sats,
+			BuyerFee: r.BuyerPaysFee, Address: r.Address, TxID: r.TxID, Requested: r.RequestedAt, FailReason: r.FailReason}
+		s, ok := byTx[r.TxID]
+		if !ok || r.TxID == "" || s.SubjectID != r.ID {
+			s, ok = latest[r.ID]
+		}
+		if ok {
+			rows[i].SpendURL = root + "/spends/" + url.PathEscape(s.ID)
+		}
+	}
+	return rows, nil
 }
 
 // ResendIPN serves POST …/invoices/{invoice}/resend.

@@ -59,6 +59,7 @@ type harness struct {
 	other  merchant.Store // another store on the same server
 	now    time.Time
 	calls  []string // actions the hooks were called with
+	seq    int      // orders the refunds and spends tests make
 	client *http.Client
 }
 
@@ -248,4 +249,7 @@ func mustLack(t *testing.T, body string, bad ...string) {
 }
 
 // The store kassa serve hands the invoice pages implements what they read.
-var _ Store = (*store.DB)(nil)
+var (
+	_ Store   = (*store.DB)(nil)
+	_ Refunds = (*store.DB)(nil)
+)

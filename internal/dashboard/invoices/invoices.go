@@ -1,8 +1,8 @@
 // Package invoices serves the invoice side of the merchant dashboard: the
 // invoice list (filters, search, keyset pagination that stays fast at a
 // million invoices), an invoice's detail (state timeline, on-chain
-// payments with block-explorer links, every IPN attempt, "Resend IPN" and
-// "Mark invalid"), the streaming CSV export and the store overview (sales
+// payments with block-explorer links, its refunds and the spends that pay
+// them, every IPN attempt, "Resend IPN" and "Mark invalid"), the streaming CSV export and the store overview (sales
 // per day as SVG charts in fiat and BTC, counts by status, the gap-limit
 // governor's unpaid run, chain sync and rate freshness).
 //
@@ -35,6 +35,8 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
+	"github.com/kassa-pay/kassa/internal/spend"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/shopspring/decimal"
 )
@@ -101,6 +103,16 @@ type Store interface {
 	invoiceSource
 }
 
+// Refunds reads an invoice's refunds and the spends that pay them;
+// *store.DB implements it.
+type Refunds interface {
+	// InvoiceRefunds returns an invoice's refunds, oldest first.
+	InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Refund, error)
+	// SpendsOf returns the spends a store made for some of its refunds
+	// (kind spend.KindRefund), in every status.
+	SpendsOf(ctx context.Context, storeID string, kind spend.Kind, subjectIDs ...string) ([]spend.Spend, error)
+}
+
 // Config wires the pages. Store and Layout are required; every hook is
 // optional and its part of a page is left out without it.
 type Config struct {
@@ -117,6 +129,9 @@ type Config struct {
 	// none); links are BASE/tx/TXID and BASE/address/ADDRESS. Default
 	// DefaultExplorer.
 	ExplorerURL func(network string) string
+	// Refunds, when set, lists an invoice's refunds on its page, each
+	// linked to the spend that pays it (the dashboard's spend page).
+	Refunds Refunds
 	// Resend asks for an invoice's last notification again (event 1012).
 	Resend func(ctx context.Context, invoiceID string) error
 	// MarkInvalid marks an invoice invalid by hand; it should fail with
@@ -188,12 +203,13 @@ func New(cfg Config) (*Handler, error) {
 	h := &Handler{cfg: cfg}
 	var err error
 	h.tmpl, err = template.New("").Funcs(template.FuncMap{
-		"btc":    func(s money.Sats) string { return s.BTC() },
-		"time":   formatTime,
-		"minute": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
-		"day":    func(t time.Time) string { return t.Format(time.DateOnly) },
-		"badge":  badgeClass,
-		"fiat":   formatFiat,
+		"btc":         func(s money.Sats) string { return s.BTC() },
+		"time":        formatTime,
+		"minute":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") },
+		"day":         func(t time.Time) string { return t.Format(time.DateOnly) },
+		"badge":       badgeClass,
+		"refundBadge": refundBadge,
+		"fiat":        formatFiat,
 		"eventName": func(c invoice.Code) string {
 			if n := c.Name(); n != "" {
 				return n
@@ -321,6 +337,19 @@ func badgeClass(s invoice.Status) string {
 	case invoice.StatusNew, invoice.StatusPaid:
 		return "badge wait"
 	case invoice.StatusInvalid, invoice.StatusDeclined:
+		return "badge off"
+	}
+	return "badge"
+}
+
+// refundBadge is the dashboard's badge class for a refund's status.
+func refundBadge(s refund.Status) string {
+	switch s {
+	case refund.StatusSuccess:
+		return "badge ok"
+	case refund.StatusCreated, refund.StatusPending:
+		return "badge wait"
+	case refund.StatusFailure, refund.StatusCancelled:
 		return "badge off"
 	}
 	return "badge"
