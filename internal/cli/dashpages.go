@@ -2,15 +2,20 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa/internal/chain/rpc"
+	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/spender"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -70,4 +75,21 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 	}
 	dash.HandleInvoicePages(pages)
 	return nil
+}
+
+// dashboardSpends is the spend engine behind the dashboard's PSBT download
+// and signed upload: on every node, sending to the configured node (the
+// leader's engine follows what it sends, and registers the change of the
+// spends it rebuilds with the watcher on its next round). With Esplora
+// kassa cannot send transactions: nil, and the spend pages say so.
+func dashboardSpends(cfg *config.Config, db *store.DB, g *gateway.Gateway, log *slog.Logger) (dashboard.Spends, error) {
+	if !strings.HasPrefix(cfg.Chain, "rpc") {
+		return nil, nil
+	}
+	client, err := rpc.New(cfg.Chain)
+	if err != nil {
+		return nil, fmt.Errorf("dashboard spend engine: %w", err)
+	}
+	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(),
+		Logger: log.With("component", "dashboard")}), nil
 }

@@ -201,8 +201,13 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	pages.Register(mux)
 	// The merchant dashboard under /dashboard; KASSA_SIGNUP=true opens
 	// merchant sign-up.
+	spends, err := dashboardSpends(cfg, db, g, log)
+	if err != nil {
+		return err
+	}
 	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
-		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Network: cfg.Network, PublicURL: cfg.PublicURL,
+		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Coins: db, SpendLookup: db,
+		Spends: spends, Network: cfg.Network, PublicURL: cfg.PublicURL,
 		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {
 			if err := g.ReloadStore(context.Background(), id); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/merchant"
+	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/web"
 )
@@ -53,6 +54,15 @@ type Config struct {
 	InvoiceLookup InvoiceLookup
 	// Invoices creates invoices from the point-of-sale page.
 	Invoices Invoices
+	// Coins are the stores' coins (the coins page); SpendLookup their
+	// spends and the refunds these pay (the spend pages).
+	Coins       Coins
+	SpendLookup SpendLookup
+	// Spends gives spends' PSBTs to sign and takes them back signed
+	// (*spender.Engine). It may be nil when kassa cannot send
+	// transactions (an Esplora backend): the spend pages say spending
+	// needs a node.
+	Spends Spends
 	// Network is the chain kassa runs on; store keys must be for it.
 	Network string
 	// PublicURL is the base URL merchants reach kassa at: its path
@@ -146,7 +156,7 @@ func New(cfg Config) (*Server, error) {
 		{"Users", cfg.Users != nil}, {"SecondFactor", cfg.SecondFactor != nil}, {"Sessions", cfg.Sessions != nil},
 		{"Attempts", cfg.Attempts != nil}, {"Stores", cfg.Stores != nil}, {"Members", cfg.Members != nil},
 		{"Invites", cfg.Invites != nil}, {"Tokens", cfg.Tokens != nil}, {"APIKeys", cfg.APIKeys != nil},
-		{"InvoiceLookup", cfg.InvoiceLookup != nil},
+		{"InvoiceLookup", cfg.InvoiceLookup != nil}, {"Coins", cfg.Coins != nil}, {"SpendLookup", cfg.SpendLookup != nil},
 	} {
 		if !f.set {
 			return nil, errors.New("dashboard: no " + f.name)
@@ -172,8 +182,10 @@ func New(cfg Config) (*Server, error) {
 		handled: map[string]bool{}, passwords: newHasher(2)}
 	s.limits = &throttle{db: cfg.Attempts, clock: cfg.Clock}
 	s.tmpl, err = template.New("").Funcs(template.FuncMap{
-		"date":  formatDate,
-		"short": shortText,
+		"date":       formatDate,
+		"short":      shortText,
+		"btc":        func(s money.Sats) string { return s.BTC() },
+		"spendBadge": spendBadge,
 	}).ParseFS(files, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: parse templates: %w", err)
@@ -233,6 +245,11 @@ func (s *Server) routes() {
 	s.mount("POST /dashboard/stores/{id}/tokens/revoke", account.RoleManager, s.tokenRevoke)
 	s.mount("POST /dashboard/stores/{id}/apikeys", account.RoleManager, s.apiKeyCreate)
 	s.mount("POST /dashboard/stores/{id}/apikeys/revoke", account.RoleManager, s.apiKeyRevoke)
+	s.mount("GET /dashboard/stores/{id}/coins", account.RoleEmployee, s.coinsPage)
+	s.mount("GET /dashboard/stores/{id}/spends", account.RoleEmployee, s.spendsPage)
+	s.mount("GET /dashboard/stores/{id}/spends/{spend}", account.RoleEmployee, s.spendPage)
+	s.mount("GET /dashboard/stores/{id}/spends/{spend}/psbt", roleSigner, s.spendPSBT)
+	s.mount(signedPattern, roleSigner, s.spendSigned)
 	s.mount("GET /dashboard/stores/{id}/members", account.RoleOwner, s.membersPage)
 	s.mount("POST /dashboard/stores/{id}/members/invite", account.RoleOwner, s.inviteCreate)
 	s.mount("POST /dashboard/stores/{id}/members/remove", account.RoleOwner, s.memberRemove)
@@ -304,6 +321,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.handler.ServeHTTP(w, r)
 }
 
+// maxForm bounds every request's body but the signed spend's upload.
+const maxForm = 64 << 10
+
 // wrap adds what every dashboard response shares: a bounded body, the
 // first-run redirect and the browser's cross-origin check.
 func (s *Server) wrap(next http.Handler) http.Handler {
@@ -314,7 +334,13 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 	}))
 	h := cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		limit := int64(maxForm)
+		if r.Method == http.MethodPost {
+			if _, pattern := s.mux.Handler(r); pattern == signedPattern {
+				limit = maxSignedForm
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if r.URL.Path != "/dashboard/setup" && !s.setupDone(r.Context()) {
 			http.Redirect(w, r, s.base+"/dashboard/setup", http.StatusSeeOther)
 			return
@@ -429,12 +455,25 @@ func (s *Server) viewer(w http.ResponseWriter, r *http.Request) (*Viewer, bool) 
 		return nil, false
 	}
 	v := &Viewer{User: User{ID: u.ID, Email: u.Email, Admin: u.Kind == account.KindAdmin, kind: u.Kind}, CSRF: sess.CSRF, Nonce: nonce}
+	if r.Method == http.MethodPost && tooLarge(r) {
+		s.cfg.Log.Info("dashboard: form too large", "user", u.ID, "path", r.URL.Path)
+		s.message(w, r, http.StatusRequestEntityTooLarge, "Too large", "This form is larger than kassa takes: it was not sent.")
+		return nil, false
+	}
 	if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
 		s.cfg.Log.Warn("dashboard: CSRF token missing or wrong", "user", u.ID, "path", r.URL.Path)
 		s.message(w, r, http.StatusForbidden, "Form expired", "This form is out of date or was not sent by this site. Reload the page and try again.")
 		return nil, false
 	}
 	return v, true
+}
+
+// tooLarge parses a POST's form (a multipart one in memory: the body is
+// bounded) and reports whether its body was over the bound.
+func tooLarge(r *http.Request) bool {
+	err := r.ParseMultipartForm(maxSignedForm)
+	var big *http.MaxBytesError
+	return errors.As(err, &big)
 }
 
 // viewerOf returns the Viewer a wrapper put in the request, or nil.
@@ -507,7 +546,7 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, status int, msg s
 func (s *Server) nav(r *http.Request, v *Viewer) []navItem {
 	root := s.base + "/dashboard/stores/" + url.PathEscape(v.StoreID)
 	items := []navItem{{Label: "Overview", URL: root}, {Label: "Invoices", URL: root + "/invoices"},
-		{Label: "Point of sale", URL: root + "/pos"}}
+		{Label: "Point of sale", URL: root + "/pos"}, {Label: "Coins", URL: root + "/coins"}, {Label: "Spends", URL: root + "/spends"}}
 	if v.Can(account.RoleManager) {
 		items = append(items, navItem{Label: "API tokens", URL: root + "/tokens"}, navItem{Label: "Settings", URL: root + "/settings"})
 	}

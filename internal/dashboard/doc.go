@@ -4,8 +4,10 @@
 // TOTP second factor and recovery codes, sessions and CSRF tokens, stores
 // and their settings, the point-of-sale page, API tokens and pairing
 // codes (seeds 000 and 001, spec §2.3), legacy API keys, store members
-// with roles and one-time invites, and self sign-up (seed 002; its
-// merchant applications, POST /applications, are package api's).
+// with roles and one-time invites, self sign-up (seed 002; its merchant
+// applications, POST /applications, are package api's), and money out:
+// the store's coins and balance, its spends, each spend's PSBT to
+// download and the signed PSBT or transaction to upload (spends.go).
 //
 // # Pages and security
 //
@@ -33,11 +35,25 @@
 // # Roles
 //
 // A user has a role per store (account.Role): owner, manager or employee.
-// Employees see the overview, the invoices and the point of sale;
-// managers also API tokens, pairing and settings; owners also members and
-// the receiving key. Every handler checks the role on the server: a URL
+// Employees see the overview, the invoices, the point of sale, the coins
+// and the spends; managers also API tokens, pairing and settings, and
+// they download spends' PSBTs and upload them signed; owners also members
+// and the receiving key. Every handler checks the role on the server: a URL
 // typed by hand answers 403. Admin accounts (the operator's, made by the setup or
 // `kassa user create --owner`) are owners of every store.
+//
+// # Money out
+//
+// kassa holds no keys: a spend (a refund's payment) is a PSBT the
+// merchant's wallet signs. Its page offers the PSBT as a file
+// (spend-ID.psbt, BIP174 binary) and in base64, and takes the signed PSBT
+// or raw transaction back as a file or pasted text, bounded by
+// wallet.MaxUploadBytes (the one form allowed a body above 64 KiB). The
+// spend engine (Config.Spends) checks the upload pays exactly what was
+// approved before it records and sends it; a refused upload shows the
+// check's reason and changes nothing. A PSBT whose coins were spent
+// elsewhere is rebuilt when its page is opened or its upload comes back,
+// and the page says so.
 //
 // # Pages of other packages
 //

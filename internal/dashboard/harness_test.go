@@ -26,6 +26,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/spender"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/kassa-pay/kassa/internal/web"
@@ -51,6 +52,9 @@ var (
 	_ dashboard.Tokens        = (*store.DB)(nil)
 	_ dashboard.APIKeys       = (*store.DB)(nil)
 	_ dashboard.InvoiceLookup = (*store.DB)(nil)
+	_ dashboard.Coins         = (*store.DB)(nil)
+	_ dashboard.SpendLookup   = (*store.DB)(nil)
+	_ dashboard.Spends        = (*spender.Engine)(nil)
 )
 
 // The suite runs on SQLite, then again on PostgreSQL.
@@ -63,6 +67,10 @@ type harness struct {
 	clock *kassatest.Clock
 	// changed records StoreChanged calls.
 	changed chan string
+	// engine is the spend engine behind the spend pages, sending to
+	// chain (nil with options.noNode).
+	engine *spender.Engine
+	chain  *fakeChain
 }
 
 type options struct {
@@ -75,6 +83,9 @@ type options struct {
 	// are of the real time), checkout adds the hosted checkout pages.
 	realTime bool
 	checkout bool
+	// noNode leaves the dashboard without a spend engine, as with an
+	// Esplora backend.
+	noNode bool
 }
 
 func newHarness(t *testing.T, o options) *harness {
@@ -103,9 +114,16 @@ func newHarness(t *testing.T, o options) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, db: db, url: base, clock: clk, changed: make(chan string, 16)}
+	var spends dashboard.Spends
+	if !o.noNode {
+		h.chain = &fakeChain{}
+		h.engine = spender.New(spender.Config{Store: db, Chain: h.chain, Clock: now, Logger: log})
+		spends = h.engine
+	}
 	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
-		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Network: "regtest", PublicURL: base,
-		Signup: o.signup, Clock: now, Log: log, StoreChanged: func(id string) { h.changed <- id }})
+		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Coins: db, SpendLookup: db,
+		Spends: spends, Network: "regtest", PublicURL: base, Signup: o.signup, Clock: now, Log: log,
+		StoreChanged: func(id string) { h.changed <- id }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,10 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"log/slog"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -29,24 +26,11 @@ import (
 	"github.com/shopspring/decimal"
 )
 
-// signPSBT signs a PSBT with the test wallet (test/psbtsign: btcd's own
-// PSBT code, nothing of kassa's) holding the merchant's account key.
+// signPSBT signs a PSBT with the test wallet holding the merchant's
+// account key.
 func signPSBT(t *testing.T, psbt []byte, args ...string) []byte {
 	t.Helper()
-	signer := os.Getenv("KASSA_PSBTSIGN")
-	if signer == "" {
-		t.Skip("KASSA_PSBTSIGN is not set: run `make tools` and `make test`, or set it to .tools/bin/psbtsign")
-	}
-	cmd := exec.Command(signer, args...)
-	cmd.Env = append(os.Environ(), "PSBTSIGN_KEY="+kassatest.AccountPriv(t, "gateway merchant"))
-	cmd.Stdin = strings.NewReader(base64.StdEncoding.EncodeToString(psbt))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("psbtsign: %v: %s", err, stderr.String())
-	}
-	return out
+	return kassatest.SignPSBT(t, "gateway merchant", psbt, args...)
 }
 
 // engine returns a spend engine on the harness's store and node, its

@@ -10,14 +10,17 @@
 package kassatest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -175,6 +178,29 @@ func Origin(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return fmt.Sprintf("[%08x/84h/1h/0h]", purpose.ParentFingerprint())
+}
+
+// SignPSBT signs a PSBT of a store whose key is Key(name) with the test
+// wallet (test/psbtsign, at $KASSA_PSBTSIGN: btcd's own PSBT code, nothing
+// of kassa's) holding AccountPriv(name), and returns what it prints: the
+// signed PSBT in base64 (args "-finalize", "-hex" as psbtsign takes them).
+// The test is skipped when KASSA_PSBTSIGN is not set.
+func SignPSBT(tb testing.TB, name string, psbt []byte, args ...string) []byte {
+	tb.Helper()
+	signer := os.Getenv("KASSA_PSBTSIGN")
+	if signer == "" {
+		tb.Skip("KASSA_PSBTSIGN is not set: run `make tools` and `make test`, or set it to .tools/bin/psbtsign")
+	}
+	cmd := exec.Command(signer, args...)
+	cmd.Env = append(os.Environ(), "PSBTSIGN_KEY="+AccountPriv(tb, name))
+	cmd.Stdin = strings.NewReader(base64.StdEncoding.EncodeToString(psbt))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("psbtsign: %v: %s", err, stderr.String())
+	}
+	return out
 }
 
 // account returns the BIP84 account 0 key of a name's seed.
