@@ -24,6 +24,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/spend"
+	"github.com/kassa-pay/kassa/internal/spender"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
 	"github.com/shopspring/decimal"
@@ -340,5 +341,83 @@ func TestSpendPages(t *testing.T) {
 	mustNotContain(t, "spend page after the upload", r.body, `id="upload-form"`, `id="psbt"`)
 	if r := owner.get(page + "/psbt"); r.status != http.StatusConflict {
 		t.Fatalf("PSBT of a signed spend: %d", r.status)
+	}
+}
+
+// TestSpendRebuilt: a spend whose coin the merchant spent elsewhere is
+// rebuilt when its page is opened, and the page says so; an upload
+// signed before its coin was spent elsewhere is refused as stale, the
+// page offering the new PSBT, which then goes through.
+func TestSpendRebuilt(t *testing.T) {
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	m := h.moneyStore()
+	h.chainSaw(110, []store.Coin{m.coin(t, 0xc1, 0, 0, 60_000, 100), m.coin(t, 0xc2, 0, 1, 70_000, 100),
+		m.coin(t, 0xc3, 0, 2, 80_000, 100)})
+	r0 := h.refundOf(m, 25_000)
+	sp, err := h.engine.PrepareRefund(ctx, r0.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := "/dashboard/stores/" + m.storeID + "/spends/" + sp.ID
+	spentElsewhere := func(in spend.Input, by byte) {
+		t.Helper()
+		h.chainSaw(110, nil, store.CoinSpend{TxID: in.TxID, Vout: in.Vout, SpentBy: strings.Repeat(fmt.Sprintf("%02x", by), 32)})
+	}
+	spentElsewhere(sp.Inputs[0], 0xd1)
+	r := m.owner.get(page)
+	cur, _ := h.db.GetSpend(ctx, sp.ID)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `id="rebuilt"`) || bytes.Equal(cur.PSBT, sp.PSBT) ||
+		shownPSBT(r.body) != base64.StdEncoding.EncodeToString(cur.PSBT) {
+		t.Fatalf("page of a spend whose coin was spent elsewhere: %d\n%s", r.status, r.body)
+	}
+	if r := m.owner.get(page); strings.Contains(r.body, `id="rebuilt"`) {
+		t.Fatal("the page says rebuilt again when nothing changed")
+	}
+
+	// (The form is fetched first: opening the page would rebuild the
+	// spend as soon as its coin is spent.)
+	csrf := m.owner.csrf(page)
+	signed := kassatest.SignPSBT(t, merchantName, cur.PSBT)
+	spentElsewhere(cur.Inputs[0], 0xd2)
+	r = m.owner.postFile(page+"/signed", url.Values{"csrf": {csrf}}, signed)
+	next, _ := h.db.GetSpend(ctx, sp.ID)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "spent by another transaction") ||
+		!strings.Contains(r.body, `id="rebuilt"`) || shownPSBT(r.body) != base64.StdEncoding.EncodeToString(next.PSBT) ||
+		next.Status != spend.StatusUnsigned || bytes.Equal(next.PSBT, cur.PSBT) || h.chain.count() != 0 {
+		t.Fatalf("stale upload: %d, spend %s\n%s", r.status, next.Status, r.body)
+	}
+	r = m.owner.postFile(page+"/signed", url.Values{"csrf": {csrf}}, kassatest.SignPSBT(t, merchantName, next.PSBT, "-finalize"))
+	if r.status != http.StatusSeeOther || h.chain.count() != 1 {
+		t.Fatalf("upload of the rebuilt spend: %d\n%s", r.status, r.body)
+	}
+}
+
+// TestSpendWithoutNode: without a spend engine (an Esplora backend) the
+// spend page says spending needs a node and offers neither download nor
+// upload.
+func TestSpendWithoutNode(t *testing.T) {
+	h := newHarness(t, options{noNode: true})
+	ctx := context.Background()
+	m := h.moneyStore()
+	h.chainSaw(110, []store.Coin{m.coin(t, 0xe1, 0, 0, 60_000, 100)})
+	r0 := h.refundOf(m, 25_000)
+	sp, err := spender.New(spender.Config{Store: h.db, Chain: &fakeChain{}}).PrepareRefund(ctx, r0.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := "/dashboard/stores/" + m.storeID + "/spends/" + sp.ID
+	r := m.owner.get(page)
+	mustContain(t, "spend page without a node", r.body, `id="no-node"`, "Spending needs a node")
+	mustNotContain(t, "spend page without a node", r.body, `id="upload-form"`, `id="download-psbt"`)
+	if r := m.owner.get(page + "/psbt"); r.status != http.StatusConflict {
+		t.Fatalf("download without a node: %d", r.status)
+	}
+	r = m.owner.postFile(page+"/signed", url.Values{"csrf": {m.owner.csrf(page)}, "signed": {"cHNidP8B"}}, nil)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "Spending needs a node") {
+		t.Fatalf("upload without a node: %d", r.status)
+	}
+	if got, _ := h.db.GetSpend(ctx, sp.ID); got.Version != sp.Version {
+		t.Fatal("an upload without a node changed the spend")
 	}
 }
