@@ -15,6 +15,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
 	"github.com/kassa-pay/kassa/internal/chain/rpc"
+	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -446,4 +447,75 @@ func TestRefundSpendBump(t *testing.T) {
 	h.refundNow(r2.ID, "paid by the first transaction", func(r refund.Refund) bool {
 		return r.Status == refund.StatusSuccess && r.TxID == s2.TxID
 	})
+}
+
+// TestAutoRefundsOnChain: an invoice that expires part-paid and one paid
+// over are refunded by themselves: the automatic refunds wait for the
+// buyers' addresses, then the engine builds their spends (the buyer
+// bearing the fee), the merchant's wallet signs, and they are paid.
+func TestAutoRefundsOnChain(t *testing.T) {
+	ctx := context.Background()
+	node := regtest.MustStart(t, regtest.Options{Mature: true})
+	h := newHarness(t, node, invoice.SpeedMedium)
+	eng := h.engine()
+	svc := gateway.NewRefunds(gateway.RefundsConfig{Store: h.db, Rates: kassatest.Rates(t), Network: "regtest", Clock: h.clock.Now})
+
+	partial := h.create("20")
+	h.pay(partial, partial.Due()/2)
+	over := h.create("20")
+	h.pay(over, over.Due()+15_000)
+	h.mine(6)
+	h.wait(over.ID, invoice.StatusComplete, invoice.ExceptionPaidOver)
+	h.clock.Advance(16 * time.Minute)
+	h.wait(partial.ID, invoice.StatusExpired, invoice.ExceptionPaidPartial)
+
+	made, _, err := svc.AutoRefunds(ctx, h.db)
+	if err != nil || made != 2 {
+		t.Fatalf("automatic refunds: made %d, %v", made, err)
+	}
+	if err := eng.Track(ctx); err != nil { // nothing to pay without addresses
+		t.Fatal(err)
+	}
+	buyer, err := node.Wallet().NewAddress()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		inv  *invoice.Invoice
+		sats money.Sats
+	}{{partial, partial.Due() / 2}, {over, 15_000}} {
+		rs, err := h.db.InvoiceRefunds(ctx, c.inv.ID)
+		if err != nil || len(rs) != 1 || rs[0].Sats != c.sats || rs[0].Address != "" || !rs[0].BuyerPaysFee {
+			t.Fatalf("the automatic refund of %s: %+v, %v", c.inv.ID, rs, err)
+		}
+		if _, err := h.db.OpenSpendOf(ctx, spend.KindRefund, rs[0].ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("a spend before the buyer gave an address: %v", err)
+		}
+		if _, err := svc.SetAddress(ctx, rs[0].ID, buyer); err != nil {
+			t.Fatal(err)
+		}
+		if err := eng.Track(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s, err := h.db.OpenSpendOf(ctx, spend.KindRefund, rs[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Outputs[0].Address != buyer || s.Outputs[0].Amount != c.sats-s.Fee {
+			t.Fatalf("the spend of %s: %+v", c.inv.ID, s.Outputs)
+		}
+		out, err := eng.Submit(ctx, s.ID, signPSBT(t, s.PSBT))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.mine(1)
+		in := s.Inputs[0]
+		h.coin(in.TxID, in.Vout, "spent by the refund in a block", func(c store.Coin) bool {
+			return c.SpentBy == out.TxID && c.SpentHeight > 0
+		})
+		if err := eng.Track(ctx); err != nil {
+			t.Fatal(err)
+		}
+		h.refundNow(rs[0].ID, "paid", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	}
 }
