@@ -146,6 +146,14 @@ type Refund struct {
 
 	// Address is where the refund is paid; "" until the buyer gives one.
 	Address string
+	// AddressSecret is the proof the buyer's refund page asks for: a
+	// random value only the link in the buyer's mail carries (not the
+	// Token, which is an API credential the merchant's integration holds).
+	AddressSecret string
+	// AddressDeadline is when a refund still without an address fails
+	// (AddressTimeout); zero for a refund made with an address, or a
+	// preview.
+	AddressDeadline time.Time
 	// TxID and Fee are the paying transaction's, once broadcast.
 	TxID string
 	Fee  money.Sats
@@ -189,6 +197,10 @@ var (
 	ErrBadEvent = errors.New("invalid refund event")
 	// ErrUnknownEvent is returned for an event type Apply does not know.
 	ErrUnknownEvent = errors.New("unknown refund event")
+	// ErrHasAddress: a refund's address, once given, is not replaced.
+	ErrHasAddress = errors.New("refund has an address already")
+	// ErrAddressExpired: the time to give the refund's address passed.
+	ErrAddressExpired = errors.New("the time to give a refund address has passed")
 )
 
 // Event is an input to the state machine.
@@ -200,8 +212,17 @@ type Confirm struct{}
 // Cancel is the merchant cancelling a refund not paid yet.
 type Cancel struct{}
 
-// SetAddress records where the buyer wants the refund paid.
+// SetAddress records where the buyer wants the refund paid: once, and
+// before the refund's AddressDeadline. Giving the same address again
+// changes nothing.
 type SetAddress struct{ Address string }
+
+// AddressTimeout fails a refund whose buyer gave no address by its
+// AddressDeadline (the sweeper sends it at or after the deadline).
+type AddressTimeout struct{}
+
+// ReasonNoAddress is the FailReason of a refund failed by AddressTimeout.
+const ReasonNoAddress = "no refund address was given in time"
 
 // Broadcast reports the refund's transaction sent: its id and the
 // network fee it pays.
@@ -226,14 +247,15 @@ type Fail struct{ Reason string }
 // A preview was never announced and has none.
 type Resend struct{}
 
-func (Confirm) event()    {}
-func (Cancel) event()     {}
-func (SetAddress) event() {}
-func (Broadcast) event()  {}
-func (Confirmed) event()  {}
-func (Dropped) event()    {}
-func (Fail) event()       {}
-func (Resend) event()     {}
+func (Confirm) event()        {}
+func (Cancel) event()         {}
+func (SetAddress) event()     {}
+func (Broadcast) event()      {}
+func (Confirmed) event()      {}
+func (Dropped) event()        {}
+func (Fail) event()           {}
+func (Resend) event()         {}
+func (AddressTimeout) event() {}
 
 // Apply moves a refund through one event at now and returns it with the
 // notifications the change causes. It is pure; on error the refund is
@@ -247,7 +269,7 @@ func Apply(r Refund, ev Event, now time.Time) (Refund, []Notification, error) {
 		}
 		return r, []Notification{{Code: code, Status: r.Status, At: now}}, nil
 	}
-	next, code, err := apply(r, ev)
+	next, code, err := apply(r, ev, now)
 	if err != nil {
 		return r, nil, fmt.Errorf("apply %T to refund %s: %w", ev, r.ID, err)
 	}
@@ -261,7 +283,7 @@ func Apply(r Refund, ev Event, now time.Time) (Refund, []Notification, error) {
 	return next, []Notification{{Code: code, Status: next.Status, At: now}}, nil
 }
 
-func apply(r Refund, ev Event) (Refund, Code, error) {
+func apply(r Refund, ev Event, now time.Time) (Refund, Code, error) {
 	switch e := ev.(type) {
 	case Confirm:
 		switch r.Status {
@@ -291,8 +313,25 @@ func apply(r Refund, ev Event) (Refund, Code, error) {
 		if r.Status != StatusPreview && r.Status != StatusCreated {
 			break
 		}
+		switch {
+		case r.Address == e.Address:
+			return r, 0, nil
+		case r.Address != "":
+			return r, 0, ErrHasAddress
+		case !r.AddressDeadline.IsZero() && !now.Before(r.AddressDeadline):
+			return r, 0, ErrAddressExpired
+		}
 		r.Address = e.Address
 		return r, 0, nil
+	case AddressTimeout:
+		switch {
+		case r.Status != StatusCreated, r.Address != "":
+		case r.AddressDeadline.IsZero() || now.Before(r.AddressDeadline):
+			return r, 0, fmt.Errorf("%w: the deadline %s has not passed", ErrBadEvent, r.AddressDeadline.UTC().Format(time.RFC3339))
+		default:
+			r.Status, r.FailReason = StatusFailure, ReasonNoAddress
+			return r, CodeFailure, nil
+		}
 	case Broadcast:
 		switch {
 		case e.TxID == "" || e.Fee < 0 || (r.BuyerPaysFee && e.Fee >= r.Sats):

@@ -51,7 +51,9 @@ func TestApply(t *testing.T) {
 		{"fail a created one", StatusCreated, Fail{}, StatusFailure, CodeFailure, nil},
 		{"fail twice", StatusFailure, Fail{}, StatusFailure, 0, nil},
 		{"fail a paid one", StatusSuccess, Fail{}, StatusSuccess, 0, ErrIllegalTransition},
-		{"an address for a created one", StatusCreated, SetAddress{Address: "bcrt1qother"}, StatusCreated, 0, nil},
+		{"another address for one that has one", StatusCreated, SetAddress{Address: "bcrt1qother"}, StatusCreated, 0, ErrHasAddress},
+		{"its address again", StatusCreated, SetAddress{Address: "bcrt1qbuyer"}, StatusCreated, 0, nil},
+		{"the address deadline of one that has an address", StatusCreated, AddressTimeout{}, StatusCreated, 0, ErrIllegalTransition},
 		{"an empty address", StatusCreated, SetAddress{}, StatusCreated, 0, ErrBadEvent},
 		{"an address once paid", StatusPending, SetAddress{Address: "bcrt1qother"}, StatusPending, 0, ErrIllegalTransition},
 		{"an unknown event", StatusCreated, nil, StatusCreated, 0, ErrUnknownEvent},
@@ -82,6 +84,58 @@ func TestApply(t *testing.T) {
 		if err == nil && next != r && !next.UpdatedAt.Equal(now) {
 			t.Errorf("%s: UpdatedAt not moved", c.name)
 		}
+	}
+}
+
+// TestBuyerAddress is a refund waiting for its buyer's address: given
+// once before the deadline, or failed by AddressTimeout after it.
+func TestBuyerAddress(t *testing.T) {
+	deadline := t0.Add(30 * 24 * time.Hour)
+	waiting := newRefund(StatusCreated)
+	waiting.Address, waiting.AddressDeadline = "", deadline
+	for _, c := range []struct {
+		name    string
+		ev      Event
+		at      time.Time
+		address string
+		to      Status
+		code    Code
+		err     error
+	}{
+		{"an address before the deadline", SetAddress{Address: "bcrt1qbuyer"}, deadline.Add(-time.Millisecond), "bcrt1qbuyer", StatusCreated, 0, nil},
+		{"an address at the deadline", SetAddress{Address: "bcrt1qbuyer"}, deadline, "", StatusCreated, 0, ErrAddressExpired},
+		{"the deadline passed", AddressTimeout{}, deadline, "", StatusFailure, CodeFailure, nil},
+		{"the deadline not yet passed", AddressTimeout{}, deadline.Add(-time.Millisecond), "", StatusCreated, 0, ErrBadEvent},
+	} {
+		next, out, err := Apply(waiting, c.ev, c.at)
+		if !errors.Is(err, c.err) || (c.err == nil) != (err == nil) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
+			continue
+		}
+		if next.Status != c.to || next.Address != c.address {
+			t.Errorf("%s: %s with address %q, want %s with %q", c.name, next.Status, next.Address, c.to, c.address)
+		}
+		if (c.code == 0) != (len(out) == 0) || (c.code != 0 && out[0].Code != c.code) {
+			t.Errorf("%s: emitted %+v, want %d", c.name, out, c.code)
+		}
+		if c.code == CodeFailure && next.FailReason != ReasonNoAddress {
+			t.Errorf("%s: fail reason %q", c.name, next.FailReason)
+		}
+	}
+	// No deadline (a preview, or a refund from before deadlines) never
+	// times out.
+	none := waiting
+	none.AddressDeadline = time.Time{}
+	if _, _, err := Apply(none, AddressTimeout{}, deadline.Add(time.Hour)); !errors.Is(err, ErrBadEvent) {
+		t.Errorf("a refund without a deadline timed out: %v", err)
+	}
+	if next, _, err := Apply(none, SetAddress{Address: "bcrt1qbuyer"}, deadline.Add(time.Hour)); err != nil || next.Address != "bcrt1qbuyer" {
+		t.Errorf("a refund without a deadline refused its address: %v", err)
+	}
+	cancelled := waiting
+	cancelled.Status = StatusCancelled
+	if _, _, err := Apply(cancelled, AddressTimeout{}, deadline); !errors.Is(err, ErrIllegalTransition) {
+		t.Errorf("a cancelled refund timed out: %v", err)
 	}
 }
 
