@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -14,7 +15,8 @@ import (
 )
 
 const refundColumns = `id, store_id, invoice_id, token, guid, reference, status, amount, currency, rate, notify_url, sats,
-	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version, email`
+	buyer_pays_fee, immediate, cancellable, address, txid, fee, requested_at, updated_at, fail_reason, version, email,
+	address_secret, address_deadline`
 
 // Refund joins a refund's new state and its events: a refund with Version
 // 0 is inserted (a guid the store used already fails with ErrDuplicate),
@@ -27,19 +29,19 @@ func (u *Unit) Refund(r *refund.Refund, notes []refund.Notification) error {
 	next.Version++
 	if r.Version == 0 {
 		_, err := u.tx.ExecContext(u.ctx, `INSERT INTO refunds (`+refundColumns+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 			next.ID, next.StoreID, next.InvoiceID, next.Token, next.GUID, next.Reference, string(next.Status),
 			next.Amount.String(), next.Currency, next.Rate.String(), next.NotificationURL, int64(next.Sats), next.BuyerPaysFee, next.Immediate, next.Cancellable,
 			next.Address, next.TxID, int64(next.Fee), millis(next.RequestedAt), millis(next.UpdatedAt), next.FailReason,
-			next.Version, next.Email)
+			next.Version, next.Email, next.AddressSecret, millis(next.AddressDeadline))
 		if err != nil {
 			return fmt.Errorf("insert refund %s: %w", r.ID, dupErr(err))
 		}
 	} else {
 		res, err := u.tx.ExecContext(u.ctx, `UPDATE refunds SET status = $3, address = $4, txid = $5, fee = $6,
-			updated_at = $7, fail_reason = $8, version = version + 1 WHERE id = $1 AND version = $2`,
+			updated_at = $7, fail_reason = $8, address_deadline = $9, version = version + 1 WHERE id = $1 AND version = $2`,
 			r.ID, r.Version, string(next.Status), next.Address, next.TxID, int64(next.Fee), millis(next.UpdatedAt),
-			next.FailReason)
+			next.FailReason, millis(next.AddressDeadline))
 		if err := versioned(res, err, "refund", r.ID, r.Version); err != nil {
 			return err
 		}
@@ -88,6 +90,19 @@ func (db *DB) InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Re
 	return rs, nil
 }
 
+// RefundsPastAddressDeadline returns up to limit refunds still waiting
+// for their buyer's address (created, without one) whose address
+// deadline is at or before now, oldest deadline first.
+func (db *DB) RefundsPastAddressDeadline(ctx context.Context, now time.Time, limit int) ([]refund.Refund, error) {
+	rs, err := queryAll(ctx, db, scanRefund, `SELECT `+refundColumns+` FROM refunds
+		WHERE status = 'created' AND address = '' AND address_deadline > 0 AND address_deadline <= $1
+		ORDER BY address_deadline, id LIMIT $2`, millis(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("refunds past their address deadline: %w", err)
+	}
+	return rs, nil
+}
+
 // versioned checks an UPDATE … WHERE version = $n of one row: an error
 // names the row, and no row changed is ErrConflict (it was changed since
 // it was read at version).
@@ -128,10 +143,11 @@ func scanRefund(r scanner) (refund.Refund, error) {
 		status, amount, rate string
 		sats, fee            int64
 		requested, updated   int64
+		deadline             int64
 	)
 	err := r.Scan(&x.ID, &x.StoreID, &x.InvoiceID, &x.Token, &x.GUID, &x.Reference, &status, &amount, &x.Currency,
 		&rate, &x.NotificationURL, &sats, &x.BuyerPaysFee, &x.Immediate, &x.Cancellable, &x.Address, &x.TxID, &fee, &requested, &updated,
-		&x.FailReason, &x.Version, &x.Email)
+		&x.FailReason, &x.Version, &x.Email, &x.AddressSecret, &deadline)
 	if err != nil {
 		return x, err
 	}
@@ -144,6 +160,7 @@ func scanRefund(r scanner) (refund.Refund, error) {
 	}
 	x.Sats, x.Fee = money.Sats(sats), money.Sats(fee)
 	x.RequestedAt, x.UpdatedAt = fromMillis(requested), fromMillis(updated)
+	x.AddressDeadline = fromMillis(deadline)
 	return x, nil
 }
 

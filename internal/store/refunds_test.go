@@ -128,3 +128,64 @@ func TestRefunds(t *testing.T) {
 		}
 	})
 }
+
+// TestRefundsPastAddressDeadline: a refund waiting for its buyer's address
+// keeps its secret and deadline, and is listed once the deadline is
+// reached, and no longer once it has an address or another status.
+func TestRefundsPastAddressDeadline(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db, s, inv := dbWithInvoice(t, b)
+		deadline := testEpoch.Add(30 * 24 * time.Hour)
+		mk := func(address string, deadline time.Time, status refund.Status) refund.Refund {
+			r := refund.Refund{ID: auth.NewID(), StoreID: s.ID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
+				Status: status, Amount: decimal.RequireFromString("0.0001"), Currency: "BTC", Rate: decimal.NewFromInt(1),
+				Sats: 10_000, Cancellable: true, Address: address, AddressSecret: auth.NewResourceToken(), AddressDeadline: deadline,
+				RequestedAt: testEpoch, UpdatedAt: testEpoch}
+			if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&r, nil) }); err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		waiting := mk("", deadline, refund.StatusCreated)
+		later := mk("", deadline.Add(time.Hour), refund.StatusCreated)
+		mk("bcrt1qbuyer", time.Time{}, refund.StatusCreated)
+		mk("", deadline, refund.StatusCancelled)
+		mk("", time.Time{}, refund.StatusCreated) // made before deadlines
+		if got, err := db.GetRefund(ctx, waiting.ID); err != nil || got.AddressSecret != waiting.AddressSecret ||
+			!got.AddressDeadline.Equal(deadline) {
+			t.Fatalf("GetRefund = %+v, %v", got, err)
+		}
+		ids := func(at time.Time) []string {
+			rs, err := db.RefundsPastAddressDeadline(ctx, at, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, r := range rs {
+				out = append(out, r.ID)
+			}
+			return out
+		}
+		if got := ids(deadline.Add(-time.Millisecond)); len(got) != 0 {
+			t.Errorf("before the deadline: %v", got)
+		}
+		if got := ids(deadline); len(got) != 1 || got[0] != waiting.ID {
+			t.Errorf("at the deadline: %v, want %s", got, waiting.ID)
+		}
+		if got := ids(deadline.Add(2 * time.Hour)); len(got) != 2 || got[0] != waiting.ID || got[1] != later.ID {
+			t.Errorf("after both deadlines: %v", got)
+		}
+		// The address given, the refund waits no more.
+		next, _, err := refund.Apply(waiting, refund.SetAddress{Address: "bcrt1qbuyer2"}, testEpoch.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Unit(ctx, func(u *Unit) error { return u.Refund(&next, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(deadline.Add(2 * time.Hour)); len(got) != 1 || got[0] != later.ID {
+			t.Errorf("after the address was given: %v", got)
+		}
+	})
+}
