@@ -167,12 +167,20 @@ var ErrInvalid = errors.New("invalid input")
 type InputError struct {
 	Field string
 	Msg   string
+	// Kind, when set, says what was wrong in a way callers branch on
+	// (ErrBadAddress, ErrOwnAddress); the error matches it too.
+	Kind error
 }
 
 func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
-// Unwrap makes every InputError match ErrInvalid.
-func (e *InputError) Unwrap() error { return ErrInvalid }
+// Unwrap makes every InputError match ErrInvalid, and its Kind.
+func (e *InputError) Unwrap() []error {
+	if e.Kind != nil {
+		return []error{ErrInvalid, e.Kind}
+	}
+	return []error{ErrInvalid}
+}
 
 // NewInvoice is a request for an invoice.
 type NewInvoice struct {

@@ -39,6 +39,9 @@ type RefundStore interface {
 	InvoiceRefunds(ctx context.Context, invoiceID string) ([]refund.Refund, error)
 	// StoreHasAddress reports whether a store's invoices were given address.
 	StoreHasAddress(ctx context.Context, storeID, address string) (bool, error)
+	// RefundsPastAddressDeadline returns up to limit refunds still
+	// without an address whose address deadline is at or before now.
+	RefundsPastAddressDeadline(ctx context.Context, now time.Time, limit int) ([]refund.Refund, error)
 	// Unit runs fn in one write transaction: refunds, the invoice changes
 	// they cause and their events commit together or not at all.
 	Unit(ctx context.Context, fn func(u *store.Unit) error) error
@@ -56,6 +59,10 @@ type RefundsConfig struct {
 	Network string
 	// Clock returns the current time; nil is the wall clock.
 	Clock func() time.Time
+	// AddressWait is how long a buyer asked for a refund address has to
+	// give one before the refund fails (KASSA_REFUND_ADDRESS_WAIT); zero
+	// is DefaultAddressWait.
+	AddressWait time.Duration
 	// Payable, when set, learns of every refund a commit leaves ready to
 	// pay (created, with an address): the spend engine's wake-up. It runs
 	// after the commit, on the caller's goroutine, and must not block.
@@ -65,10 +72,16 @@ type RefundsConfig struct {
 // Refunds creates, reads, confirms and cancels refunds.
 type Refunds struct{ cfg RefundsConfig }
 
+// DefaultAddressWait is how long a buyer has to give a refund address.
+const DefaultAddressWait = 30 * 24 * time.Hour
+
 // NewRefunds returns the refund service.
 func NewRefunds(cfg RefundsConfig) *Refunds {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.AddressWait <= 0 {
+		cfg.AddressWait = DefaultAddressWait
 	}
 	return &Refunds{cfg: cfg}
 }
@@ -82,6 +95,12 @@ var (
 	// ErrNoRate: the current rate of the refund's currency is unknown, so
 	// it cannot be priced now; the client retries later.
 	ErrNoRate = errors.New("no current exchange rate")
+	// ErrBadAddress: not a bitcoin address of kassa's network (the
+	// InputError's Kind).
+	ErrBadAddress = errors.New("not a bitcoin address for this network")
+	// ErrOwnAddress: one of the store's own addresses (the InputError's
+	// Kind): a refund pays the buyer.
+	ErrOwnAddress = errors.New("one of the store's own addresses")
 )
 
 // NewRefund is a request for a refund.
@@ -162,13 +181,15 @@ func (s *Refunds) Create(ctx context.Context, storeID string, req NewRefund) (*r
 		}
 		now := s.now()
 		r := refund.Refund{ID: auth.NewID(), StoreID: storeID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
-			GUID: req.GUID, Reference: req.Reference, Email: req.Email, Status: refund.StatusCreated,
+			AddressSecret: auth.NewResourceToken(), GUID: req.GUID, Reference: req.Reference, Email: req.Email,
+			Status: refund.StatusCreated,
 			Amount: amount, Currency: cur.Code, Rate: rate, NotificationURL: inv.Fields.NotificationURL, Sats: sats,
 			BuyerPaysFee: req.BuyerPaysFee, Immediate: req.Immediate, Cancellable: true, Address: addr,
 			RequestedAt: now, UpdatedAt: now}
 		if req.Preview {
 			r.Status = refund.StatusPreview
 		}
+		s.startAddressWait(&r)
 		if err := priceInFull(&r, &inv, refunds, cur); err != nil {
 			return nil, err
 		}
@@ -322,7 +343,8 @@ func (s *Refunds) checkAddress(ctx context.Context, storeID, field, addr string)
 	}
 	script, err := wallet.ScriptForAddress(addr, s.cfg.Network)
 	if err != nil {
-		return "", &InputError{Field: field, Msg: fmt.Sprintf("not a bitcoin address for %s: %v", s.cfg.Network, err)}
+		return "", &InputError{Field: field, Msg: fmt.Sprintf("not a bitcoin address for %s: %v", s.cfg.Network, err),
+			Kind: ErrBadAddress}
 	}
 	if lower := strings.ToLower(addr); lower != addr {
 		if again, err := wallet.ScriptForAddress(lower, s.cfg.Network); err == nil && bytes.Equal(again, script) {
@@ -334,7 +356,8 @@ func (s *Refunds) checkAddress(ctx context.Context, storeID, field, addr string)
 		return "", err
 	}
 	if own {
-		return "", &InputError{Field: field, Msg: "this is one of the store's own addresses: a refund pays the buyer"}
+		return "", &InputError{Field: field, Msg: "this is one of the store's own addresses: a refund pays the buyer",
+			Kind: ErrOwnAddress}
 	}
 	return addr, nil
 }
@@ -441,7 +464,9 @@ func (s *Refunds) act(ctx context.Context, storeID, id string, ev refund.Event) 
 		}
 		if _, ok := ev.(refund.Confirm); ok {
 			// A confirmed preview starts to count: judge it and take
-			// the invoice's version, as Create does.
+			// the invoice's version, as Create does; its buyer's time
+			// to give an address starts now.
+			s.startAddressWait(&next)
 			err = s.confirm(ctx, &next, notes)
 		} else {
 			err = s.cfg.Store.Unit(ctx, func(u *store.Unit) error { return u.Refund(&next, notes) })
@@ -482,6 +507,14 @@ func (s *Refunds) confirm(ctx context.Context, r *refund.Refund, notes []refund.
 			refund.ErrInvoiceState, r.Sats.BTC())
 	}
 	return s.commit(ctx, r, notes, &inv)
+}
+
+// startAddressWait gives a created refund without an address its
+// deadline for the buyer's address, counted from its last change.
+func (s *Refunds) startAddressWait(r *refund.Refund) {
+	if r.Status == refund.StatusCreated && r.Address == "" && r.AddressDeadline.IsZero() {
+		r.AddressDeadline = r.UpdatedAt.Add(s.cfg.AddressWait)
+	}
 }
 
 func (s *Refunds) now() time.Time { return s.cfg.Clock().UTC().Truncate(time.Millisecond) }
