@@ -22,6 +22,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
 )
@@ -370,6 +371,16 @@ func (m *recordingMailer) Mail(_ context.Context, to string, inv invoice.Invoice
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sent = append(m.sent, fmt.Sprintf("%s %d %s %s", to, ev.Code, inv.Status, inv.ID))
+	return nil
+}
+
+func (m *recordingMailer) MailRefund(_ context.Context, rm email.RefundMail) error {
+	if m.fail.Load() {
+		return errors.New("smtp: 451 try again later")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sent = append(m.sent, fmt.Sprintf("%s %d %s %s", rm.To, rm.Event.Code, rm.Refund.Status, rm.Refund.ID))
 	return nil
 }
 

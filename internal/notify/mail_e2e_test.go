@@ -3,7 +3,7 @@ package notify_test
 import (
 	"context"
 	"io"
-	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +22,7 @@ import (
 type mailServer struct {
 	mu     sync.Mutex
 	reject int
-	rcpt   string
+	rcpts  []string // the recipients it knows
 	got    []string
 }
 
@@ -35,7 +35,7 @@ type mailSession struct {
 
 func (s *mailSession) Mail(string, *smtp.MailOptions) error { return nil }
 func (s *mailSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to != s.m.rcpt {
+	if !slices.Contains(s.m.rcpts, to) {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 	}
 	s.rcpt = to
@@ -69,16 +69,8 @@ func (m *mailServer) received() []string {
 // refusal is retried through the outbox; a permanent one (unknown
 // recipient) fails the delivery without retrying.
 func TestStatusMailsOverSMTP(t *testing.T) {
-	ms := &mailServer{reject: 1, rcpt: "ops@shop.example"}
-	srv := smtp.NewServer(ms)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
+	ms := &mailServer{reject: 1, rcpts: []string{"ops@shop.example"}}
+	addr := startMailServer(t, ms)
 
 	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	var good *invoice.Invoice
@@ -97,7 +89,7 @@ func TestStatusMailsOverSMTP(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := email.ParseURL("smtp://" + ln.Addr().String() + "?from=kassa@shop.example&tls=none")
+	cfg, err := email.ParseURL("smtp://" + addr + "?from=kassa@shop.example&tls=none")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/netguard"
+	"github.com/kassa-pay/kassa/internal/notify/email"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -97,8 +98,12 @@ type Store interface {
 	NextDeliveryDue(ctx context.Context, channel string, now time.Time) (time.Time, bool, error)
 	// PendingDeliveries counts a channel's pending deliveries.
 	PendingDeliveries(ctx context.Context, channel string) (int, error)
-	// GetStore loads a merchant store (for its SignIPN setting).
+	// GetStore loads a merchant store (for its SignIPN setting, and its
+	// name in refund mails).
 	GetStore(ctx context.Context, id string) (merchant.Store, error)
+	// GetInvoice loads an invoice (a refund's, for whom its mails go to)
+	// or fails with store.ErrNotFound.
+	GetInvoice(ctx context.Context, id string) (invoice.Invoice, error)
 	// ListTokens returns a store's API tokens, oldest first (SigningToken
 	// picks the one that signs an IPN).
 	ListTokens(ctx context.Context, storeID string) ([]auth.Token, error)
@@ -112,6 +117,9 @@ type Store interface {
 // delivery; any error is retried like a failed IPN.
 type Mailer interface {
 	Mail(ctx context.Context, to string, inv invoice.Invoice, ev store.OutboxEvent) error
+	// MailRefund sends a mail about a refund event to its buyer or its
+	// merchant, with the same error contract.
+	MailRefund(ctx context.Context, m email.RefundMail) error
 }
 
 // Config wires a Service. Store is required; every other field has a
@@ -309,7 +317,7 @@ func (p *Planner) Plan(ctx context.Context) (map[string]int, error) {
 					stale++
 					return nil, nil
 				}
-				return p.plan(ev, earlier)
+				return p.plan(ctx, ev, earlier)
 			})
 		if err != nil {
 			return total, err
@@ -328,13 +336,13 @@ func (p *Planner) Plan(ctx context.Context) (map[string]int, error) {
 
 // plan decides one event's deliveries by the rules of its subject; an
 // event of a subject kassa does not know is logged and not sent.
-func (p *Planner) plan(ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error) {
+func (p *Planner) plan(ctx context.Context, ev store.OutboxEvent, earlier func(code int) (bool, error)) ([]store.NewDelivery, error) {
 	sub, err := subjectOf(ev)
 	if err != nil {
 		p.log.Warn("notification not sent", "subject", ev.Subject, "id", ev.SubjectID, "err", err)
 		return nil, nil
 	}
-	return sub.plan(p, ev, earlier)
+	return sub.plan(ctx, p, ev, earlier)
 }
 
 // Run plans and delivers until ctx ends, then stops its workers, records

@@ -178,7 +178,7 @@ func (s *Service) sendMail(ctx context.Context, c store.Claimed) attempt {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.Timeout)
 	defer cancel()
-	if err := sub.mail(ctx, s.cfg.Mailer, c.Target, c.Event); err != nil {
+	if err := sub.mail(ctx, s, c.Target, c.Event); err != nil {
 		// An unreadable event, or a mail server's 5xx (bad recipient,
 		// refused sender), will not change on retry.
 		var unreadable errUnreadable

@@ -88,7 +88,7 @@ func TestUnknownSubjectIsSkipped(t *testing.T) {
 
 // TestRefundWebhooks: a refund's events go to its notificationURL in the
 // extended format, in order, with the refund as data and without its
-// token.
+// token or its address secret.
 func TestRefundWebhooks(t *testing.T) {
 	f := newFixture(t, kassatest.SQLite.URL(t), invoice.SpeedMedium)
 	ctx := context.Background()
@@ -96,7 +96,8 @@ func TestRefundWebhooks(t *testing.T) {
 	inv := f.create(invoice.Fields{})
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	r := refund.Refund{ID: auth.NewID(), StoreID: f.storeID, InvoiceID: inv.ID, Token: "secret-refund-token",
-		Status: refund.StatusCreated, Amount: decimal.RequireFromString("10"), Currency: "USD",
+		AddressSecret: "secret-address-key",
+		Status:        refund.StatusCreated, Amount: decimal.RequireFromString("10"), Currency: "USD",
 		Rate: decimal.RequireFromString("50000"), Sats: 20_000, Cancellable: true, Address: "bcrt1qbuyer",
 		NotificationURL: rc.url("/refunds"), RequestedAt: at, UpdatedAt: at}
 	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: at}}
@@ -125,7 +126,8 @@ func TestRefundWebhooks(t *testing.T) {
 		body.Data["invoice"] != inv.ID || body.Data["txid"] != "ab" || body.Data["amount"] != 10.0 {
 		t.Fatalf("refund_pending body: %s (%v)", got[1].body, err)
 	}
-	if strings.Contains(string(got[0].body)+string(got[1].body), "secret-refund-token") {
-		t.Fatal("a webhook carries the refund's token")
+	if body := string(got[0].body) + string(got[1].body); strings.Contains(body, "secret-refund-token") ||
+		strings.Contains(body, "secret-address-key") {
+		t.Fatal("a webhook carries the refund's token or address secret")
 	}
 }

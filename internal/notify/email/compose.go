@@ -10,6 +10,7 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
+	"net/mail"
 	"net/textproto"
 	"net/url"
 	"strconv"
@@ -49,6 +50,7 @@ type view struct {
 	Paragraphs []string
 	Rows       []row
 	Link       string
+	LinkText   string
 	Footer     string
 }
 
@@ -84,38 +86,32 @@ func (m *Mailer) compose(to string, inv invoice.Invoice, ev store.OutboxEvent) (
 	v := m.describe(inv, ev)
 	id := messageID(ev, inv.ID, m.from.Address)
 
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	if err := writePart(mw, "text/plain; charset=utf-8", renderText(v)); err != nil {
-		return message{}, fmt.Errorf("write text part: %w", err)
+	body, ctype, err := multipartBody(v)
+	if err != nil {
+		return message{}, err
 	}
-	var html bytes.Buffer
-	if err := htmlTemplate.Execute(&html, v); err != nil {
-		return message{}, fmt.Errorf("render html part: %w", err)
+	b := m.headers(id, rcpt, v.Subject)
+	writeHeader(b, "X-Kassa-Invoice", clean(firstNonEmpty(inv.ID, ev.SubjectID), maxShort))
+	if name := eventName(ev); name != "" {
+		writeHeader(b, "X-Kassa-Event", name)
 	}
-	if err := writePart(mw, "text/html; charset=utf-8", html.Bytes()); err != nil {
-		return message{}, fmt.Errorf("write html part: %w", err)
-	}
-	if err := mw.Close(); err != nil {
-		return message{}, fmt.Errorf("close multipart body: %w", err)
-	}
+	writeHeader(b, "Content-Type", ctype)
+	b.WriteString("\r\n")
+	b.Write(body)
+	return message{from: m.from.Address, to: rcpt.Address, id: id, data: b.Bytes()}, nil
+}
 
+// headers starts a mail with the header fields every kassa mail has.
+func (m *Mailer) headers(id string, rcpt *mail.Address, subject string) *bytes.Buffer {
 	var b bytes.Buffer
 	writeHeader(&b, "Date", m.now().Format(time.RFC1123Z))
 	writeHeader(&b, "Message-ID", id)
 	writeHeader(&b, "From", m.from.String())
 	writeHeader(&b, "To", rcpt.String())
-	writeHeader(&b, "Subject", mime.QEncoding.Encode("utf-8", v.Subject))
+	writeHeader(&b, "Subject", mime.QEncoding.Encode("utf-8", subject))
 	writeHeader(&b, "MIME-Version", "1.0")
 	writeHeader(&b, "Auto-Submitted", "auto-generated")
-	writeHeader(&b, "X-Kassa-Invoice", clean(firstNonEmpty(inv.ID, ev.SubjectID), maxShort))
-	if name := eventName(ev); name != "" {
-		writeHeader(&b, "X-Kassa-Event", name)
-	}
-	writeHeader(&b, "Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
-	b.WriteString("\r\n")
-	b.Write(body.Bytes())
-	return message{from: m.from.Address, to: rcpt.Address, id: id, data: b.Bytes()}, nil
+	return &b
 }
 
 // eventInvoice returns the invoice as it was at the event: the event's
@@ -335,6 +331,7 @@ func (m *Mailer) describe(inv invoice.Invoice, ev store.OutboxEvent) view {
 		Paragraphs: paras,
 		Rows:       rows,
 		Link:       link,
+		LinkText:   "View the invoice",
 		Footer:     footer,
 	}
 }
@@ -351,7 +348,7 @@ func renderText(v view) []byte {
 		fmt.Fprintf(&b, "%-15s %s\n", r.Label+":", r.Value)
 	}
 	if v.Link != "" {
-		b.WriteString("\nView the invoice: " + v.Link + "\n")
+		b.WriteString("\n" + v.LinkText + ": " + v.Link + "\n")
 	}
 	b.WriteString("\n-- \n" + v.Footer + "\n")
 	return b.Bytes()
@@ -367,7 +364,7 @@ var htmlTemplate = template.Must(template.New("mail").Parse(`<!DOCTYPE html>
 {{end}}<table cellpadding="4" style="border-collapse: collapse;">
 {{range .Rows}}<tr><th align="left" valign="top">{{.Label}}</th><td>{{.Value}}</td></tr>
 {{end}}</table>
-{{with .Link}}<p><a href="{{.}}">View the invoice</a></p>
+{{if .Link}}<p><a href="{{.Link}}">{{.LinkText}}</a></p>
 {{end}}<p style="color: #666; font-size: 0.9em;">{{.Footer}}</p>
 </body>
 </html>
