@@ -23,7 +23,8 @@ import (
 // PostgreSQL several nodes may share the database: every node serves the
 // API, the checkout and the dashboard and runs the notification workers,
 // and the node holding the leader lock (package leader) runs the chain
-// watcher with its processor and the expiry sweeper. A node that loses the
+// watcher with its processor, the expiry sweeper and the sweep of refund
+// address requests. A node that loses the
 // lock stops that work; it starts afresh, from the store, when the node
 // wins again.
 
@@ -112,6 +113,7 @@ func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *
 	// Invoices other processes and nodes create are picked up when their
 	// commit wakes this one, and at the chain's pace besides.
 	wg.Go(func() { runProcessor(ctx, log, proc, db, min(cfg.ChainPoll, time.Second)) })
+	wg.Go(func() { runRefundSweep(ctx, log, refunds, refundSweepInterval) })
 	if eng, err := spendEngine(ctx, cfg, log, g, db, backend); err != nil {
 		return err
 	} else if eng != nil {
@@ -204,6 +206,31 @@ func runProcessor(ctx context.Context, log *slog.Logger, proc *gateway.Processor
 				return
 			case <-time.After(pollGap):
 			}
+		}
+	}
+}
+
+// refundSweepInterval spaces the sweeps of refunds whose buyer gave no
+// address in time: deadlines are days long, a minute late is nothing.
+const refundSweepInterval = time.Minute
+
+// runRefundSweep fails the refunds past their address deadline now and
+// every interval until ctx ends.
+func runRefundSweep(ctx context.Context, log *slog.Logger, refunds *gateway.Refunds, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := refunds.ExpireAddressRequests(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("refund address sweep failed", "err", err)
+		case n > 0:
+			log.Info("refunds failed: no address given in time", "refunds", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

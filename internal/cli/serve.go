@@ -179,9 +179,11 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	if cfg.Signup {
 		applications = db
 	}
-	// Refunds are recorded and wait in created for the spend engine (not
-	// wired yet), which pays those with an address.
-	refunds := gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: cfg.Network})
+	// Refunds are recorded and wait in created for the spend engine, which
+	// pays those with an address; a buyer mailed for one gives it on the
+	// refund page within KASSA_REFUND_ADDRESS_WAIT.
+	refunds := gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: cfg.Network,
+		AddressWait: cfg.RefundAddressWait})
 	apiSrv, err := api.New(api.Config{Store: db, Invoices: g, Refunds: refunds, Rates: rs, PublicURL: cfg.PublicURL,
 		ExtraOrigins: cfg.SignatureOrigins(), Tip: h.tip, Log: log, Hub: hub, IPNAllowPrivate: cfg.IPNAllowPrivate,
 		InvoiceLimits: newStoreLimits(settings, cfg.InvoiceLimits, log).For, Budgets: budgets, Applications: applications})
@@ -193,7 +195,7 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	srv.RegisterOnShutdown(apiSrv.CloseEventStreams)
 	// The hosted checkout and bitpay.js; routes is only set by kassa demo,
 	// whose /demo/pay and /demo/mine the checkout's demo buttons post to.
-	pages, err := web.New(web.Config{Store: db, PublicURL: cfg.PublicURL, Network: cfg.Network,
+	pages, err := web.New(web.Config{Store: db, Refunds: refunds, PublicURL: cfg.PublicURL, Network: cfg.Network,
 		Demo: routes != nil && cfg.Network == "regtest", Log: log})
 	if err != nil {
 		return fmt.Errorf("web: %w", err)

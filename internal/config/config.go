@@ -48,6 +48,10 @@ type Config struct {
 	// IPNRetryWindow is how long an undelivered IPN or mail is retried
 	// (KASSA_IPN_RETRY_WINDOW, default 72h).
 	IPNRetryWindow time.Duration
+	// RefundAddressWait is how long a buyer asked for a refund address
+	// has to give one before the refund fails (KASSA_REFUND_ADDRESS_WAIT,
+	// default 720h, 30 days).
+	RefundAddressWait time.Duration
 	// SMTPURL is the mail server for status mails (KASSA_SMTP_URL):
 	// smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none.
 	// Empty means no mail is sent (it waits).
@@ -144,6 +148,7 @@ var Settings = []Setting{
 	{"signup", "false", "let merchants register their own account and store in the dashboard (applications the operator approves)", nil},
 	{"ipn-allow-private", "false", "let IPNs reach loopback, private and link-local addresses over http (development only)", nil},
 	{"ipn-retry-window", "72h", "how long an undelivered IPN or status mail is retried", nil},
+	{"refund-address-wait", "720h", "how long a buyer mailed for a refund address has to give one before the refund fails", nil},
 	{"smtp-url", "", "mail server for status mails: smtp://user:pass@host:587?from=kassa@example.com&tls=starttls|tls|none", func(c *Config) *string { return &c.SMTPURL }},
 	{"node-id", "", "this node's name among several on one PostgreSQL database (default hostname-pid)", func(c *Config) *string { return &c.NodeID }},
 	{"invoice-limits", "100/h,60/m,10/s", "invoice-creation limits of a store without its own: COUNT/PERIOD pairs (s, m, h) or off", nil},
@@ -331,6 +336,11 @@ func build(v map[string]string) (*Config, error) {
 		bad("ipn-retry-window", "%q is not a duration between 1m and 720h", v["ipn-retry-window"])
 	} else {
 		c.IPNRetryWindow = w
+	}
+	if w, err := time.ParseDuration(strings.TrimSpace(v["refund-address-wait"])); err != nil || w < time.Minute || w > 365*24*time.Hour {
+		bad("refund-address-wait", "%q is not a duration between 1m and 8760h", v["refund-address-wait"])
+	} else {
+		c.RefundAddressWait = w
 	}
 	if c.SMTPURL != "" {
 		if err := checkSMTPURL(c.SMTPURL); err != nil {

@@ -29,7 +29,7 @@ func TestIPNSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.IPNAllowPrivate || c.IPNRetryWindow != 72*time.Hour || c.SMTPURL != "" {
+	if c.IPNAllowPrivate || c.IPNRetryWindow != 72*time.Hour || c.SMTPURL != "" || c.RefundAddressWait != 720*time.Hour {
 		t.Errorf("defaults: allow private %v, retry window %v, smtp %q", c.IPNAllowPrivate, c.IPNRetryWindow, c.SMTPURL)
 	}
 	smtp := "smtp://kassa:s3cret@mail.example.com:587?from=kassa@example.com&tls=starttls"
@@ -56,6 +56,8 @@ func TestIPNSettings(t *testing.T) {
 		{map[string]string{"KASSA_IPN_ALLOW_PRIVATE": "maybe"}, "KASSA_IPN_ALLOW_PRIVATE"},
 		{map[string]string{"KASSA_IPN_RETRY_WINDOW": "3 days"}, "KASSA_IPN_RETRY_WINDOW"},
 		{map[string]string{"KASSA_IPN_RETRY_WINDOW": "10s"}, "KASSA_IPN_RETRY_WINDOW"},
+		{map[string]string{"KASSA_REFUND_ADDRESS_WAIT": "a month"}, "KASSA_REFUND_ADDRESS_WAIT"},
+		{map[string]string{"KASSA_REFUND_ADDRESS_WAIT": "9000h"}, "KASSA_REFUND_ADDRESS_WAIT"},
 		{map[string]string{"KASSA_SMTP_URL": "http://mail.example.com"}, "KASSA_SMTP_URL"},
 		{map[string]string{"KASSA_SMTP_URL": "smtp://mail.example.com:587"}, "from="},
 		{map[string]string{"KASSA_SMTP_URL": "smtp://mail.example.com?from=nobody"}, "not an email"},

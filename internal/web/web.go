@@ -1,7 +1,8 @@
 // Package web serves kassa's buyer-facing pages (spec §11): the hosted
 // checkout at /invoice?id={id} and /i/{id} (with &view=modal for the
-// bitpay.js overlay), its QR code, and /bitpay.js and /bitpay.min.js for
-// shop pages. Templates and assets are embedded and parsed once; pages are
+// bitpay.js overlay), its QR code, /bitpay.js and /bitpay.min.js for
+// shop pages, and the buyer's refund page at /refund?id={refund}&t={secret}
+// (refund.go), where a buyer mailed for a refund address gives one. Templates and assets are embedded and parsed once; pages are
 // rendered by html/template, so every value from an invoice is escaped.
 // A page needs no other origin: its styles and script are inline under a
 // per-request Content-Security-Policy nonce, and the QR code is an inline
@@ -59,6 +60,9 @@ type Config struct {
 	// which post to /demo/pay and /demo/mine; only `kassa demo` serves
 	// those, on regtest.
 	Demo bool
+	// Refunds serves the buyer's refund page (/refund); nil leaves it
+	// out.
+	Refunds Refunds
 	// PollInterval is how often the page polls the invoice when the event
 	// stream is unavailable; zero means 3 seconds.
 	PollInterval time.Duration
@@ -72,12 +76,14 @@ type Server struct {
 	base     string // PublicURL's path, without a trailing slash
 	checkout *template.Template
 	message  *template.Template
-	css      template.CSS
-	js       template.JS
-	closeJS  template.JS
-	scripts  map[string]asset // bitpay.js, bitpay.min.js
-	qr       *qrCache
-	mux      *http.ServeMux
+	// refundTmpl is the buyer's refund page.
+	refundTmpl *template.Template
+	css        template.CSS
+	js         template.JS
+	closeJS    template.JS
+	scripts    map[string]asset // bitpay.js, bitpay.min.js
+	qr         *qrCache
+	mux        *http.ServeMux
 }
 
 // asset is a static file with its validator.
@@ -105,11 +111,14 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("web: public URL: %w", err)
 	}
 	s := &Server{cfg: cfg, base: strings.TrimRight(u.Path, "/"), scripts: map[string]asset{}, qr: newQRCache(1024)}
-	if s.checkout, err = template.ParseFS(files, "templates/checkout.html"); err != nil {
+	if s.checkout, err = template.ParseFS(files, "templates/checkout.html", "templates/languages.html"); err != nil {
 		return nil, fmt.Errorf("web: parse checkout template: %w", err)
 	}
 	if s.message, err = template.ParseFS(files, "templates/message.html"); err != nil {
 		return nil, fmt.Errorf("web: parse message template: %w", err)
+	}
+	if s.refundTmpl, err = template.ParseFS(files, "templates/refund.html", "templates/languages.html"); err != nil {
+		return nil, fmt.Errorf("web: parse refund template: %w", err)
 	}
 	read := func(name string) (string, error) {
 		b, err := files.ReadFile("assets/" + name)
@@ -139,12 +148,22 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /bitpay.min.js", s.serveScript)
 	s.mux.HandleFunc("OPTIONS /bitpay.js", s.serveScript)
 	s.mux.HandleFunc("OPTIONS /bitpay.min.js", s.serveScript)
+	if cfg.Refunds != nil {
+		s.mux.HandleFunc("GET /refund", s.serveRefund)
+		// A post from another site is refused before the secret is
+		// even looked at.
+		s.mux.Handle("POST /refund", http.NewCrossOriginProtection().Handler(http.HandlerFunc(s.postRefund)))
+	}
 	return s, nil
 }
 
 // Register mounts the pages on mux.
 func (s *Server) Register(mux *http.ServeMux) {
-	for _, p := range []string{"/invoice", "/invoice/qr", "/i/", "/bitpay.js", "/bitpay.min.js"} {
+	paths := []string{"/invoice", "/invoice/qr", "/i/", "/bitpay.js", "/bitpay.min.js"}
+	if s.cfg.Refunds != nil {
+		paths = append(paths, "/refund")
+	}
+	for _, p := range paths {
 		mux.Handle(p, s)
 	}
 }
@@ -222,15 +241,23 @@ func invoiceID(r *http.Request) string {
 	if id == "" {
 		id = r.URL.Query().Get("id")
 	}
-	if id == "" || len(id) > 64 {
+	if !validID(id) {
 		return ""
+	}
+	return id
+}
+
+// validID reports whether id can be an invoice's or a refund's.
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
 	}
 	for _, c := range id {
 		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-' || c == '_') {
-			return ""
+			return false
 		}
 	}
-	return id
+	return true
 }
 
 // page is what the checkout template renders.
@@ -482,11 +509,16 @@ func (s *Server) writeHTML(w http.ResponseWriter, lang language, nonce string, s
 
 // writeMessage sends the not-found or error page.
 func (s *Server) writeMessage(w http.ResponseWriter, lang language, modal bool, status int) {
-	p := messagePage{Lang: lang, T: lang.T, CSS: s.css, CloseJS: s.closeJS, Modal: modal,
-		Title: lang.T["not_found"], Body: lang.T["not_found_body"]}
-	if status != http.StatusNotFound {
-		p.Title, p.Body = lang.T["error"], lang.T["error_body"]
+	if status == http.StatusNotFound {
+		s.writePage(w, lang, modal, status, lang.T["not_found"], lang.T["not_found_body"])
+		return
 	}
+	s.writePage(w, lang, modal, status, lang.T["error"], lang.T["error_body"])
+}
+
+// writePage sends a page that only says something.
+func (s *Server) writePage(w http.ResponseWriter, lang language, modal bool, status int, title, body string) {
+	p := messagePage{Lang: lang, T: lang.T, CSS: s.css, CloseJS: s.closeJS, Modal: modal, Title: title, Body: body}
 	nonce, err := NewNonce()
 	if err != nil {
 		http.Error(w, "internal error", http.StatusInternalServerError)

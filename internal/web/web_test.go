@@ -28,6 +28,7 @@ type env struct {
 	t       testing.TB
 	db      *store.DB
 	g       *gateway.Gateway
+	refunds *gateway.Refunds
 	storeID string
 	url     string
 	mux     http.Handler
@@ -49,8 +50,9 @@ func newEnv(t testing.TB, demo bool) *env {
 	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
 	t.Cleanup(g.Close)
 	srv := httptest.NewUnstartedServer(nil)
-	e := &env{t: t, db: db, g: g, storeID: st.ID, url: "http://" + srv.Listener.Addr().String()}
-	w, err := web.New(web.Config{Store: db, PublicURL: e.url, Network: "regtest", Demo: demo})
+	e := &env{t: t, db: db, g: g, storeID: st.ID, url: "http://" + srv.Listener.Addr().String(),
+		refunds: gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: "regtest"})}
+	w, err := web.New(web.Config{Store: db, Refunds: e.refunds, PublicURL: e.url, Network: "regtest", Demo: demo})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +84,13 @@ func (e *env) get(path string, header ...string) (*http.Response, string) {
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return e.do(http.DefaultClient, req)
+}
+
+// do sends a request and returns the response and its body.
+func (e *env) do(client *http.Client, req *http.Request) (*http.Response, string) {
+	e.t.Helper()
+	resp, err := client.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
