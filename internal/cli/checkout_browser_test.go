@@ -42,20 +42,7 @@ const chromium = "/usr/bin/chromium"
 // which take what `kassa demo`'s routes take and pay and mine on the node.
 // Screenshots of failures land in artifacts/.
 func TestCheckoutInBrowser(t *testing.T) {
-	root, err := regtest.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sdk := filepath.Join(root, "test", "sdk")
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatal("node is not installed: the checkout browser test needs Node.js")
-	}
-	for _, need := range []string{filepath.Join(sdk, "node_modules", "playwright-core"), filepath.Join(sdk, "node_modules", "jsqr"), chromium} {
-		if _, err := os.Stat(need); err != nil {
-			t.Fatalf("%s is missing: run make tools (npm ci) and install chromium", need)
-		}
-	}
+	root, sdk, nodeBin := browserTools(t, "jsqr")
 	k := startKassa(t, root)
 	artifacts := filepath.Join(root, "artifacts")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
@@ -69,6 +56,31 @@ func TestCheckoutInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the checkout failed in the browser (screenshots in %s): %v", artifacts, err)
 	}
+}
+
+// browserTools returns the repository's root, test/sdk and node, and
+// fails the test when node, Chromium, playwright-core or another of the
+// node modules named is missing.
+func browserTools(t *testing.T, modules ...string) (root, sdk, nodeBin string) {
+	t.Helper()
+	root, err := regtest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk = filepath.Join(root, "test", "sdk")
+	if nodeBin, err = exec.LookPath("node"); err != nil {
+		t.Fatal("node is not installed: the browser tests need Node.js")
+	}
+	need := []string{chromium}
+	for _, m := range append([]string{"playwright-core"}, modules...) {
+		need = append(need, filepath.Join(sdk, "node_modules", m))
+	}
+	for _, p := range need {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s is missing: run make tools (npm ci) and install chromium", p)
+		}
+	}
+	return root, sdk, nodeBin
 }
 
 // kassa is a running kassa for the browser test.
