@@ -280,7 +280,7 @@ func TestRefundSpendReorg(t *testing.T) {
 	a, b := regtest.MustStartPair(t, regtest.Options{Mature: true})
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
-	invs, buyer := h.paidInvoices(2)
+	invs, buyer := h.paidInvoices(3)
 	if err := regtest.WaitSynced(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -348,6 +348,57 @@ func TestRefundSpendReorg(t *testing.T) {
 	failed := h.refundNow(r2.ID, "failure", func(r refund.Refund) bool { return r.Status == refund.StatusFailure })
 	if failed.FailReason == "" {
 		t.Fatal("a failed refund says why")
+	}
+
+	// A refund paid in a's block (success), which b's chain replaces with
+	// a block spending its coin elsewhere: the refund goes back to pending
+	// and fails. (The chaos harness found it stuck in success: the engine
+	// applied refund.Fail to a refund in success, an illegal move, every
+	// round.)
+	if err := regtest.WaitSynced(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r3 := h.refundTo(invs[2], buyer, 7_000, false)
+	s3 := h.submitRefund(eng, r3)
+	h.mine(1)
+	in3 := s3.Inputs[0]
+	h.coin(in3.TxID, in3.Vout, "spent in a's block", func(c store.Coin) bool { return c.SpentBy == s3.TxID && c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.refundNow(r3.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	coins, err = h.db.CoinsAt(ctx, []store.Outpoint{{TxID: in3.TxID, Vout: in3.Vout}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other = spendCoin(t, b, coins[store.Outpoint{TxID: in3.TxID, Vout: in3.Vout}])
+	if _, err := b.Mine(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := regtest.Overtake(ctx, a, b); err != nil {
+		t.Fatal(err)
+	}
+	h.coin(in3.TxID, in3.Vout, "spent by the merchant's transaction", func(c store.Coin) bool { return c.SpentBy == other.String() })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := h.db.GetSpend(ctx, s3.ID); got.Status != spend.StatusFailed {
+		t.Fatalf("the spend double-spent after it confirmed: %+v", got)
+	}
+	h.refundNow(r3.ID, "failure", func(r refund.Refund) bool { return r.Status == refund.StatusFailure })
+	events, err := h.db.Outbox(ctx, r3.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes []refund.Code
+	for _, e := range events {
+		codes = append(codes, refund.Code(e.Code))
+	}
+	if want := []refund.Code{refund.CodeCreated, refund.CodePending, refund.CodeSuccess, refund.CodePending, refund.CodeFailure}; !slices.Equal(codes, want) {
+		t.Fatalf("refund events %v, want %v", codes, want)
 	}
 }
 

@@ -772,6 +772,9 @@ func (e *Engine) follow(ctx context.Context, s spend.Spend) (spend.Spend, error)
 	switch {
 	case ev != nil:
 		subject.refund = refund.Fail{Reason: "its coins were spent by another transaction"}
+		// A spend in a block that a reorg replaced with a block spending
+		// its coins elsewhere: its refund leaves success before it fails.
+		subject.unpaid = s.Status == spend.StatusConfirmed
 	case mine == len(states) && height > 0:
 		ev = spend.Mined{TxID: by, Height: height, Depth: tip - height + 1}
 		subject.refund, subject.paid = refund.Confirmed{}, true
@@ -822,13 +825,18 @@ func (e *Engine) resend(ctx context.Context, s spend.Spend) (spend.Spend, error)
 }
 
 // subjectEvent is what a spend's change does to its subject: a refund
-// event, and for a paid refund the invoice's 1016.
+// event, and for a paid refund the invoice's 1016. unpaid says the
+// spend's transaction left the chain first: a refund in success goes back
+// to pending (refund.Dropped) before its event.
 type subjectEvent struct {
 	refund refund.Event
 	paid   bool
 	// paidBy is the transaction that paid the refund when it is not the
 	// one the refund names (one a fee bump replaced).
 	paidBy string
+	// unpaid: the refund's confirmed transaction lost its block; the
+	// refund leaves success before the event.
+	unpaid bool
 }
 
 // commit stores a spend's change with its subject's, in one unit.
@@ -880,6 +888,13 @@ func (e *Engine) refundChange(ctx context.Context, u *store.Unit, refundID strin
 		if r, notes, err = refund.Apply(r, refund.Broadcast{TxID: sub.paidBy, Fee: r.Fee}, e.now()); err != nil {
 			return err
 		}
+	}
+	if sub.unpaid && r.Status == refund.StatusSuccess {
+		var dropped []refund.Notification
+		if r, dropped, err = refund.Apply(r, refund.Dropped{}, e.now()); err != nil {
+			return err
+		}
+		notes = append(notes, dropped...)
 	}
 	next, more, err := refund.Apply(r, sub.refund, e.now())
 	if err != nil {
