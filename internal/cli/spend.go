@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/kassa-pay/kassa/internal/chain/rpc"
@@ -65,7 +66,7 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: kassa spend %s SPEND_ID", ErrUsage, sub)
 	}
-	eng, err := cliEngine(cfg, db)
+	eng, err := cliEngine(cfg, db, env.Getenv(FaultKillEnv))
 	if err != nil {
 		return err
 	}
@@ -112,10 +113,18 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 	}
 }
 
+// FaultKillEnv names kassa's fault-injection point for the chaos harness
+// (test/chaos): set to spender.FaultRecorded or spender.FaultSent, it
+// makes `kassa spend submit` kill itself with SIGKILL at that point of
+// the submit, between recording the signed spend and sending it, or
+// between sending it and recording that it was sent. Unset, it does
+// nothing.
+const FaultKillEnv = "KASSA_FAULT_KILL"
+
 // cliEngine is a spend engine for one command: it sends to the configured
 // node. The serving node's engine registers new change addresses with its
-// watcher on its next round.
-func cliEngine(cfg *config.Config, db *store.DB) (*spender.Engine, error) {
+// watcher on its next round. killAt is FaultKillEnv's value.
+func cliEngine(cfg *config.Config, db *store.DB, killAt string) (*spender.Engine, error) {
 	if !strings.HasPrefix(cfg.Chain, "rpc") {
 		return nil, errors.New("spending needs a node (KASSA_CHAIN=rpc://…); Esplora cannot send transactions yet")
 	}
@@ -123,7 +132,17 @@ func cliEngine(cfg *config.Config, db *store.DB) (*spender.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected}), nil
+	var fault func(string)
+	if killAt != "" {
+		fault = func(point string) {
+			if point == killAt {
+				p, _ := os.FindProcess(os.Getpid())
+				_ = p.Signal(os.Kill)
+				select {} // the signal is on its way
+			}
+		}
+	}
+	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Fault: fault}), nil
 }
 
 func spendErr(id string, err error) error {

@@ -122,7 +122,18 @@ type Config struct {
 	// the merchant's signature.
 	Hot    HotSigner
 	Logger *slog.Logger
+	// Fault, when set, is called at the engine's two fault-injection
+	// points, for the chaos harness to kill the process there: FaultRecorded
+	// (a signed spend committed, not sent yet) and FaultSent (the node took
+	// it, its broadcast status not committed yet). Nil everywhere else.
+	Fault func(point string)
 }
+
+// The fault-injection points Config.Fault names.
+const (
+	FaultRecorded = "recorded"
+	FaultSent     = "sent"
+)
 
 // HotSigner finds a store's hot key (hotwallet.Signer implements it).
 type HotSigner interface {
@@ -544,7 +555,15 @@ func (e *Engine) submit(ctx context.Context, spendID string, upload []byte, guar
 		signer = "hot"
 	}
 	e.log.Info("spend signed and recorded", "spend", s.ID, "txid", txid, "signer", signer)
+	e.fault(FaultRecorded)
 	return e.send(ctx, next)
+}
+
+// fault calls Config.Fault at a fault-injection point.
+func (e *Engine) fault(point string) {
+	if e.cfg.Fault != nil {
+		e.cfg.Fault(point)
+	}
 }
 
 // Bump prepares a replacement of a sent, unconfirmed spend at a higher fee
@@ -633,6 +652,7 @@ func (e *Engine) send(ctx context.Context, s spend.Spend) (spend.Spend, error) {
 		e.log.Warn("spend not sent yet; it is sent again", "spend", s.ID, "err", err)
 		return s, nil
 	}
+	e.fault(FaultSent)
 	next, err := spend.Apply(s, spend.Accepted{}, e.now())
 	if err != nil || next.Status == s.Status {
 		return next, err
