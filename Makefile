@@ -78,8 +78,10 @@ bench-1m: tools
 # chaos runs the full fault-injection harness (test/chaos, build tag chaos):
 # 20 kill -9 of kassa during a payment storm, reorgs of 1 to 6 blocks with
 # double-spends, RBF, the IPN receiver failing and hanging, the node's RPC
-# gone for a minute and, as root, a full disk on a tmpfs. It prints the
-# checker's totals (CHAOS TOTALS ...). `make test` runs the bounded
+# gone for a minute, as root a full disk on a tmpfs, and a refund storm of
+# 30 refunds with kassa spend submit killed between record and send and
+# between send and record. It prints the checker's totals (CHAOS TOTALS
+# ...: refunds, kills, reorgs, losses, double-payments). `make test` runs the bounded
 # TestChaosSmall. KASSA_CHAOS_SEED=N replays a run.
 chaos: tools
 	$(GO) test -tags chaos -count=1 -timeout 40m -run '^TestChaosFull$$' -v ./test/chaos

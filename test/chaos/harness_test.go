@@ -36,6 +36,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/regtest"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -54,6 +55,11 @@ type plan struct {
 	// 50 s, which the bounded run spends on the next phases instead. The
 	// later checks still require every IPN.
 	lazyIPNs bool
+	// refunds is how many refunds the refund storm pays (refunds.go); with
+	// none there is no refund storm and the reorgs spend no refunds.
+	refunds int
+	// refundKills is the kill -9 of kassa serve during the refund storm.
+	refundKills int
 }
 
 // totals are the figures a run prints.
@@ -61,6 +67,11 @@ type totals struct {
 	payments, kills, reorgs, doubleSpends int
 	ipns, losses, duplicates              int
 	refusedWrites                         int
+	// The refund storm's: refunds created, kill -9 of kassa spend submit
+	// (at its fault-injection points and from outside), kills of kassa
+	// serve while spends were out and not yet in a block, and refunds paid
+	// more than once (or by more than one live spend).
+	refunds, submitKills, inFlightKills, doublePayments int
 }
 
 // tracked is an invoice the harness created.
@@ -68,6 +79,7 @@ type tracked struct {
 	id, address string
 	script      string // hex output script of address
 	due         int64
+	token       string // the invoice's resource token
 }
 
 type harness struct {
@@ -83,6 +95,7 @@ type harness struct {
 	storeID, pos                        string
 	recv                                *receiver
 	recvURL                             string
+	merchantPriv                        string // the store's account tprv, for psbtsign
 
 	mu      sync.Mutex // guards the fields below
 	cmd     *exec.Cmd
@@ -90,6 +103,9 @@ type harness struct {
 	tracked []*tracked
 	byID    map[string]*tracked
 	totals  totals
+	refunds []*trackedRefund
+	// refunded holds the invoices the harness refunded.
+	refunded map[string]bool
 
 	blocks map[chainhash.Hash]*wire.MsgBlock // chain scan cache
 }
@@ -112,7 +128,7 @@ func runChaos(t *testing.T, p plan) {
 		t.Skip("chaos: builds kassa, starts two btcd nodes and kills processes")
 	}
 	h := &harness{t: t, ctx: context.Background(), plan: p, rng: rand.New(rand.NewPCG(p.seed, p.seed^0x9e3779b97f4a7c15)),
-		byID: map[string]*tracked{}, blocks: map[chainhash.Hash]*wire.MsgBlock{}}
+		byID: map[string]*tracked{}, refunded: map[string]bool{}, blocks: map[chainhash.Hash]*wire.MsgBlock{}}
 	t.Logf("chaos seed %d", p.seed)
 	h.setup()
 	defer h.stop()
@@ -120,10 +136,16 @@ func runChaos(t *testing.T, p plan) {
 	wait := !p.lazyIPNs
 	h.phaseStorm()
 	h.check("storm", false, wait)
+	if p.refunds > 0 {
+		h.phaseRefunds()
+		h.check("refund storm", false, wait)
+		h.checkRefunds("refund storm", true)
+	}
 	for _, depth := range p.reorgs {
 		h.phaseReorg(depth)
 	}
 	h.check("reorgs", false, wait)
+	h.checkRefunds("reorgs", false)
 	h.phaseRBF()
 	h.check("rbf", false, wait)
 	h.phaseIPN()
@@ -137,11 +159,14 @@ func runChaos(t *testing.T, p plan) {
 	// Six blocks settle everything: every paid invoice must complete.
 	h.mine(6)
 	h.check("final", true, true)
+	h.checkRefunds("final", true)
 	tt := h.totals
-	t.Logf("chaos totals: payments=%d kills=%d reorgs=%d double-spends=%d ipns=%d losses=%d duplicates-beyond-at-least-once=%d refused-writes(disk full)=%d",
-		tt.payments, tt.kills, tt.reorgs, tt.doubleSpends, tt.ipns, tt.losses, tt.duplicates, tt.refusedWrites)
-	fmt.Printf("CHAOS TOTALS payments=%d kills=%d reorgs=%d double-spends=%d ipns=%d losses=%d duplicates=%d\n",
-		tt.payments, tt.kills, tt.reorgs, tt.doubleSpends, tt.ipns, tt.losses, tt.duplicates)
+	t.Logf("chaos totals: payments=%d kills=%d reorgs=%d double-spends=%d ipns=%d losses=%d duplicates-beyond-at-least-once=%d refused-writes(disk full)=%d "+
+		"refunds=%d submit-kills=%d kills-with-spends-out=%d double-payments=%d",
+		tt.payments, tt.kills, tt.reorgs, tt.doubleSpends, tt.ipns, tt.losses, tt.duplicates, tt.refusedWrites,
+		tt.refunds, tt.submitKills, tt.inFlightKills, tt.doublePayments)
+	fmt.Printf("CHAOS TOTALS payments=%d kills=%d reorgs=%d double-spends=%d ipns=%d losses=%d duplicates=%d refunds=%d submit-kills=%d double-payments=%d\n",
+		tt.payments, tt.kills, tt.reorgs, tt.doubleSpends, tt.ipns, tt.losses, tt.duplicates, tt.refunds, tt.submitKills, tt.doublePayments)
 }
 
 // setup builds kassa, starts the two btcd nodes, the receiver and kassa.
@@ -179,6 +204,10 @@ func (h *harness) setup() {
 			})
 		}
 	}
+	if h.plan.refunds > 0 && psbtsign() == "" {
+		t.Log("refund storm SKIPPED: no test wallet (set KASSA_PSBTSIGN or run `make tools`)")
+		h.plan.refunds = 0
+	}
 	h.dbPath = filepath.Join(h.dataDir, "kassa.db")
 	h.logPath = filepath.Join(t.TempDir(), "serve.log")
 	h.addr = freeAddr(t)
@@ -186,10 +215,11 @@ func (h *harness) setup() {
 		"KASSA_CHAIN="+h.a.RPCURL(), "KASSA_RATES=fixed:BTC_USD=50000", "KASSA_IPN_ALLOW_PRIVATE=true",
 		"KASSA_CHAIN_POLL=250ms", "KASSA_LOG_FORMAT=text", "KASSA_METRICS_LISTEN=off")
 
-	key, err := merchantKey()
+	key, priv, err := merchantKey()
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.merchantPriv = priv
 	h.storeID = h.cli("store", "create", "--name", "Chaos", "--xpub", key)
 	h.pos = h.cli("token", "create", "--store", h.storeID, "--facade", "pos")
 
@@ -328,6 +358,7 @@ func (h *harness) createInvoice(order string) (*tracked, int, string, error) {
 	var out struct {
 		Data struct {
 			ID             string           `json:"id"`
+			Token          string           `json:"token"`
 			BitcoinAddress string           `json:"bitcoinAddress"`
 			PaymentTotals  map[string]int64 `json:"paymentTotals"`
 		} `json:"data"`
@@ -339,7 +370,8 @@ func (h *harness) createInvoice(order string) (*tracked, int, string, error) {
 	if err != nil {
 		return nil, resp.StatusCode, string(raw), err
 	}
-	inv := &tracked{id: out.Data.ID, address: out.Data.BitcoinAddress, script: script, due: out.Data.PaymentTotals["BTC"]}
+	inv := &tracked{id: out.Data.ID, address: out.Data.BitcoinAddress, script: script, due: out.Data.PaymentTotals["BTC"],
+		token: out.Data.Token}
 	h.mu.Lock()
 	h.tracked = append(h.tracked, inv)
 	h.byID[inv.id] = inv
@@ -399,14 +431,37 @@ func (h *harness) payRandomly(inv *tracked) {
 // phaseStorm creates and pays invoices while a killer kills kassa at
 // random instants and restarts it on the same data directory.
 func (h *harness) phaseStorm() {
-	t := h.t
-	done := make(chan struct{})
-	killerErr := make(chan error, 1)
+	done, killerErr := h.killer(h.plan.kills, rand.New(rand.NewPCG(h.plan.seed+1, 7)), nil)
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			if err := <-killerErr; err != nil {
+				h.t.Fatal(err)
+			}
+			return
+		default:
+		}
+		inv := h.mustCreate(fmt.Sprintf("storm-%d", i))
+		h.payRandomly(inv)
+		if h.rng.IntN(3) == 0 {
+			h.mine(1)
+		}
+	}
+}
+
+// killer kills kassa serve kills times at random instants, calling
+// before (when set) just before each kill, and restarts it on the same
+// data directory each time. done closes when it is through; its error (nil
+// for none) is then in errc.
+func (h *harness) killer(kills int, r *rand.Rand, before func()) (done chan struct{}, errc chan error) {
+	done, errc = make(chan struct{}), make(chan error, 1)
 	go func() {
 		defer close(done)
-		r := rand.New(rand.NewPCG(h.plan.seed+1, 7))
-		for range h.plan.kills {
+		for range kills {
 			time.Sleep(time.Duration(200+r.IntN(1800)) * time.Millisecond)
+			if before != nil {
+				before()
+			}
 			h.kill9()
 			h.mu.Lock()
 			h.totals.kills++
@@ -416,14 +471,14 @@ func (h *harness) phaseStorm() {
 			}
 			f, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 			if err != nil {
-				killerErr <- err
+				errc <- err
 				return
 			}
 			cmd := exec.Command(h.bin, "serve")
 			cmd.Env = h.env
 			cmd.Stdout, cmd.Stderr = f, f
 			if err := cmd.Start(); err != nil {
-				killerErr <- err
+				errc <- err
 				return
 			}
 			f.Close()
@@ -439,35 +494,21 @@ func (h *harness) phaseStorm() {
 					break
 				}
 				if time.Now().After(deadline) {
-					killerErr <- errors.New("kassa not ready 90 s after a restart")
+					errc <- errors.New("kassa not ready 90 s after a restart")
 					return
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
 		}
+		errc <- nil
 	}()
-	for i := 0; ; i++ {
-		select {
-		case <-done:
-			select {
-			case err := <-killerErr:
-				t.Fatal(err)
-			default:
-			}
-			return
-		default:
-		}
-		inv := h.mustCreate(fmt.Sprintf("storm-%d", i))
-		h.payRandomly(inv)
-		if h.rng.IntN(3) == 0 {
-			h.mine(1)
-		}
-	}
+	return done, errc
 }
 
-// phaseReorg pays two invoices, confirms them on a alone, waits for kassa
-// to see them confirmed, then lets b's chain win: one payment goes back to
-// the mempool, the other is double-spent in b's chain.
+// phaseReorg pays two invoices (and with a refund storm, two refunds),
+// confirms them on a alone, waits for kassa to see them confirmed, then
+// lets b's chain win: one payment (and refund) goes back to the mempool,
+// the other is double-spent in b's chain.
 func (h *harness) phaseReorg(depth int) {
 	t := h.t
 	back, err := h.a.Wallet().NewAddress()
@@ -482,6 +523,14 @@ func (h *harness) phaseReorg(depth int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	conflicts := []*wire.MsgTx{conflict}
+	var refundStays, refundSpent *trackedRefund
+	if h.plan.refunds > 0 {
+		refundStays, _ = h.refundOut(fmt.Sprintf("reorg%d-stays", depth), false)
+		var other *wire.MsgTx
+		refundSpent, other = h.refundOut(fmt.Sprintf("reorg%d-doublespent", depth), true)
+		conflicts = append(conflicts, other)
+	}
 	if err := h.a.Disconnect(h.ctx, h.b); err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +539,11 @@ func (h *harness) phaseReorg(depth int) {
 	h.waitTip(tip)
 	h.waitStatus(stays, invoice.StatusConfirmed, invoice.StatusComplete)
 	h.waitStatus(spent, invoice.StatusConfirmed, invoice.StatusComplete)
-	if _, err := h.b.MineBlock(h.ctx, conflict); err != nil {
+	if refundStays != nil {
+		h.waitRefund(refundStays, refund.StatusSuccess)
+		h.waitRefund(refundSpent, refund.StatusSuccess)
+	}
+	if _, err := h.b.MineBlock(h.ctx, conflicts...); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := regtest.Overtake(h.ctx, h.a, h.b); err != nil {
@@ -509,6 +562,12 @@ func (h *harness) phaseReorg(depth int) {
 		h.waitEvent(stays, invoice.CodeConfirmationsLost)
 	}
 	t.Logf("reorg of depth %d: %s went back to the mempool, %s was double-spent", depth, stays.id, spent.id)
+	if refundStays != nil {
+		// The refund whose coins went elsewhere fails; the other is paid
+		// again by the same transaction once it is mined.
+		h.waitRefund(refundSpent, refund.StatusFailure)
+		t.Logf("reorg of depth %d: refund %s went back to the mempool, refund %s was double-spent", depth, refundStays.id, refundSpent.id)
+	}
 }
 
 // phaseRBF replaces an invoice's payment in the mempool by one paying the
@@ -786,7 +845,9 @@ type chainOutput struct {
 	height int32 // 0 in the mempool
 }
 
-// chainView scans node a's best chain since the start and its mempool.
+// chainView scans node a's best chain since the start and its mempool for
+// the outputs paying each invoice's address and each refund's, keyed by
+// invoice or refund id.
 func (h *harness) chainView() (map[string]map[string]chainOutput, int32, error) {
 	client, err := h.a.Client()
 	if err != nil {
@@ -796,6 +857,9 @@ func (h *harness) chainView() (map[string]map[string]chainOutput, int32, error) 
 	scripts := make(map[string]string, len(h.tracked))
 	for _, inv := range h.tracked {
 		scripts[inv.script] = inv.id
+	}
+	for _, r := range h.refunds {
+		scripts[r.script] = r.id // refund ids never collide with invoice ids
 	}
 	h.mu.Unlock()
 	view := map[string]map[string]chainOutput{}
@@ -1169,22 +1233,23 @@ func scriptOf(addr string) (string, error) {
 	return hex.EncodeToString(s), nil
 }
 
-// merchantKey is the demo merchant's regtest descriptor (as `kassa demo`
-// derives it).
-func merchantKey() (string, error) {
+// merchantKey is the chaos merchant's regtest descriptor (BIP84 account
+// 0 of a fixed seed, as `kassa demo` derives its own) and the account's
+// tprv, which the merchant's wallet (psbtsign) signs the refunds with.
+func merchantKey() (descriptor, tprv string, err error) {
 	seed := sha256.Sum256([]byte("kassa chaos merchant wallet"))
 	k, err := hdkeychain.NewMaster(seed[:], &chaincfg.RegressionNetParams)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	for _, i := range []uint32{84, 1, 0} {
 		if k, err = k.Derive(hdkeychain.HardenedKeyStart + i); err != nil {
-			return "", err
+			return "", "", err
 		}
 	}
 	pub, err := k.Neuter()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	return "wpkh(" + pub.String() + "/0/*)", nil
+	return "wpkh(" + pub.String() + "/0/*)", k.String(), nil
 }
