@@ -11,7 +11,9 @@
 // with SIGKILL after it records the signed spend and before it sends it,
 // after it sends it and before it records that, and at random instants,
 // while kassa serve is killed with spends out; each reorg then takes two
-// refund transactions out of the chain and double-spends one of them.
+// refund transactions out of the chain and double-spends one of them
+// (none in a reorg as deep as spend.FinalDepth: kassa stops following a
+// final spend, as a complete invoice stays complete).
 //
 // After each phase a checker compares kassa's database with the chain and
 // the IPN receiver's log: every invoice's live payments are exactly the
