@@ -1,10 +1,8 @@
 package wallet
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/kassa-pay/kassa/internal/money"
 )
@@ -76,6 +74,13 @@ func OutputVBytes(script []byte) int64 { return 8 + 1 + int64(len(script)) }
 // single coin that pays everything with change, else the largest coins
 // first until they do. Coins whose own input costs more than they hold
 // at feeRate are never used.
+//
+// Select runs on every PSBT build over all of a store's coins (10,000 and
+// more), so it neither copies nor sorts them: one pass finds the single
+// coins and what all usable coins add up to, and only when several coins
+// are needed does a heap of their indexes hand out the largest first, in
+// the order a full sort (amount descending, then txid and output index)
+// would give.
 func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes int64, feeRate money.Sats) (Selection, error) {
 	if target <= 0 || feeRate <= 0 {
 		return Selection{}, fmt.Errorf("select coins: target %d and fee rate %d must be positive", target, feeRate)
@@ -91,50 +96,62 @@ func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes 
 		}
 		return money.Sats(v) * feeRate
 	}
-	useful := make([]Coin, 0, len(coins))
-	for _, c := range coins {
-		if c.Amount > money.Sats(InputVBytes(c.Script))*feeRate {
-			useful = append(useful, c)
-		}
-	}
-	// One coin, no change: the cheapest spend and the least mixing.
+	// One coin, no change: the cheapest spend and the least mixing. The
+	// same pass adds up the usable coins, for the largest-first fallback.
 	costOfChange := money.Sats(changeVBytes)*feeRate + DustLimit
 	best, bestWithChange := -1, -1
-	for i, c := range useful {
+	var (
+		usable   int
+		usableIn money.Sats
+		usableVB int64
+	)
+	for i := range coins {
+		c := &coins[i]
 		in := InputVBytes(c.Script)
+		if c.Amount <= money.Sats(in)*feeRate {
+			continue
+		}
+		usable++
+		usableIn += c.Amount
+		usableVB += in
 		if need := target + fee(in, false); c.Amount >= need && c.Amount-need <= costOfChange {
-			if best < 0 || c.Amount < useful[best].Amount {
+			if best < 0 || c.Amount < coins[best].Amount {
 				best = i
 			}
 		}
 		if need := target + fee(in, true) + DustLimit; c.Amount >= need {
-			if bestWithChange < 0 || c.Amount < useful[bestWithChange].Amount {
+			if bestWithChange < 0 || c.Amount < coins[bestWithChange].Amount {
 				bestWithChange = i
 			}
 		}
 	}
 	if best >= 0 {
-		c := useful[best]
+		c := coins[best]
 		return Selection{Coins: []Coin{c}, Fee: c.Amount - target}, nil
 	}
 	if bestWithChange >= 0 {
-		return finish([]Coin{useful[bestWithChange]}, target, fee(InputVBytes(useful[bestWithChange].Script), true)), nil
+		c := coins[bestWithChange]
+		return finish([]Coin{c}, target, fee(InputVBytes(c.Script), true)), nil
 	}
-	// Largest first until covered.
-	// The comparison is lazy: cmp.Or would compare every pair's txids
-	// too, which was most of a build's time with 10,000 coins.
-	slices.SortFunc(useful, func(a, b Coin) int {
-		if a.Amount != b.Amount {
-			return cmp.Compare(b.Amount, a.Amount)
+	// Largest first until covered. All usable coins together either
+	// cover it, and then some first ones do, or nothing does.
+	if usableIn < target+fee(usableVB, false) {
+		return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, usableIn, usable, target)
+	}
+	h := largestFirst{coins: coins, idx: make([]int32, 0, usable)}
+	for i := range coins {
+		if c := &coins[i]; c.Amount > money.Sats(InputVBytes(c.Script))*feeRate {
+			h.idx = append(h.idx, int32(i))
 		}
-		return cmp.Or(cmp.Compare(a.TxID, b.TxID), cmp.Compare(a.Vout, b.Vout))
-	})
+	}
+	h.init()
 	var (
 		picked []Coin
 		sum    money.Sats
 		inVB   int64
 	)
-	for _, c := range useful {
+	for len(h.idx) > 0 {
+		c := coins[h.pop()]
 		picked = append(picked, c)
 		sum += c.Amount
 		inVB += InputVBytes(c.Script)
@@ -142,7 +159,64 @@ func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes 
 			return finish(picked, target, fee(inVB, true)), nil
 		}
 	}
-	return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, sum, len(useful), target)
+	// Unreachable: all usable coins cover the target, checked above.
+	return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, sum, usable, target)
+}
+
+// largestFirst is a heap of indexes into coins that pops the largest coin
+// first, ties broken by txid then output index (the order BIP69 lists
+// inputs in), so that the same coins give the same selection.
+type largestFirst struct {
+	coins []Coin
+	idx   []int32
+}
+
+// before reports whether coin i comes out before coin j.
+func (h *largestFirst) before(i, j int32) bool {
+	a, b := &h.coins[i], &h.coins[j]
+	if a.Amount != b.Amount {
+		return a.Amount > b.Amount
+	}
+	if a.TxID != b.TxID {
+		return a.TxID < b.TxID
+	}
+	return a.Vout < b.Vout
+}
+
+// init orders idx as a heap, in linear time.
+func (h *largestFirst) init() {
+	for i := len(h.idx)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+// pop removes and returns the index of the coin that comes out first.
+func (h *largestFirst) pop() int32 {
+	top := h.idx[0]
+	last := len(h.idx) - 1
+	h.idx[0] = h.idx[last]
+	h.idx = h.idx[:last]
+	h.down(0)
+	return top
+}
+
+// down moves the entry at i down to its place.
+func (h *largestFirst) down(i int) {
+	n := len(h.idx)
+	for {
+		first := i
+		if l := 2*i + 1; l < n && h.before(h.idx[l], h.idx[first]) {
+			first = l
+		}
+		if r := 2*i + 2; r < n && h.before(h.idx[r], h.idx[first]) {
+			first = r
+		}
+		if first == i {
+			return
+		}
+		h.idx[i], h.idx[first] = h.idx[first], h.idx[i]
+		i = first
+	}
 }
 
 // finish settles the change of coins paying target: with a change output
