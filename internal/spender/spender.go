@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
@@ -56,7 +57,12 @@ type Store interface {
 
 // Coins is the store's view of its coins, which the chain watcher keeps.
 type Coins interface {
-	Coins(ctx context.Context, storeID string, filter store.CoinFilter) ([]store.Coin, error)
+	// SpendableBetween, SpendableAbove and NthLargestSpendable read a
+	// store's confirmed unspent coins by amount: what a spend's coins
+	// are chosen from (see spendable).
+	SpendableBetween(ctx context.Context, storeID string, lo, hi money.Sats) ([]store.Coin, error)
+	SpendableAbove(ctx context.Context, storeID string, min money.Sats, limit int) ([]store.Coin, error)
+	NthLargestSpendable(ctx context.Context, storeID string, n int) (money.Sats, bool, error)
 	CoinsAt(ctx context.Context, outpoints []store.Outpoint) (map[store.Outpoint]store.Coin, error)
 	// ProcessedTip is the height of the last block the watcher processed.
 	ProcessedTip(ctx context.Context) (int32, error)
@@ -268,7 +274,7 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 	if err != nil {
 		return spend.Plan{}, err
 	}
-	coins, err := e.freeCoins(ctx, storeID, except)
+	src, err := e.spendable(ctx, storeID, except)
 	if err != nil {
 		return spend.Plan{}, err
 	}
@@ -291,8 +297,14 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 		}
 		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
 	}
-	req := wallet.SpendRequest{Coins: coins, Payees: payees, ChangeIndex: changeIndex, FeeRate: rate}
-	built, err := k.BuildSpend(req)
+	req := wallet.SpendRequest{Payees: payees, ChangeIndex: changeIndex, FeeRate: rate}
+	build := func() (*wallet.Spend, error) {
+		if req.Coins, err = k.Candidates(ctx, src, req); err != nil {
+			return nil, err
+		}
+		return k.BuildSpend(req)
+	}
+	built, err := build()
 	if err != nil {
 		return spend.Plan{}, err
 	}
@@ -305,7 +317,7 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 			break
 		}
 		payees[0].Amount = want
-		if built, err = k.BuildSpend(req); errors.Is(err, wallet.ErrBadPayee) && want < outputs[0].Amount {
+		if built, err = build(); errors.Is(err, wallet.ErrBadPayee) && want < outputs[0].Amount {
 			return spend.Plan{}, fmt.Errorf("%w (%d sats of %d)", ErrFeeExceedsRefund, outputs[0].Amount-want, outputs[0].Amount)
 		} else if err != nil {
 			return spend.Plan{}, err
@@ -330,43 +342,70 @@ func planOf(b *wallet.Spend, outputs []spend.Output, payees []wallet.Payee, rate
 	return p
 }
 
-// freeCoins returns the store's confirmed unspent coins that no other
-// open spend holds. Unconfirmed coins are left alone: a buyer's payment
-// can still be replaced, and a spend built on it would fail with it.
-func (e *Engine) freeCoins(ctx context.Context, storeID string, except *spend.Spend) ([]wallet.Coin, error) {
-	all, err := e.cfg.Store.Coins(ctx, storeID, store.CoinsUnspent)
-	if err != nil {
-		return nil, err
-	}
+// spendable is a store's coins a new spend may use, as the wallet's
+// CoinSource: confirmed (a buyer's unconfirmed payment can still be
+// replaced, and a spend built on it would fail with it), unspent, and held
+// by no other open spend. It reads the few coins wallet.Candidates asks
+// for, not all of them, in Coins' order (oldest seen first).
+type spendable struct {
+	coins   Coins
+	storeID string
+	held    map[store.Outpoint]bool
+}
+
+// spendable returns the store's spendable coins: those no open spend
+// holds (except is the spend being rebuilt).
+func (e *Engine) spendable(ctx context.Context, storeID string, except *spend.Spend) (*spendable, error) {
 	open, err := e.cfg.Store.Spends(ctx, storeID, spend.StatusUnsigned, spend.StatusSigned, spend.StatusBroadcast, spend.StatusConfirmed)
 	if err != nil {
 		return nil, err
 	}
-	held := map[wire.OutPoint]bool{}
+	held := map[store.Outpoint]bool{}
 	for _, s := range open {
 		if except != nil && s.ID == except.ID {
 			continue
 		}
 		for _, in := range s.Inputs {
-			h, err := chainhash.NewHashFromStr(in.TxID)
-			if err != nil {
-				return nil, fmt.Errorf("spend %s: input %s: %w", s.ID, in.TxID, err)
-			}
-			held[wire.OutPoint{Hash: *h, Index: in.Vout}] = true
+			held[store.Outpoint{TxID: in.TxID, Vout: in.Vout}] = true
 		}
 	}
-	var free []wallet.Coin
-	for _, sc := range all {
-		c := sc.Coin
-		h, err := chainhash.NewHashFromStr(c.TxID)
-		if err != nil {
-			return nil, fmt.Errorf("coin %s: %w", c.TxID, err)
-		}
-		if c.Height > 0 && !held[wire.OutPoint{Hash: *h, Index: c.Vout}] {
-			free = append(free, c)
+	return &spendable{coins: e.cfg.Store, storeID: storeID, held: held}, nil
+}
+
+// free returns the coins of cs no open spend holds.
+func (s *spendable) free(cs []store.Coin) []wallet.Coin {
+	out := make([]wallet.Coin, 0, len(cs))
+	for _, c := range cs {
+		if !s.held[store.Outpoint{TxID: c.TxID, Vout: c.Vout}] {
+			out = append(out, c.Coin)
 		}
 	}
-	return free, nil
+	return out
+}
+
+func (s *spendable) Between(ctx context.Context, lo, hi money.Sats) ([]wallet.Coin, error) {
+	cs, err := s.coins.SpendableBetween(ctx, s.storeID, lo, hi)
+	return s.free(cs), err
+}
+
+func (s *spendable) FirstAbove(ctx context.Context, min money.Sats) (wallet.Coin, bool, error) {
+	// Every held coin may come first: one more is the first free one.
+	cs, err := s.coins.SpendableAbove(ctx, s.storeID, min, len(s.held)+1)
+	if free := s.free(cs); err == nil && len(free) > 0 {
+		return free[0], true, nil
+	}
+	return wallet.Coin{}, false, err
+}
+
+func (s *spendable) Largest(ctx context.Context, n int) ([]wallet.Coin, bool, error) {
+	// At least n+held coins are at or above the (n+held)-th largest, so at
+	// least n free ones; with fewer coins, all of them.
+	least, ok, err := s.coins.NthLargestSpendable(ctx, s.storeID, n+len(s.held))
+	if err != nil {
+		return nil, false, err
+	}
+	cs, err := s.coins.SpendableBetween(ctx, s.storeID, least, math.MaxInt64)
+	return s.free(cs), !ok, err
 }
 
 // feeRate is the node's estimate within the store's floor and ceiling

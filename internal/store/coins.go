@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -109,6 +110,50 @@ func (db *DB) Coins(ctx context.Context, storeID string, filter CoinFilter) ([]C
 		return nil, fmt.Errorf("coins of store %s: %w", storeID, err)
 	}
 	return out, nil
+}
+
+// The spendable coins are a store's confirmed unspent coins, what a new
+// spend may use. The spend engine reads only the few a spend can use
+// (wallet.Candidates) through these three queries, on the index by
+// amount (migration 0019).
+const spendableCoins = `SELECT ` + coinColumns + ` FROM coins
+	WHERE store_id = $1 AND spent_txid = '' AND height > 0`
+
+// SpendableBetween returns a store's spendable coins with lo <= amount <=
+// hi, oldest seen first (Coins' order).
+func (db *DB) SpendableBetween(ctx context.Context, storeID string, lo, hi money.Sats) ([]Coin, error) {
+	out, err := db.queryCoins(ctx, spendableCoins+` AND amount >= $2 AND amount <= $3 ORDER BY seen_at, txid, vout`,
+		storeID, int64(lo), int64(hi))
+	if err != nil {
+		return nil, fmt.Errorf("coins of store %s between %d and %d sats: %w", storeID, lo, hi, err)
+	}
+	return out, nil
+}
+
+// SpendableAbove returns up to limit of a store's spendable coins with
+// amount > min, the smallest first, those of one amount oldest seen first.
+func (db *DB) SpendableAbove(ctx context.Context, storeID string, min money.Sats, limit int) ([]Coin, error) {
+	out, err := db.queryCoins(ctx, spendableCoins+` AND amount > $2 ORDER BY amount, seen_at, txid, vout LIMIT $3`,
+		storeID, int64(min), limit)
+	if err != nil {
+		return nil, fmt.Errorf("coins of store %s above %d sats: %w", storeID, min, err)
+	}
+	return out, nil
+}
+
+// NthLargestSpendable returns the amount of a store's n-th largest
+// spendable coin (n from 1); false when it has fewer.
+func (db *DB) NthLargestSpendable(ctx context.Context, storeID string, n int) (money.Sats, bool, error) {
+	var amount int64
+	err := db.sql.QueryRowContext(ctx, `SELECT amount FROM coins WHERE store_id = $1 AND spent_txid = '' AND height > 0
+		ORDER BY amount DESC LIMIT 1 OFFSET $2`, storeID, n-1).Scan(&amount)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, false, nil
+	case err != nil:
+		return 0, false, fmt.Errorf("the %d-th largest coin of store %s: %w", n, storeID, err)
+	}
+	return money.Sats(amount), true, nil
 }
 
 // CoinsSpentBy returns the coins the transaction txid spends, as far as

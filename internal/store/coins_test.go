@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -134,6 +135,58 @@ func TestCoinsCommitWithBlocks(t *testing.T) {
 		}
 		if got, _ := db.Coins(ctx, s.ID, CoinsAll); len(got) != 0 {
 			t.Errorf("coins after a failed commit = %+v", got)
+		}
+	})
+}
+
+// TestSpendableCoins: the spend engine's three views of a store's
+// confirmed unspent coins by amount (bounds inclusive, ties oldest seen
+// first, the n-th largest), without unconfirmed, spent or other stores'
+// coins.
+func TestSpendableCoins(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		db, s, _ := dbWithInvoice(t, b)
+		other := newStore(t, db, 20)
+		seen := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+		n := 0
+		coin := func(storeID string, amount money.Sats, height int32) Coin {
+			n++
+			return Coin{Coin: wallet.Coin{TxID: fmt.Sprintf("%064x", 100-n), Vout: uint32(n), Amount: amount,
+				Script: []byte{0x00, 0x14, byte(n)}, Index: uint32(n), Height: height}, StoreID: storeID,
+				SeenAt: seen.Add(time.Duration(n) * time.Minute)}
+		}
+		a, b1, b2, c, d := coin(s.ID, 1_000, 101), coin(s.ID, 2_000, 101), coin(s.ID, 2_000, 102), coin(s.ID, 3_000, 101), coin(s.ID, 5_000, 101)
+		unconfirmed, spent, elsewhere := coin(s.ID, 2_500, 0), coin(s.ID, 2_600, 101), coin(other.ID, 2_000, 101)
+		err := db.Commit(ctx, nil, &ChainUpdate{Rewind: NoRewind, Coins: CoinChanges{
+			Seen:   []Coin{d, c, b2, b1, a, unconfirmed, spent, elsewhere},
+			Spends: []CoinSpend{{TxID: spent.TxID, Vout: spent.Vout, SpentBy: "ff"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		amounts := func(cs []Coin) []string {
+			var out []string
+			for _, c := range cs {
+				out = append(out, fmt.Sprintf("%d@%d", c.Amount, c.Vout))
+			}
+			return out
+		}
+		between, err := db.SpendableBetween(ctx, s.ID, 2_000, 3_000)
+		if err != nil || !reflect.DeepEqual(between, []Coin{b1, b2, c}) {
+			t.Fatalf("between 2000 and 3000: %v, %v", amounts(between), err)
+		}
+		above, err := db.SpendableAbove(ctx, s.ID, 1_000, 2)
+		if err != nil || !reflect.DeepEqual(above, []Coin{b1, b2}) {
+			t.Fatalf("two above 1000: %v, %v", amounts(above), err)
+		}
+		if above, err := db.SpendableAbove(ctx, s.ID, 5_000, 1); err != nil || len(above) != 0 {
+			t.Fatalf("above the largest: %v, %v", amounts(above), err)
+		}
+		for n, want := range map[int]money.Sats{1: 5_000, 2: 3_000, 3: 2_000, 4: 2_000, 5: 1_000, 6: 0} {
+			got, ok, err := db.NthLargestSpendable(ctx, s.ID, n)
+			if err != nil || got != want || ok != (want > 0) {
+				t.Errorf("the %d-th largest: %d %v %v, want %d", n, got, ok, err, want)
+			}
 		}
 	})
 }

@@ -73,53 +73,75 @@ func OutputVBytes(script []byte) int64 { return 8 + 1 + int64(len(script)) }
 // does (within what a change output would cost), else the smallest
 // single coin that pays everything with change, else the largest coins
 // first until they do. Coins whose own input costs more than they hold
-// at feeRate are never used.
+// at feeRate are never used. Among coins of the same amount the first in
+// coins is the single coin chosen; the largest-first order breaks ties by
+// txid then output index.
 //
 // Select runs on every PSBT build over all of a store's coins (10,000 and
 // more), so it neither copies nor sorts them: one pass finds the single
 // coins and what all usable coins add up to, and only when several coins
 // are needed does a heap of their indexes hand out the largest first, in
-// the order a full sort (amount descending, then txid and output index)
-// would give.
+// the order a full sort would give. Candidates spares the caller loading
+// them all.
 func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes int64, feeRate money.Sats) (Selection, error) {
+	s, err := newSelector(target, outputVBytes, changeVBytes, feeRate)
+	if err != nil {
+		return Selection{}, err
+	}
+	if sel, ok := s.single(coins); ok {
+		return sel, nil
+	}
+	return s.largestFirst(coins)
+}
+
+// selector holds what Select's choice depends on besides the coins.
+type selector struct {
+	target, feeRate money.Sats
+	base            int64 // the vbytes of the transaction without inputs and change
+	changeVBytes    int64
+}
+
+func newSelector(target money.Sats, outputVBytes []int64, changeVBytes int64, feeRate money.Sats) (selector, error) {
 	if target <= 0 || feeRate <= 0 {
-		return Selection{}, fmt.Errorf("select coins: target %d and fee rate %d must be positive", target, feeRate)
+		return selector{}, fmt.Errorf("select coins: target %d and fee rate %d must be positive", target, feeRate)
 	}
 	base := int64(txOverheadVBytes)
 	for _, v := range outputVBytes {
 		base += v
 	}
-	fee := func(inputs int64, change bool) money.Sats {
-		v := base + inputs
-		if change {
-			v += changeVBytes
-		}
-		return money.Sats(v) * feeRate
+	return selector{target: target, feeRate: feeRate, base: base, changeVBytes: changeVBytes}, nil
+}
+
+// fee is the fee of the transaction with inputs vbytes of inputs, and a
+// change output or not.
+func (s selector) fee(inputs int64, change bool) money.Sats {
+	v := s.base + inputs
+	if change {
+		v += s.changeVBytes
 	}
-	// One coin, no change: the cheapest spend and the least mixing. The
-	// same pass adds up the usable coins, for the largest-first fallback.
-	costOfChange := money.Sats(changeVBytes)*feeRate + DustLimit
+	return money.Sats(v) * s.feeRate
+}
+
+// usable reports whether c holds more than its own input costs.
+func (s selector) usable(c *Coin) bool { return c.Amount > money.Sats(InputVBytes(c.Script))*s.feeRate }
+
+// single returns the selection of one coin when one pays everything: one
+// coin, no change, is the cheapest spend and the least mixing.
+func (s selector) single(coins []Coin) (Selection, bool) {
+	costOfChange := money.Sats(s.changeVBytes)*s.feeRate + DustLimit
 	best, bestWithChange := -1, -1
-	var (
-		usable   int
-		usableIn money.Sats
-		usableVB int64
-	)
 	for i := range coins {
 		c := &coins[i]
-		in := InputVBytes(c.Script)
-		if c.Amount <= money.Sats(in)*feeRate {
+		if !s.usable(c) {
 			continue
 		}
-		usable++
-		usableIn += c.Amount
-		usableVB += in
-		if need := target + fee(in, false); c.Amount >= need && c.Amount-need <= costOfChange {
+		in := InputVBytes(c.Script)
+		if need := s.target + s.fee(in, false); c.Amount >= need && c.Amount-need <= costOfChange {
 			if best < 0 || c.Amount < coins[best].Amount {
 				best = i
 			}
 		}
-		if need := target + fee(in, true) + DustLimit; c.Amount >= need {
+		if need := s.target + s.fee(in, true) + DustLimit; c.Amount >= need {
 			if bestWithChange < 0 || c.Amount < coins[bestWithChange].Amount {
 				bestWithChange = i
 			}
@@ -127,22 +149,34 @@ func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes 
 	}
 	if best >= 0 {
 		c := coins[best]
-		return Selection{Coins: []Coin{c}, Fee: c.Amount - target}, nil
+		return Selection{Coins: []Coin{c}, Fee: c.Amount - s.target}, true
 	}
 	if bestWithChange >= 0 {
 		c := coins[bestWithChange]
-		return finish([]Coin{c}, target, fee(InputVBytes(c.Script), true)), nil
+		return finish([]Coin{c}, s.target, s.fee(InputVBytes(c.Script), true)), true
 	}
-	// Largest first until covered. All usable coins together either
-	// cover it, and then some first ones do, or nothing does.
-	if usableIn < target+fee(usableVB, false) {
-		return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, usableIn, usable, target)
-	}
-	h := largestFirst{coins: coins, idx: make([]int32, 0, usable)}
+	return Selection{}, false
+}
+
+// largestFirst spends the largest usable coins until they pay everything.
+// All usable coins together either cover it, and then some first ones
+// do, or nothing does.
+func (s selector) largestFirst(coins []Coin) (Selection, error) {
+	h := largestHeap{coins: coins, idx: make([]int32, 0, len(coins))}
+	var (
+		usableIn money.Sats
+		usableVB int64
+	)
 	for i := range coins {
-		if c := &coins[i]; c.Amount > money.Sats(InputVBytes(c.Script))*feeRate {
+		if c := &coins[i]; s.usable(c) {
+			usableIn += c.Amount
+			usableVB += InputVBytes(c.Script)
 			h.idx = append(h.idx, int32(i))
 		}
+	}
+	if usableIn < s.target+s.fee(usableVB, false) {
+		return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee",
+			ErrInsufficientFunds, usableIn, len(h.idx), s.target)
 	}
 	h.init()
 	var (
@@ -155,24 +189,23 @@ func Select(coins []Coin, target money.Sats, outputVBytes []int64, changeVBytes 
 		picked = append(picked, c)
 		sum += c.Amount
 		inVB += InputVBytes(c.Script)
-		if sum >= target+fee(inVB, false) {
-			return finish(picked, target, fee(inVB, true)), nil
+		if sum >= s.target+s.fee(inVB, false) {
+			break
 		}
 	}
-	// Unreachable: all usable coins cover the target, checked above.
-	return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, sum, usable, target)
+	return finish(picked, s.target, s.fee(inVB, true)), nil
 }
 
-// largestFirst is a heap of indexes into coins that pops the largest coin
+// largestHeap is a heap of indexes into coins that pops the largest coin
 // first, ties broken by txid then output index (the order BIP69 lists
 // inputs in), so that the same coins give the same selection.
-type largestFirst struct {
+type largestHeap struct {
 	coins []Coin
 	idx   []int32
 }
 
 // before reports whether coin i comes out before coin j.
-func (h *largestFirst) before(i, j int32) bool {
+func (h *largestHeap) before(i, j int32) bool {
 	a, b := &h.coins[i], &h.coins[j]
 	if a.Amount != b.Amount {
 		return a.Amount > b.Amount
@@ -184,14 +217,14 @@ func (h *largestFirst) before(i, j int32) bool {
 }
 
 // init orders idx as a heap, in linear time.
-func (h *largestFirst) init() {
+func (h *largestHeap) init() {
 	for i := len(h.idx)/2 - 1; i >= 0; i-- {
 		h.down(i)
 	}
 }
 
 // pop removes and returns the index of the coin that comes out first.
-func (h *largestFirst) pop() int32 {
+func (h *largestHeap) pop() int32 {
 	top := h.idx[0]
 	last := len(h.idx) - 1
 	h.idx[0] = h.idx[last]
@@ -201,7 +234,7 @@ func (h *largestFirst) pop() int32 {
 }
 
 // down moves the entry at i down to its place.
-func (h *largestFirst) down(i int) {
+func (h *largestHeap) down(i int) {
 	n := len(h.idx)
 	for {
 		first := i

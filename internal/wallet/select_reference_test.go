@@ -80,72 +80,88 @@ func selectReference(coins []Coin, target money.Sats, outputVBytes []int64, chan
 	return Selection{}, fmt.Errorf("%w: %d sats in %d usable coins for %d and the fee", ErrInsufficientFunds, sum, len(useful), target)
 }
 
-// TestSelectMatchesReference: on random wallets (P2WPKH, P2SH-P2WPKH,
-// P2TR and P2PKH coins, amounts that repeat, several outputs of one
-// transaction, dust) Select picks the same coins in the same order, with
-// the same fee and change, and refuses with the same error as
-// selectReference.
+// TestSelectMatchesReference: on random wallets Select picks the same
+// coins in the same order, with the same fee and change, and refuses with
+// the same error as selectReference, and leaves its argument alone.
 func TestSelectMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for run := range 3000 {
+		w := randomWallet(rng, run, true)
+		before := slices.Clone(w.coins)
+		want, wantErr := selectReference(w.coins, w.target, w.outputs, w.change, w.rate)
+		got, err := Select(w.coins, w.target, w.outputs, w.change, w.rate)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("run %d: error %v, the reference %v", run, err, wantErr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("run %d (%d coins, target %d at %d sat/vB): %d coins %v fee %d change %d; the reference %d coins %v fee %d change %d",
+				run, len(w.coins), w.target, w.rate, len(got.Coins), outpoints(got.Coins), got.Fee, got.Change,
+				len(want.Coins), outpoints(want.Coins), want.Fee, want.Change)
+		}
+		for i, c := range w.coins {
+			if c.TxID != before[i].TxID || c.Vout != before[i].Vout || c.Amount != before[i].Amount ||
+				!bytes.Equal(c.Script, before[i].Script) {
+				t.Fatalf("run %d: Select changed its argument at %d", run, i)
+			}
+		}
+	}
+}
+
+// randomSelection is a random selection problem: coins and Select's other
+// arguments.
+type randomSelection struct {
+	coins        []Coin
+	target, rate money.Sats
+	outputs      []int64
+	change       int64
+}
+
+// randomWallet makes run's random selection problem: 1 to 60 coins (every
+// hundredth run 10,000) of P2WPKH or, when mixed, the four script types;
+// in a third of the wallets few distinct amounts, so that ties are broken
+// by txid and output index; several coins share a transaction; targets a
+// coin pays, that need several coins, or more than there is.
+func randomWallet(rng *rand.Rand, run int, mixed bool) randomSelection {
 	scripts := [][]byte{
 		p2wpkh,
 		append(append([]byte{0xa9, 0x14}, make([]byte, 20)...), 0x87),
 		append([]byte{0x51, 0x20}, make([]byte, 32)...),
 		append(append([]byte{0x76, 0xa9, 0x14}, make([]byte, 20)...), 0x88, 0xac),
 	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	outs := [][]int64{{OutputVBytes(p2wpkh)}, {OutputVBytes(p2wpkh), OutputVBytes(scripts[2]), OutputVBytes(scripts[3])}}
-	for run := range 3000 {
-		n := 1 + rng.IntN(60)
-		if run%100 == 0 {
-			n = 10_000
-		}
-		// Few distinct amounts in some wallets, so that ties are broken by
-		// txid and output index; several coins share a transaction.
-		distinct := 1 + rng.Int64N(2_000_000)
-		if rng.IntN(3) == 0 {
-			distinct = 1 + rng.Int64N(5)
-		}
-		coins := make([]Coin, n)
-		for i := range coins {
-			amount := money.Sats(1 + rng.Int64N(distinct))
-			if distinct <= 5 {
-				amount = money.Sats(distinct)*10_000 + amount*1_000
-			}
-			tx := rng.IntN(n)
-			coins[i] = Coin{TxID: fmt.Sprintf("%064x", tx), Vout: uint32(i), Amount: amount,
-				Script: scripts[rng.IntN(len(scripts))], Index: uint32(i)}
-		}
-		var target money.Sats
-		switch rng.IntN(3) {
-		case 0:
-			target = money.Sats(1 + rng.Int64N(100_000))
-		case 1:
-			target = money.Sats(1 + rng.Int64N(10_000_000))
-		default:
-			target = money.Sats(1 + rng.Int64N(int64(n)*1_000_000))
-		}
-		rate := money.Sats(1 + rng.IntN(60))
-		out := outs[rng.IntN(len(outs))]
-		change := OutputVBytes(scripts[rng.IntN(len(scripts))])
-		before := slices.Clone(coins)
-
-		want, wantErr := selectReference(coins, target, out, change, rate)
-		got, err := Select(coins, target, out, change, rate)
-		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
-			t.Fatalf("run %d: error %v, the reference %v", run, err, wantErr)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("run %d (%d coins, target %d at %d sat/vB): %d coins %v fee %d change %d; the reference %d coins %v fee %d change %d",
-				run, n, target, rate, len(got.Coins), outpoints(got.Coins), got.Fee, got.Change,
-				len(want.Coins), outpoints(want.Coins), want.Fee, want.Change)
-		}
-		for i := range coins {
-			if coins[i].TxID != before[i].TxID || coins[i].Vout != before[i].Vout || coins[i].Amount != before[i].Amount ||
-				!bytes.Equal(coins[i].Script, before[i].Script) {
-				t.Fatalf("run %d: Select changed its argument at %d", run, i)
-			}
-		}
+	n := 1 + rng.IntN(60)
+	if run%100 == 0 {
+		n = 10_000
 	}
+	distinct := 1 + rng.Int64N(2_000_000)
+	if rng.IntN(3) == 0 {
+		distinct = 1 + rng.Int64N(5)
+	}
+	w := randomSelection{coins: make([]Coin, n), rate: money.Sats(1 + rng.IntN(60))}
+	for i := range w.coins {
+		amount := money.Sats(1 + rng.Int64N(distinct))
+		if distinct <= 5 {
+			amount = money.Sats(distinct)*10_000 + amount*1_000
+		}
+		script := scripts[0]
+		if mixed {
+			script = scripts[rng.IntN(len(scripts))]
+		}
+		w.coins[i] = Coin{TxID: fmt.Sprintf("%064x", rng.IntN(n)), Vout: uint32(i), Amount: amount, Script: script, Index: uint32(i)}
+	}
+	switch rng.IntN(3) {
+	case 0:
+		w.target = money.Sats(1 + rng.Int64N(100_000))
+	case 1:
+		w.target = money.Sats(1 + rng.Int64N(10_000_000))
+	default:
+		w.target = money.Sats(1 + rng.Int64N(int64(n)*1_000_000))
+	}
+	w.outputs = []int64{OutputVBytes(p2wpkh)}
+	if rng.IntN(2) == 0 {
+		w.outputs = append(w.outputs, OutputVBytes(scripts[2]), OutputVBytes(scripts[3]))
+	}
+	w.change = OutputVBytes(scripts[rng.IntN(len(scripts))])
+	return w
 }
 
 func outpoints(cs []Coin) []string {
