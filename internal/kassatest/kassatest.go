@@ -34,9 +34,11 @@ import (
 	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
 	"github.com/kassa-pay/kassa/internal/rates"
+	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/testpg"
 	"github.com/kassa-pay/kassa/internal/wallet"
+	"github.com/shopspring/decimal"
 )
 
 // DBEnv names the database a suite's run uses: "sqlite" (the default) or
@@ -344,4 +346,21 @@ func Address(tb testing.TB, name string) string {
 		tb.Fatal(err)
 	}
 	return a.Address
+}
+
+// Refund stores a refund of inv in status created (with its
+// refund_created event) paying sats in BTC to address, its webhooks going
+// to notificationURL ("" for none), and returns it: a refund the spend
+// engine can pay.
+func Refund(tb testing.TB, db *store.DB, inv *invoice.Invoice, address string, sats money.Sats, notificationURL string) refund.Refund {
+	tb.Helper()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := refund.Refund{ID: auth.NewID(), StoreID: inv.StoreID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
+		Status: refund.StatusCreated, Amount: sats.Decimal(), Currency: "BTC", Rate: decimal.NewFromInt(1), Sats: sats,
+		Cancellable: true, Address: address, NotificationURL: notificationURL, RequestedAt: now, UpdatedAt: now}
+	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: now}}
+	if err := db.Unit(context.Background(), func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
+		tb.Fatalf("store refund: %v", err)
+	}
+	return r
 }

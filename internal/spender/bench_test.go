@@ -13,19 +13,13 @@ import (
 
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/btcsuite/btcd/wire/v2"
-	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/gateway"
-	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
-	"github.com/kassa-pay/kassa/internal/merchant"
 	"github.com/kassa-pay/kassa/internal/money"
-	"github.com/kassa-pay/kassa/internal/rates"
-	"github.com/kassa-pay/kassa/internal/refund"
 	"github.com/kassa-pay/kassa/internal/spend"
 	"github.com/kassa-pay/kassa/internal/spender"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/wallet"
-	"github.com/shopspring/decimal"
 )
 
 // fixedFee is a chain that estimates 5 sat/vB and sends nothing.
@@ -38,12 +32,12 @@ func (fixedFee) FeeRate(context.Context, int) (money.Sats, bool, error) { return
 
 // BenchmarkPrepareRefund measures the spend engine's whole PSBT build for
 // one refund in a store with 10,000 confirmed P2WPKH coins (10,000 to
-// 1,000,000 sats) on SQLite: the refund read, the store's unspent coins
-// and open spends loaded, the fee rate, the change index, the build and
-// the spend committed. Each spend is cancelled (untimed) before the next,
-// so every build chooses from all the coins. "one coin" pays an amount a
-// single coin covers, "many coins" needs the largest-first fallback. The
-// engine reads only the coins wallet.Candidates asks for. The same-run
+// 1,000,000 sats) on SQLite: the refund read, the open spends and the
+// coins wallet.Candidates asks for read, the fee rate, the change index,
+// the build and the spend committed. Each spend is cancelled (untimed)
+// before the next, so every build chooses from all the coins. "one coin"
+// pays an amount a single coin covers, "many coins" needs the
+// largest-first fallback. The same-run
 // baselines: "all coins" is loading every unspent coin of the store
 // (store.Coins), which the engine did on every build before, and "build"
 // is wallet.BuildSpend from the 10,000 coins in memory. The goal,
@@ -53,35 +47,18 @@ func (fixedFee) FeeRate(context.Context, int) (money.Sats, bool, error) { return
 func BenchmarkPrepareRefund(b *testing.B) {
 	ctx := context.Background()
 	db := kassatest.DBOn(b, kassatest.SQLite)
-	st := merchant.Store{ID: auth.NewID(), Name: "Bench", Network: "regtest", Key: kassatest.Key(b, "spender bench"),
-		Speed: invoice.SpeedMedium, Expiry: 15 * time.Minute, GapLimit: 1 << 30, DefaultCurrency: "USD", CreatedAt: time.Now()}
-	if err := db.CreateStore(ctx, st); err != nil {
-		b.Fatal(err)
-	}
+	st := kassatest.Store(b, db)
 	key, err := wallet.ParseKey(st.Key, st.Network)
 	if err != nil {
 		b.Fatal(err)
 	}
 	coins := seedCoins(b, db, st.ID, key, 10_000)
 
-	rs, err := rates.NewFixed(ctx, "BTC_USD=50000")
+	inv, err := kassatest.Gateway(b, db, nil).CreateInvoice(ctx, st.ID, gateway.NewInvoice{Price: "10", Currency: "USD"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := gateway.New(gateway.Config{Store: db, Rates: rs, Network: "regtest"})
-	defer g.Close()
-	inv, err := g.CreateInvoice(ctx, st.ID, gateway.NewInvoice{Price: "10", Currency: "USD"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	buyerKey, err := wallet.ParseKey(kassatest.Key(b, "spender bench buyer"), "regtest")
-	if err != nil {
-		b.Fatal(err)
-	}
-	buyer, err := buyerKey.Derive(0)
-	if err != nil {
-		b.Fatal(err)
-	}
+	buyer := kassatest.Address(b, "spender bench buyer")
 	eng := spender.New(spender.Config{Store: db, Chain: fixedFee{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 
 	for _, c := range []struct {
@@ -92,7 +69,7 @@ func BenchmarkPrepareRefund(b *testing.B) {
 		{"many coins", 5_000_000},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			r := refundOf(b, db, inv, buyer.Address, c.amount)
+			r := kassatest.Refund(b, db, inv, buyer, c.amount, "")
 			lat := make([]time.Duration, 0, b.N)
 			for b.Loop() {
 				t0 := time.Now()
@@ -121,7 +98,7 @@ func BenchmarkPrepareRefund(b *testing.B) {
 		reportPercentiles(b, lat)
 	})
 	b.Run("baseline build", func(b *testing.B) {
-		script, err := wallet.ScriptForAddress(buyer.Address, "regtest")
+		script, err := wallet.ScriptForAddress(buyer, "regtest")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -163,20 +140,6 @@ func seedCoins(b *testing.B, db *store.DB, storeID string, key *wallet.Key, n in
 		b.Fatal(err)
 	}
 	return coins
-}
-
-// refundOf stores a refund of inv in status created paying sats to address.
-func refundOf(b *testing.B, db *store.DB, inv *invoice.Invoice, address string, sats money.Sats) refund.Refund {
-	b.Helper()
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	r := refund.Refund{ID: auth.NewID(), StoreID: inv.StoreID, InvoiceID: inv.ID, Token: auth.NewResourceToken(),
-		Status: refund.StatusCreated, Amount: sats.Decimal(), Currency: "BTC", Rate: decimal.NewFromInt(1), Sats: sats,
-		Cancellable: true, Address: address, RequestedAt: now, UpdatedAt: now}
-	notes := []refund.Notification{{Code: refund.CodeCreated, Status: refund.StatusCreated, At: now}}
-	if err := db.Unit(context.Background(), func(u *store.Unit) error { return u.Refund(&r, notes) }); err != nil {
-		b.Fatal(err)
-	}
-	return r
 }
 
 // cancelSpend cancels an unsigned spend, freeing its coins.
