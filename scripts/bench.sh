@@ -66,6 +66,12 @@ trap 'rm -rf "$(dirname "$kassa")"' EXIT
   # Payment on btcd regtest → detected, and → paid IPN received.
   run go test -tags node -run '^$' -bench PaymentDetection -benchtime 100x ./internal/gateway
   run go test -tags node -run '^$' -bench IPNLatency -benchtime 100x ./internal/notify
+  # One refund's PSBT with 10,000 coins in the store: the spend engine on
+  # SQLite beside loading every coin, and the wallet's build from memory.
+  run go test -run '^$' -bench PrepareRefund -benchtime 300x ./internal/spender
+  run go test -run '^$' -bench BuildSpend ./internal/wallet
+  # A signed refund → broadcast → refund_pending webhook on btcd regtest.
+  run go test -tags node -run '^$' -bench RefundPending -benchtime 100x ./internal/notify
   # IPN delivery throughput, SQLite and PostgreSQL.
   run go test -run '^$' -bench IPNThroughput -benchtime 1x ./internal/notify
   # Block matching and address derivation.
