@@ -115,7 +115,7 @@ func (db *DB) Coins(ctx context.Context, storeID string, filter CoinFilter) ([]C
 // The spendable coins are a store's confirmed unspent coins, what a new
 // spend may use. The spend engine reads only the few a spend can use
 // (wallet.Candidates) through these three queries, on the index by
-// amount (migration 0019).
+// amount (migration 0021).
 const spendableCoins = `SELECT ` + coinColumns + ` FROM coins
 	WHERE store_id = $1 AND spent_txid = '' AND height > 0`
 
