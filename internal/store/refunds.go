@@ -103,6 +103,21 @@ func (db *DB) RefundsPastAddressDeadline(ctx context.Context, now time.Time, lim
 	return rs, nil
 }
 
+// StoreRefunds returns a store's latest refunds, newest first, at most
+// limit of them; status, when not "", keeps those in that status.
+func (db *DB) StoreRefunds(ctx context.Context, storeID string, status refund.Status, limit int) ([]refund.Refund, error) {
+	q, args := `SELECT `+refundColumns+` FROM refunds WHERE store_id = $1`, []any{storeID}
+	if status != "" {
+		q, args = q+` AND status = $2`, append(args, string(status))
+	}
+	args = append(args, limit)
+	rs, err := queryAll(ctx, db, scanRefund, q+fmt.Sprintf(` ORDER BY requested_at DESC, id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list refunds of store %s: %w", storeID, err)
+	}
+	return rs, nil
+}
+
 // versioned checks an UPDATE … WHERE version = $n of one row: an error
 // names the row, and no row changed is ErrConflict (it was changed since
 // it was read at version).

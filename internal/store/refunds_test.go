@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -100,6 +101,26 @@ func TestRefunds(t *testing.T) {
 		list, err := db.InvoiceRefunds(ctx, inv.ID)
 		if err != nil || len(list) != 2 || list[0].ID != r.ID || list[1].ID != other.ID {
 			t.Errorf("InvoiceRefunds = %+v, %v", list, err)
+		}
+
+		// The store's list: newest first, by status, bounded; another
+		// store has none of them.
+		for _, c := range []struct {
+			store  string
+			status refund.Status
+			limit  int
+			want   []string
+		}{{s.ID, "", 10, []string{other.ID, r.ID}}, {s.ID, refund.StatusPending, 10, []string{r.ID}},
+			{s.ID, refund.StatusCreated, 10, []string{other.ID}}, {s.ID, refund.StatusCancelled, 10, nil},
+			{s.ID, "", 1, []string{other.ID}}, {"other store", "", 10, nil}} {
+			list, err := db.StoreRefunds(ctx, c.store, c.status, c.limit)
+			var ids []string
+			for _, x := range list {
+				ids = append(ids, x.ID)
+			}
+			if err != nil || !slices.Equal(ids, c.want) {
+				t.Errorf("StoreRefunds(%s, %q, %d) = %v, %v; want %v", c.store, c.status, c.limit, ids, err, c.want)
+			}
 		}
 
 		// To pay: created with an address and no open spend; the pending
