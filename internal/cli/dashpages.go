@@ -28,7 +28,7 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 		base = strings.TrimRight(u.Path, "/")
 	}
 	pages, err := invoices.New(invoices.Config{
-		Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus, BasePath: base, Refunds: db,
+		Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus, BasePath: base, Refunds: db, RefundForm: true,
 		Resend: func(ctx context.Context, id string) error {
 			_, err := g.Act(ctx, id, invoice.Resend{})
 			return err
@@ -78,11 +78,12 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 }
 
 // dashboardSpends is the spend engine behind the dashboard's PSBT download
-// and signed upload: on every node, sending to the configured node (the
+// and signed upload, fee bumps and the hot signer's button (hot, nil
+// without a passphrase): on every node, sending to the configured node (the
 // leader's engine follows what it sends, and registers the change of the
 // spends it rebuilds with the watcher on its next round). With Esplora
 // kassa cannot send transactions: nil, and the spend pages say so.
-func dashboardSpends(cfg *config.Config, db *store.DB, g *gateway.Gateway, log *slog.Logger) (dashboard.Spends, error) {
+func dashboardSpends(cfg *config.Config, db *store.DB, g *gateway.Gateway, hot spender.HotSigner, log *slog.Logger) (dashboard.Spends, error) {
 	if !strings.HasPrefix(cfg.Chain, "rpc") {
 		return nil, nil
 	}
@@ -91,5 +92,5 @@ func dashboardSpends(cfg *config.Config, db *store.DB, g *gateway.Gateway, log *
 		return nil, fmt.Errorf("dashboard spend engine: %w", err)
 	}
 	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(),
-		Logger: log.With("component", "dashboard")}), nil
+		Hot: hot, Logger: log.With("component", "dashboard")}), nil
 }

@@ -113,8 +113,10 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	}
 	defer db.Close()
 	// A wrong hot wallet passphrase stops kassa here, on every node, not
-	// at the first immediate refund.
-	if _, err := hotSigner(ctx, cfg, log, db); err != nil {
+	// at the first immediate refund; the dashboard's engine signs with it
+	// at an owner's request.
+	hot, err := hotSigner(ctx, cfg, log, db)
+	if err != nil {
 		return err
 	}
 	// IPNs and status mails (package notify), planned from the outbox and
@@ -203,13 +205,13 @@ func serve(ctx context.Context, env Env, cfg *config.Config, routes func(*http.S
 	pages.Register(mux)
 	// The merchant dashboard under /dashboard; KASSA_SIGNUP=true opens
 	// merchant sign-up.
-	spends, err := dashboardSpends(cfg, db, g, log)
+	spends, err := dashboardSpends(cfg, db, g, hot, log)
 	if err != nil {
 		return err
 	}
 	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
 		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Coins: db, SpendLookup: db,
-		Spends: spends, Network: cfg.Network, PublicURL: cfg.PublicURL,
+		Spends: spends, Refunds: refunds, RefundLookup: db, Network: cfg.Network, PublicURL: cfg.PublicURL,
 		Signup: cfg.Signup, Log: log.With("component", "dashboard"),
 		StoreChanged: func(id string) {
 			if err := g.ReloadStore(context.Background(), id); err != nil {

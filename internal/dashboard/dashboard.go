@@ -58,11 +58,15 @@ type Config struct {
 	// spends and the refunds these pay (the spend pages).
 	Coins       Coins
 	SpendLookup SpendLookup
-	// Spends gives spends' PSBTs to sign and takes them back signed
-	// (*spender.Engine). It may be nil when kassa cannot send
-	// transactions (an Esplora backend): the spend pages say spending
-	// needs a node.
+	// Spends gives spends' PSBTs to sign and takes them back signed,
+	// bumps their fees and signs with the hot signer (*spender.Engine).
+	// It may be nil when kassa cannot send transactions (an Esplora
+	// backend): the spend pages say spending needs a node.
 	Spends Spends
+	// Refunds is the refund service (*gateway.Refunds) behind the create,
+	// confirm and cancel forms; RefundLookup reads the refund pages.
+	Refunds      Refunds
+	RefundLookup RefundLookup
 	// Network is the chain kassa runs on; store keys must be for it.
 	Network string
 	// PublicURL is the base URL merchants reach kassa at: its path
@@ -157,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 		{"Attempts", cfg.Attempts != nil}, {"Stores", cfg.Stores != nil}, {"Members", cfg.Members != nil},
 		{"Invites", cfg.Invites != nil}, {"Tokens", cfg.Tokens != nil}, {"APIKeys", cfg.APIKeys != nil},
 		{"InvoiceLookup", cfg.InvoiceLookup != nil}, {"Coins", cfg.Coins != nil}, {"SpendLookup", cfg.SpendLookup != nil},
+		{"Refunds", cfg.Refunds != nil}, {"RefundLookup", cfg.RefundLookup != nil},
 	} {
 		if !f.set {
 			return nil, errors.New("dashboard: no " + f.name)
@@ -182,10 +187,11 @@ func New(cfg Config) (*Server, error) {
 		handled: map[string]bool{}, passwords: newHasher(2)}
 	s.limits = &throttle{db: cfg.Attempts, clock: cfg.Clock}
 	s.tmpl, err = template.New("").Funcs(template.FuncMap{
-		"date":       formatDate,
-		"short":      shortText,
-		"btc":        func(s money.Sats) string { return s.BTC() },
-		"spendBadge": spendBadge,
+		"date":        formatDate,
+		"short":       shortText,
+		"btc":         func(s money.Sats) string { return s.BTC() },
+		"spendBadge":  spendBadge,
+		"refundBadge": refundBadge,
 	}).ParseFS(files, "templates/*.html")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: parse templates: %w", err)
@@ -250,6 +256,14 @@ func (s *Server) routes() {
 	s.mount("GET /dashboard/stores/{id}/spends/{spend}", account.RoleEmployee, s.spendPage)
 	s.mount("GET /dashboard/stores/{id}/spends/{spend}/psbt", roleSigner, s.spendPSBT)
 	s.mount(signedPattern, roleSigner, s.spendSigned)
+	s.mount("POST /dashboard/stores/{id}/spends/{spend}/bump", roleSigner, s.spendBump)
+	s.mount("POST /dashboard/stores/{id}/spends/{spend}/hot", roleHot, s.spendHot)
+	s.mount("GET /dashboard/stores/{id}/refunds", account.RoleEmployee, s.refundsPage)
+	s.mount("GET /dashboard/stores/{id}/refunds/{refund}", account.RoleEmployee, s.refundPage)
+	s.mount("POST /dashboard/stores/{id}/refunds/{refund}/cancel", roleSigner, s.refundCancel)
+	s.mount("POST /dashboard/stores/{id}/refunds/{refund}/confirm", roleSigner, s.refundConfirm)
+	s.mount("GET /dashboard/stores/{id}/invoices/{invoice}/refund", roleSigner, s.refundFormPage)
+	s.mount("POST /dashboard/stores/{id}/invoices/{invoice}/refund", roleSigner, s.refundCreate)
 	s.mount("GET /dashboard/stores/{id}/members", account.RoleOwner, s.membersPage)
 	s.mount("POST /dashboard/stores/{id}/members/invite", account.RoleOwner, s.inviteCreate)
 	s.mount("POST /dashboard/stores/{id}/members/remove", account.RoleOwner, s.memberRemove)
@@ -546,7 +560,8 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, status int, msg s
 func (s *Server) nav(r *http.Request, v *Viewer) []navItem {
 	root := s.base + "/dashboard/stores/" + url.PathEscape(v.StoreID)
 	items := []navItem{{Label: "Overview", URL: root}, {Label: "Invoices", URL: root + "/invoices"},
-		{Label: "Point of sale", URL: root + "/pos"}, {Label: "Coins", URL: root + "/coins"}, {Label: "Spends", URL: root + "/spends"}}
+		{Label: "Point of sale", URL: root + "/pos"}, {Label: "Refunds", URL: root + "/refunds"}, {Label: "Coins", URL: root + "/coins"},
+		{Label: "Spends", URL: root + "/spends"}}
 	if v.Can(account.RoleManager) {
 		items = append(items, navItem{Label: "API tokens", URL: root + "/tokens"}, navItem{Label: "Settings", URL: root + "/settings"})
 	}

@@ -6,8 +6,11 @@
 // codes (seeds 000 and 001, spec §2.3), legacy API keys, store members
 // with roles and one-time invites, self sign-up (seed 002; its merchant
 // applications, POST /applications, are package api's), and money out:
-// the store's coins and balance, its spends, each spend's PSBT to
-// download and the signed PSBT or transaction to upload (spends.go).
+// the store's refunds (refunds.go) and the form that creates one from an
+// invoice's page (refundform.go), the store's coins and balance, its
+// spends, each spend's PSBT to download and the signed PSBT or
+// transaction to upload (spends.go), fee bumps and the hot signer's
+// button (spendactions.go).
 //
 // # Pages and security
 //
@@ -35,10 +38,12 @@
 // # Roles
 //
 // A user has a role per store (account.Role): owner, manager or employee.
-// Employees see the overview, the invoices, the point of sale, the coins
-// and the spends; managers also API tokens, pairing and settings, and
-// they download spends' PSBTs and upload them signed; owners also members
-// and the receiving key. Every handler checks the role on the server: a URL
+// Employees see the overview, the invoices, the point of sale, the
+// refunds, the coins and the spends; managers also API tokens, pairing
+// and settings, and they create, confirm and cancel refunds, download
+// spends' PSBTs, upload them signed and bump their fees; owners also
+// members and the receiving key, and they alone sign with the store's
+// hot key, each time with a current TOTP code. Every handler checks the role on the server: a URL
 // typed by hand answers 403. Admin accounts (the operator's, made by the setup or
 // `kassa user create --owner`) are owners of every store.
 //
@@ -54,6 +59,25 @@
 // check's reason and changes nothing. A PSBT whose coins were spent
 // elsewhere is rebuilt when its page is opened or its upload comes back,
 // and the page says so.
+//
+// Refunds go through the refund service (Config.Refunds), as the API's
+// do: the invoice page's form asks for an amount in the invoice's
+// currency or BTC, an optional address (without one the refund waits for
+// the buyer's), who pays the network fee and, by default, a preview that
+// is confirmed on the refund's page. Each rendering of the form carries a
+// new guid, so a form sent twice makes one refund; a refusal (too much,
+// an invoice still open, a bad address or the store's own) shows in plain
+// words and records nothing. A refund confirmed with an address has its
+// spend made at once, so its page links it.
+//
+// A sent, unconfirmed spend's fee is raised by a replacement (RBF) at
+// the rate the merchant asks for, whose PSBT then waits on the page like
+// an unsigned spend's. A store with a hot key (kassa store hot-signer)
+// shows its owners "Sign and send with the hot signer" on an unsigned
+// refund spend: a current TOTP code of the owner (accepted once, wrong
+// ones throttled as at sign-in; an owner without a second factor is told
+// to turn it on) lets the engine sign it with the hot key within the
+// store's daily limit and send it (spender.Engine.SignHot).
 //
 // # Pages of other packages
 //

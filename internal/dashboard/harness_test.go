@@ -24,6 +24,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
 	"github.com/kassa-pay/kassa/internal/gateway"
+	"github.com/kassa-pay/kassa/internal/hotwallet"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/spender"
@@ -55,6 +56,8 @@ var (
 	_ dashboard.Coins         = (*store.DB)(nil)
 	_ dashboard.SpendLookup   = (*store.DB)(nil)
 	_ dashboard.Spends        = (*spender.Engine)(nil)
+	_ dashboard.Refunds       = (*gateway.Refunds)(nil)
+	_ dashboard.RefundLookup  = (*store.DB)(nil)
 )
 
 // The suite runs on SQLite, then again on PostgreSQL.
@@ -71,6 +74,8 @@ type harness struct {
 	// chain (nil with options.noNode).
 	engine *spender.Engine
 	chain  *fakeChain
+	// hot is the engine's hot signer (options.hot), "" its passphrase.
+	hot *hotwallet.Signer
 }
 
 type options struct {
@@ -86,7 +91,12 @@ type options struct {
 	// noNode leaves the dashboard without a spend engine, as with an
 	// Esplora backend.
 	noNode bool
+	// hot gives the spend engine a hot signer with hotPassphrase.
+	hot bool
 }
+
+// hotPassphrase seals the hot keys of the harness's stores.
+const hotPassphrase = "the dashboard test hot passphrase"
 
 func newHarness(t *testing.T, o options) *harness {
 	t.Helper()
@@ -117,12 +127,18 @@ func newHarness(t *testing.T, o options) *harness {
 	var spends dashboard.Spends
 	if !o.noNode {
 		h.chain = &fakeChain{}
-		h.engine = spender.New(spender.Config{Store: db, Chain: h.chain, Clock: now, Logger: log})
+		cfg := spender.Config{Store: db, Chain: h.chain, Clock: now, Logger: log}
+		if o.hot {
+			h.hot = hotwallet.New(db, []byte(hotPassphrase))
+			cfg.Hot = h.hot
+		}
+		h.engine = spender.New(cfg)
 		spends = h.engine
 	}
 	dash, err := dashboard.New(dashboard.Config{Users: db, SecondFactor: db, Sessions: db, Attempts: db, Stores: db,
 		Members: db, Invites: db, Tokens: db, APIKeys: db, InvoiceLookup: db, Invoices: g, Coins: db, SpendLookup: db,
-		Spends: spends, Network: "regtest", PublicURL: base, Signup: o.signup, Clock: now, Log: log,
+		Spends: spends, Refunds: gateway.NewRefunds(gateway.RefundsConfig{Store: db, Rates: rs, Network: "regtest", Clock: now}),
+		RefundLookup: db, Network: "regtest", PublicURL: base, Signup: o.signup, Clock: now, Log: log,
 		StoreChanged: func(id string) { h.changed <- id }})
 	if err != nil {
 		t.Fatal(err)
@@ -376,7 +392,8 @@ func mustNotContain(t *testing.T, what, body string, bad ...string) {
 
 func mountInvoicePages(t *testing.T, dash *dashboard.Server, db *store.DB) {
 	t.Helper()
-	pages, err := invoices.New(invoices.Config{Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus})
+	pages, err := invoices.New(invoices.Config{Store: db, Layout: dash.Layout, LayoutStatus: dash.LayoutStatus,
+		Refunds: db, RefundForm: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,15 +32,18 @@ type SpendLookup interface {
 	GetSpend(ctx context.Context, id string) (spend.Spend, error)
 	// GetRefund loads a refund or fails with store.ErrNotFound.
 	GetRefund(ctx context.Context, id string) (refund.Refund, error)
+	// GetHotKey loads a store's hot signer key (its daily limit) or
+	// fails with store.ErrNotFound when it has none.
+	GetHotKey(ctx context.Context, storeID string) (store.HotKey, error)
 }
 
 // Spends signs spends off with the merchant's wallet; *spender.Engine
 // implements it.
 type Spends interface {
-	// PSBT returns the unsigned spend with its PSBT to sign, rebuilt first
-	// (a new PSBT) when its coins were spent elsewhere since it was made;
-	// a spend that no longer waits for a signature fails with
-	// spender.ErrNotSignable.
+	// PSBT returns the spend with its PSBT to sign (spend.ToSign: an
+	// unsigned spend's, rebuilt first when its coins were spent elsewhere
+	// since it was made, or a sent spend's fee bump); a spend that waits
+	// for no signature fails with spender.ErrNotSignable.
 	PSBT(ctx context.Context, spendID string) (spend.Spend, error)
 	// Submit takes the merchant's signed upload (a PSBT in base64, hex or
 	// binary, or the raw transaction in hex), checks it pays exactly what
@@ -50,6 +53,19 @@ type Spends interface {
 	// returned spend holds the new PSBT), ErrNotSignable or
 	// ErrOtherTransaction.
 	Submit(ctx context.Context, spendID string, upload []byte) (spend.Spend, error)
+	// PrepareRefund makes the spend that pays a refund created with an
+	// address (or returns its open one).
+	PrepareRefund(ctx context.Context, refundID string) (spend.Spend, error)
+	// Bump prepares a replacement of a sent, unconfirmed spend at a
+	// higher fee rate, whose PSBT then waits for a signature; it fails
+	// with spender.ErrNotBumpable or ErrBumpRate, or wallet's
+	// ErrInsufficientFunds when the spend's coins cannot pay the fee.
+	Bump(ctx context.Context, spendID string, rate money.Sats) (spend.Spend, error)
+	// SignHot signs an unsigned spend with its store's hot key within the
+	// store's daily limit and sends it; a refusal changes nothing and
+	// wraps spender.ErrNoHotSigner, ErrNoHotKey, ErrHotLimit, ErrHotKey,
+	// ErrNotSignable or the upload check's errors.
+	SignHot(ctx context.Context, spendID string) (spend.Spend, error)
 }
 
 // roleSigner is the least role that may download a spend's PSBT and
@@ -83,6 +99,10 @@ type spendRow struct {
 	Created    time.Time
 	Updated    time.Time
 	FailReason string
+	// Bump is the fee bump waiting for its signature; Replaced the
+	// transactions earlier bumps replaced.
+	Bump     *spend.Plan
+	Replaced []string
 }
 
 // refundRef is the refund a spend pays, linked on its invoice's page.
@@ -94,7 +114,11 @@ type refundRef struct {
 func (s *Server) spendRow(ctx context.Context, v Viewer, sp spend.Spend) (spendRow, error) {
 	row := spendRow{ID: sp.ID, URL: s.base + storePath(v.StoreID, "/spends/"+url.PathEscape(sp.ID)), Kind: sp.Kind,
 		Status: sp.Status, Outputs: sp.Outputs, Inputs: sp.Inputs, Change: sp.Change, FeeRate: sp.FeeRate, Fee: sp.Fee,
-		TxID: sp.TxID, Height: sp.Height, Created: sp.CreatedAt, Updated: sp.UpdatedAt, FailReason: sp.FailReason}
+		TxID: sp.TxID, Height: sp.Height, Created: sp.CreatedAt, Updated: sp.UpdatedAt, FailReason: sp.FailReason,
+		Replaced: sp.Replaced}
+	if sp.Status == spend.StatusBroadcast {
+		row.Bump = sp.Bump
+	}
 	if sp.Kind == spend.KindRefund {
 		r, err := s.cfg.SpendLookup.GetRefund(ctx, sp.SubjectID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -145,8 +169,16 @@ func (s *Server) spendsPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 type spendData struct {
 	S spendRow
 	// CanSign: the viewer may download and upload (an owner or manager)
-	// and the spend waits for a signature.
+	// and the spend waits for a signature (unsigned, or its fee bump).
 	CanSign bool
+	// CanBump: the viewer may raise the fee of this sent spend;
+	// SuggestRate is the rate the form offers.
+	CanBump     bool
+	SuggestRate money.Sats
+	Bump        string
+	// Hot is the hot signer's button, for an owner, on an unsigned
+	// refund spend of a store with a hot key.
+	Hot *hotButton
 	// NoNode: kassa cannot send transactions (no Spends: an Esplora
 	// backend).
 	NoNode bool
@@ -160,7 +192,9 @@ type spendData struct {
 }
 
 var spendFlashes = map[string]string{
-	"sent":     "Signed transaction checked, recorded and sent: the node has it.",
+	"sent": "Signed transaction checked, recorded and sent: the node has it.",
+	"bump": "Fee bump prepared: sign its PSBT below and upload it. Until then the transaction sent stands, " +
+		"and either may be the one that confirms.",
 	"recorded": "Signed transaction checked and recorded; the node did not take it yet: kassa sends it again until it does.",
 }
 
@@ -192,7 +226,7 @@ func (s *Server) spendPage(w http.ResponseWriter, r *http.Request, v Viewer) {
 		return
 	}
 	rebuilt, errMsg := false, ""
-	if sp.Status == spend.StatusUnsigned && s.cfg.Spends != nil && v.Can(roleSigner) {
+	if toSign(sp) && s.cfg.Spends != nil && v.Can(roleSigner) {
 		fresh, err := s.cfg.Spends.PSBT(r.Context(), sp.ID)
 		switch {
 		case err == nil:
@@ -222,9 +256,20 @@ func (s *Server) renderSpend(w http.ResponseWriter, r *http.Request, v Viewer, s
 		return
 	}
 	d := spendData{S: row, NoNode: s.cfg.Spends == nil, Rebuilt: rebuilt, Download: row.URL + "/psbt",
-		Upload: row.URL + "/signed", MaxUpload: strconv.Itoa(wallet.MaxUploadBytes/1_000_000) + " MB"}
-	if sp.Status == spend.StatusUnsigned && s.cfg.Spends != nil && v.Can(roleSigner) {
-		d.CanSign, d.PSBT = true, base64.StdEncoding.EncodeToString(sp.PSBT)
+		Upload: row.URL + "/signed", MaxUpload: strconv.Itoa(wallet.MaxUploadBytes/1_000_000) + " MB",
+		Bump: row.URL + "/bump"}
+	if toSign(sp) && s.cfg.Spends != nil && v.Can(roleSigner) {
+		d.CanSign, d.PSBT = true, base64.StdEncoding.EncodeToString(sp.ToSign())
+	}
+	if sp.Status == spend.StatusBroadcast && s.cfg.Spends != nil && v.Can(roleSigner) {
+		d.CanBump, d.SuggestRate = true, sp.FeeRate+bumpStep
+		if sp.Bump != nil {
+			d.SuggestRate = sp.Bump.FeeRate + bumpStep
+		}
+	}
+	if d.Hot, err = s.hotButton(r.Context(), v, sp); err != nil {
+		s.serverError(w, r, "load the store's hot signer", err)
+		return
 	}
 	s.render(w, r, status, "Spend "+sp.ID, "spend", view{D: d, Flash: flash, Error: errMsg})
 }
@@ -253,14 +298,19 @@ func (s *Server) spendPSBT(w http.ResponseWriter, r *http.Request, v Viewer) {
 		s.serverError(w, r, "make the spend's PSBT", err)
 		return
 	}
-	s.cfg.Log.Info("dashboard: PSBT downloaded", "user", v.User.ID, "store", v.StoreID, "spend", sp.ID)
+	s.cfg.Log.Info("dashboard: PSBT downloaded", "user", v.User.ID, "store", v.StoreID, "spend", sp.ID, "bump", sp.Bump != nil)
+	name := "spend-" + sp.ID + ".psbt"
+	if sp.Status == spend.StatusBroadcast {
+		name = "spend-" + sp.ID + "-bump.psbt"
+	}
+	psbt := sp.ToSign()
 	h := w.Header()
 	h.Set("Content-Type", "application/octet-stream")
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": "spend-" + sp.ID + ".psbt"}))
-	h.Set("Content-Length", strconv.Itoa(len(sp.PSBT)))
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("Content-Length", strconv.Itoa(len(psbt)))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	_, _ = w.Write(sp.PSBT)
+	_, _ = w.Write(psbt)
 }
 
 // noNode says why there is no download or upload.
@@ -271,12 +321,8 @@ const noNode = "Spending needs a node: kassa sends transactions through Bitcoin 
 // (field "file") or pasted (field "signed"): POST …/spends/{spend}/signed.
 // A refused upload answers the page with the reason and changes nothing.
 func (s *Server) spendSigned(w http.ResponseWriter, r *http.Request, v Viewer) {
-	sp, ok := s.spendOf(w, r, v)
+	sp, ok := s.spendToAct(w, r, v)
 	if !ok {
-		return
-	}
-	if s.cfg.Spends == nil {
-		s.renderSpend(w, r, v, http.StatusConflict, sp, false, "", noNode)
 		return
 	}
 	upload, problem := readUpload(r)
@@ -292,24 +338,50 @@ func (s *Server) spendSigned(w http.ResponseWriter, r *http.Request, v Viewer) {
 			s.serverError(w, r, "submit signed spend", err)
 			return
 		}
-		s.cfg.Log.Info("dashboard: signed spend refused", "user", v.User.ID, "spend", sp.ID, "err", err)
 		if errors.Is(err, spender.ErrStale) {
+			s.cfg.Log.Info("dashboard: signed spend refused", "user", v.User.ID, "spend", sp.ID, "err", err)
 			s.renderSpend(w, r, v, http.StatusConflict, next, true, "", problem)
 			return
 		}
-		if cur, err := s.cfg.SpendLookup.GetSpend(r.Context(), sp.ID); err == nil {
-			sp = cur
-		}
-		s.renderSpend(w, r, v, http.StatusUnprocessableEntity, sp, false, "", problem)
+		s.spendRefused(w, r, v, sp, http.StatusUnprocessableEntity, "signed spend", problem, err)
 		return
 	}
-	s.cfg.Log.Info("dashboard: signed spend submitted", "user", v.User.ID, "store", v.StoreID, "spend", sp.ID,
+	s.spendSent(w, r, v, next, "signed spend submitted")
+}
+
+// spendToAct loads the spend {spend} of the viewer's store for an action
+// that sends or signs; without a node it answers the page saying so (and
+// returns false), as for a missing spend.
+func (s *Server) spendToAct(w http.ResponseWriter, r *http.Request, v Viewer) (spend.Spend, bool) {
+	sp, ok := s.spendOf(w, r, v)
+	if ok && s.cfg.Spends == nil {
+		s.renderSpend(w, r, v, http.StatusConflict, sp, false, "", noNode)
+		return sp, false
+	}
+	return sp, ok
+}
+
+// spendRefused logs an action on a spend that was refused and shows the
+// spend's page as it is now, with the reason.
+func (s *Server) spendRefused(w http.ResponseWriter, r *http.Request, v Viewer, sp spend.Spend, status int, what, problem string, err error) {
+	s.cfg.Log.Info("dashboard: "+what+" refused", "user", v.User.ID, "spend", sp.ID, "err", err)
+	if cur, err := s.cfg.SpendLookup.GetSpend(r.Context(), sp.ID); err == nil {
+		sp = cur
+	}
+	s.renderSpend(w, r, v, status, sp, false, "", problem)
+}
+
+// spendSent logs a spend signed (by the merchant's upload or the hot
+// signer) and sends the browser to its page, saying whether the node has
+// it.
+func (s *Server) spendSent(w http.ResponseWriter, r *http.Request, v Viewer, next spend.Spend, what string) {
+	s.cfg.Log.Info("dashboard: "+what, "user", v.User.ID, "store", v.StoreID, "spend", next.ID,
 		"txid", next.TxID, "status", next.Status)
 	done := "sent"
 	if next.Status == spend.StatusSigned {
 		done = "recorded"
 	}
-	s.redirect(w, r, storePath(v.StoreID, "/spends/"+url.PathEscape(sp.ID))+"?done="+done)
+	s.redirect(w, r, storePath(v.StoreID, "/spends/"+url.PathEscape(next.ID))+"?done="+done)
 }
 
 // readUpload reads the upload form's file, or else its pasted text;
@@ -352,8 +424,12 @@ var uploadErrors = []error{wallet.ErrNotTransaction, wallet.ErrOtherInputs, wall
 // uploadProblem returns why an upload was refused, in the words of the
 // check that refused it (from its sentinel on, without the spend's id),
 // or "" for an error that is kassa's, not the upload's.
-func uploadProblem(err error) string {
-	for _, e := range uploadErrors {
+func uploadProblem(err error) string { return sentinelProblem(err, uploadErrors) }
+
+// sentinelProblem returns err's message from the first of known it wraps
+// on, as a sentence, or "" when it wraps none of them.
+func sentinelProblem(err error, known []error) string {
+	for _, e := range known {
 		if errors.Is(err, e) {
 			msg := err.Error()
 			if i := strings.Index(msg, e.Error()); i >= 0 {
@@ -367,6 +443,12 @@ func uploadProblem(err error) string {
 		}
 	}
 	return ""
+}
+
+// toSign reports whether a spend waits for a signature: unsigned, or sent
+// with a fee bump prepared.
+func toSign(sp spend.Spend) bool {
+	return sp.Status == spend.StatusUnsigned || sp.Status == spend.StatusBroadcast && sp.Bump != nil
 }
 
 // spendBadge is the badge class for a spend's status.

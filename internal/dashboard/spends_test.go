@@ -19,6 +19,8 @@ import (
 	"github.com/btcsuite/btcd/wire/v2"
 	"github.com/kassa-pay/kassa/internal/account"
 	"github.com/kassa-pay/kassa/internal/auth"
+	"github.com/kassa-pay/kassa/internal/dashboard"
+	"github.com/kassa-pay/kassa/internal/hotwallet"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -419,5 +421,214 @@ func TestSpendWithoutNode(t *testing.T) {
 	}
 	if got, _ := h.db.GetSpend(ctx, sp.ID); got.Version != sp.Version {
 		t.Fatal("an upload without a node changed the spend")
+	}
+}
+
+// sentSpend prepares a refund's spend and uploads it signed: a spend sent
+// and not yet in a block.
+func (h *harness) sentSpend(m *moneyStore, sats money.Sats) spend.Spend {
+	h.t.Helper()
+	sp, err := h.engine.PrepareRefund(context.Background(), h.refundOf(m, sats).ID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	sent, err := h.engine.Submit(context.Background(), sp.ID, kassatest.SignPSBT(h.t, merchantName, sp.PSBT))
+	if err != nil || sent.Status != spend.StatusBroadcast {
+		h.t.Fatalf("send the spend: %+v, %v", sent, err)
+	}
+	return sent
+}
+
+// TestSpendBump: a sent spend's page offers managers a fee bump (not
+// employees); a rate that is not a number, not above the spend's, or the
+// form without its CSRF token change nothing; a bump shows the
+// replacement's PSBT to download, and its signed upload replaces the
+// transaction.
+func TestSpendBump(t *testing.T) {
+	h := newHarness(t, options{})
+	ctx := context.Background()
+	m := h.moneyStore()
+	h.chainSaw(110, []store.Coin{m.coin(t, 0xa5, 0, 0, 60_000, 100)})
+	sp := h.sentSpend(m, 25_000)
+	page := "/dashboard/stores/" + m.storeID + "/spends/" + sp.ID
+
+	emp := h.addMember("employee@example.com", m.storeID, account.RoleEmployee)
+	r := emp.get(page)
+	mustNotContain(t, "sent spend as employee", r.body, `id="bump-form"`)
+	if r := emp.post(page+"/bump", url.Values{"csrf": {emp.csrf(page)}, "rate": {"10"}}); r.status != http.StatusForbidden {
+		t.Fatalf("bump by an employee: %d", r.status)
+	}
+	mgr := h.addMember("manager@example.com", m.storeID, account.RoleManager)
+	r = mgr.get(page)
+	mustContain(t, "sent spend", r.body, `id="bump-form"`, `name="rate" min="1" step="1" required value="7"`)
+	mustNotContain(t, "sent spend", r.body, `id="upload-form"`, `id="hot-form"`)
+	unchanged := func(what string) {
+		t.Helper()
+		got, _ := h.db.GetSpend(ctx, sp.ID)
+		if got.Bump != nil || got.Version != sp.Version || got.TxID != sp.TxID {
+			t.Fatalf("%s changed the spend: %+v", what, got)
+		}
+	}
+	if r := mgr.post(page+"/bump", url.Values{"rate": {"10"}}); r.status != http.StatusForbidden {
+		t.Fatalf("bump without the CSRF token: %d", r.status)
+	}
+	unchanged("a bump without the CSRF token")
+	csrf := mgr.csrf(page)
+	for _, c := range []struct{ rate, want string }{
+		{"fast", "whole number of sat/vB"}, {"-3", "whole number of sat/vB"}, {"2", "must be above the spend"},
+		{"1", "must be above the spend"}, {"100000", "within the store"},
+	} {
+		r := mgr.post(page+"/bump", url.Values{"csrf": {csrf}, "rate": {c.rate}})
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, c.want) {
+			t.Fatalf("bump at %q: %d, want %q\n%s", c.rate, r.status, c.want, r.body)
+		}
+		unchanged("a bump at " + c.rate)
+	}
+
+	r = mgr.post(page+"/bump", url.Values{"csrf": {csrf}, "rate": {"7"}})
+	if r.status != http.StatusSeeOther || r.loc != page+"?done=bump" {
+		t.Fatalf("bump: %d %s\n%s", r.status, r.loc, r.body)
+	}
+	bumped, _ := h.db.GetSpend(ctx, sp.ID)
+	if bumped.Bump == nil || bumped.Bump.FeeRate != 7 {
+		t.Fatalf("after the bump: %+v", bumped)
+	}
+	r = mgr.get(r.loc)
+	mustContain(t, "bumped spend", r.body, "Fee bump prepared", `id="bump"`, `id="bump-psbt"`, `id="upload-form"`)
+	if got := shownPSBT(r.body); got != base64.StdEncoding.EncodeToString(bumped.Bump.PSBT) {
+		t.Fatal("the page does not show the bump's PSBT")
+	}
+	dl := mgr.get(page + "/psbt")
+	if dl.status != http.StatusOK || dl.body != string(bumped.Bump.PSBT) ||
+		dl.header.Get("Content-Disposition") != `attachment; filename=spend-`+sp.ID+`-bump.psbt` {
+		t.Fatalf("bump download: %d %q", dl.status, dl.header.Get("Content-Disposition"))
+	}
+	r = mgr.postFile(page+"/signed", url.Values{"csrf": {csrf}}, kassatest.SignPSBT(t, merchantName, bumped.Bump.PSBT))
+	if r.status != http.StatusSeeOther || r.loc != page+"?done=sent" {
+		t.Fatalf("signed bump: %d %s\n%s", r.status, r.loc, r.body)
+	}
+	final, _ := h.db.GetSpend(ctx, sp.ID)
+	if final.TxID == sp.TxID || final.Bump != nil || final.FeeRate != 7 || !final.Mine(sp.TxID) || h.chain.count() != 2 {
+		t.Fatalf("after the signed bump: %+v, %d sent", final, h.chain.count())
+	}
+	if rf, _ := h.db.GetRefund(ctx, final.SubjectID); rf.TxID != final.TxID || rf.Status != refund.StatusPending {
+		t.Fatalf("the refund after the bump: %+v", rf)
+	}
+	mustContain(t, "replaced spend", mgr.get(page).body, final.TxID, sp.TxID, `id="bump-form"`)
+}
+
+// TestHotSignButton: on an unsigned refund spend of a store with a hot
+// key, owners (not managers) see "Sign and send with the hot signer"; an
+// owner without a second factor is told to turn it on, a wrong, missing
+// or reused code is refused, all changing nothing; a current code signs
+// and sends the spend through the engine, and a spend over the store's
+// daily limit is refused in plain words and waits for the wallet.
+func TestHotSignButton(t *testing.T) {
+	h := newHarness(t, options{hot: true})
+	ctx := context.Background()
+	m := h.moneyStore()
+	h.chainSaw(110, []store.Coin{m.coin(t, 0xa6, 0, 0, 60_000, 100), m.coin(t, 0xa7, 0, 1, 60_000, 100)})
+	prepare := func(sats money.Sats) (spend.Spend, string) {
+		t.Helper()
+		sp, err := h.engine.PrepareRefund(ctx, h.refundOf(m, sats).ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp, "/dashboard/stores/" + m.storeID + "/spends/" + sp.ID
+	}
+	sp, page := prepare(25_000)
+	if r := m.owner.get(page); strings.Contains(r.body, `id="hot"`) {
+		t.Fatal("the hot signer's button shows for a store without a hot key")
+	}
+	st, err := h.db.GetStore(ctx, m.storeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := h.hot.Seal(st, []byte(kassatest.AccountPriv(t, merchantName)), hotwallet.Params{Memory: 64, Time: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.db.PutHotKey(ctx, store.HotKey{StoreID: m.storeID, Sealed: sealed, DailyLimit: 30_000, CreatedAt: h.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	unchanged := func(what string, s spend.Spend) {
+		t.Helper()
+		got, _ := h.db.GetSpend(ctx, s.ID)
+		if got.Status != spend.StatusUnsigned || got.Version != s.Version || h.chain.count() != 0 {
+			t.Fatalf("%s changed the spend: %+v, %d sent", what, got, h.chain.count())
+		}
+	}
+
+	mgr := h.addMember("manager@example.com", m.storeID, account.RoleManager)
+	r := mgr.get(page)
+	mustContain(t, "unsigned spend as manager", r.body, `id="upload-form"`)
+	mustNotContain(t, "unsigned spend as manager", r.body, `id="hot"`)
+	if r := mgr.post(page+"/hot", url.Values{"csrf": {mgr.csrf(page)}, "code": {"123456"}}); r.status != http.StatusForbidden {
+		t.Fatalf("hot signer by a manager: %d", r.status)
+	}
+	unchanged("a manager", sp)
+
+	owner := m.owner
+	r = owner.get(page)
+	mustContain(t, "owner without 2FA", r.body, `id="hot"`, `id="hot-needs-2fa"`, "0.0003 BTC per 24 hours")
+	mustNotContain(t, "owner without 2FA", r.body, `id="hot-form"`)
+	r = owner.post(page+"/hot", url.Values{"csrf": {owner.csrf(page)}, "code": {"123456"}})
+	if r.status != http.StatusForbidden || !strings.Contains(r.body, "turn on two-factor authentication") {
+		t.Fatalf("hot signer without 2FA: %d\n%s", r.status, r.body)
+	}
+	unchanged("an owner without 2FA", sp)
+
+	secret, _ := enrol(t, h, owner)
+	h.clock.Add(31 * time.Second) // the enrolment used the current code
+	r = owner.get(page)
+	mustContain(t, "owner with 2FA", r.body, `id="hot-form"`, `id="hot-sign"`)
+	csrf := owner.csrf(page)
+	code, _ := dashboard.TOTPCode(secret, h.clock.Now())
+	if r := owner.post(page+"/hot", url.Values{"code": {code}}); r.status != http.StatusForbidden {
+		t.Fatalf("hot signer without the CSRF token: %d", r.status)
+	}
+	for _, bad := range []string{"", "12345", "<script>"} {
+		r := owner.post(page+"/hot", url.Values{"csrf": {csrf}, "code": {bad}})
+		if r.status != http.StatusUnauthorized || !strings.Contains(r.body, "Wrong or already used code") {
+			t.Fatalf("hot signer with code %q: %d\n%s", bad, r.status, r.body)
+		}
+		mustNotContain(t, "a wrong code", r.body, "<script>")
+		unchanged("a wrong code", sp)
+	}
+	// Wrong codes are throttled as at sign-in: the right one must wait.
+	if r := owner.post(page+"/hot", url.Values{"csrf": {csrf}, "code": {code}}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a fourth code at once: %d", r.status)
+	}
+	unchanged("a throttled code", sp)
+	if err := h.db.ResetLoginFailures(ctx, "acct:"+ownerEmail); err != nil {
+		t.Fatal(err)
+	}
+	r = owner.post(page+"/hot", url.Values{"csrf": {csrf}, "code": {code}})
+	if r.status != http.StatusSeeOther || r.loc != page+"?done=sent" {
+		t.Fatalf("hot signer: %d %s\n%s", r.status, r.loc, r.body)
+	}
+	got, _ := h.db.GetSpend(ctx, sp.ID)
+	if got.Status != spend.StatusBroadcast || got.TxID == "" || h.chain.count() != 1 {
+		t.Fatalf("after the hot signer: %+v, %d sent", got, h.chain.count())
+	}
+	if rf, _ := h.db.GetRefund(ctx, sp.SubjectID); rf.Status != refund.StatusPending || rf.TxID != got.TxID {
+		t.Fatalf("the refund after the hot signer: %+v", rf)
+	}
+	mustContain(t, "hot-signed spend", owner.get(r.loc).body, "checked, recorded and sent", got.TxID)
+
+	// The same code again is refused; a new one meets the daily limit.
+	sp2, page2 := prepare(20_000)
+	r = owner.post(page2+"/hot", url.Values{"csrf": {csrf}, "code": {code}})
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("a reused code: %d", r.status)
+	}
+	h.clock.Add(30 * time.Second)
+	code, _ = dashboard.TOTPCode(secret, h.clock.Now())
+	r = owner.post(page2+"/hot", url.Values{"csrf": {csrf}, "code": {code}})
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "past its limit of 30000 sats") || !strings.Contains(r.body, `id="upload-form"`) {
+		t.Fatalf("over the daily limit: %d\n%s", r.status, r.body)
+	}
+	if again, _ := h.db.GetSpend(ctx, sp2.ID); again.Status != spend.StatusUnsigned || h.chain.count() != 1 {
+		t.Fatalf("a refused hot signature changed the spend: %+v", again)
 	}
 }

@@ -300,7 +300,7 @@ test('an employee joins by a one-time invite and cannot reach the tokens', async
     await emp.click('#invite-form button[type=submit]');
     await emp.waitForURL(`**/dashboard/stores/${storeId}`);
     const menu = await emp.locator('nav.tabs a').allTextContents();
-    assert.deepEqual(menu, ['Overview', 'Invoices', 'Point of sale', 'Coins', 'Spends']);
+    assert.deepEqual(menu, ['Overview', 'Invoices', 'Point of sale', 'Refunds', 'Coins', 'Spends']);
     await shot(emp, '18-employee-overview');
 
     const res = await emp.goto(`${base}/dashboard/stores/${storeId}/tokens`);

@@ -37,8 +37,8 @@ type detailPage struct {
 	Refunds     []refundRow
 	RefundsErr  bool
 	// CreateRefund is the link to the form that creates a refund of this
-	// invoice, for managers and owners: "" until the refund service's
-	// page exists (a later change mounts it and sets this in Detail).
+	// invoice (Config.RefundForm), for managers and owners of an invoice
+	// that can be refunded; "" otherwise.
 	CreateRefund string
 	CanResend    bool
 	CanInvalid   bool
@@ -143,7 +143,7 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 	explorer := strings.TrimRight(h.cfg.ExplorerURL(st.Network), "/")
 	root := h.root(v.StoreID())
 	p := detailPage{Root: root, Self: root + "/invoices/" + url.PathEscape(inv.ID), CSRF: v.CSRFToken(), Inv: inv,
-		Paid: inv.Paid(), Remaining: inv.Remaining(), NotifyTarget: redactURL(inv.Fields.NotificationURL),
+		Paid: inv.Paid(), Remaining: inv.Remaining(), NotifyTarget: RedactURL(inv.Fields.NotificationURL),
 		ShowAttempts: h.cfg.Deliveries != nil, Flash: flashes[r.URL.Query().Get("done")],
 		Error: failures[r.URL.Query().Get("failed")]}
 	b := inv.Fields.Buyer
@@ -192,7 +192,7 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 		for _, a := range attempts {
 			target := a.Target
 			if a.Channel != "email" {
-				target = redactURL(target)
+				target = RedactURL(target)
 			}
 			p.Attempts = append(p.Attempts, attemptRow{At: a.At, Event: a.Event, Channel: a.Channel, Target: target,
 				N: a.N, StatusCode: a.StatusCode, Latency: strconv.FormatInt(a.Latency.Milliseconds(), 10) + " ms",
@@ -200,6 +200,10 @@ func (h *Handler) Detail(w http.ResponseWriter, r *http.Request, v Viewer) {
 		}
 	}
 	if v.CanManage() {
+		if h.cfg.RefundForm && p.ShowRefunds && inv.Received() > 0 && inv.Status != invoice.StatusNew &&
+			inv.Status != invoice.StatusPaid {
+			p.CreateRefund = p.Self + "/refund"
+		}
 		p.CanResend = h.cfg.Resend != nil
 		p.CanInvalid = h.cfg.MarkInvalid != nil && (inv.Status == invoice.StatusNew ||
 			inv.Status == invoice.StatusPaid || inv.Status == invoice.StatusConfirmed)
@@ -284,9 +288,9 @@ func (h *Handler) act(w http.ResponseWriter, r *http.Request, v Viewer, hook fun
 	http.Redirect(w, r, self+"?done="+done, http.StatusSeeOther)
 }
 
-// redactURL shows a notification URL without its query and user info,
+// RedactURL shows a notification or webhook URL without its query and user info,
 // where shops often put a shared secret.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	if s == "" {
 		return ""
 	}

@@ -132,6 +132,10 @@ type Config struct {
 	// Refunds, when set, lists an invoice's refunds on its page, each
 	// linked to the spend that pays it (the dashboard's spend page).
 	Refunds Refunds
+	// RefundForm shows managers and owners a "Create refund" button on
+	// the page of an invoice that received money and is no longer open,
+	// linking …/invoices/{invoice}/refund (the dashboard's form).
+	RefundForm bool
 	// Resend asks for an invoice's last notification again (event 1012).
 	Resend func(ctx context.Context, invoiceID string) error
 	// MarkInvalid marks an invoice invalid by hand; it should fail with
