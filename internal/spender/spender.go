@@ -308,11 +308,14 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 	if err != nil {
 		return spend.Plan{}, err
 	}
-	// The payee bears the fee: pay it the amount less the fee, which the
-	// smaller output may change (a coin fewer, no change): settle in a
-	// few rounds.
+	// The payee bears the fee: the network fee of the transaction at the
+	// rate (rate × its size), taken from its amount; what a spend without
+	// change leaves to the fee on top is the merchant's. The smaller output
+	// may change the coins chosen (and so the size): settle in a few
+	// rounds; a selection that flips between two sizes keeps the last,
+	// which differs from the exact share by at most one output's fee.
 	for round := 0; payeePaysFee && round < 4; round++ {
-		want := outputs[0].Amount - built.Fee
+		want := outputs[0].Amount - rate*money.Sats(built.VSize())
 		if payees[0].Amount == want {
 			break
 		}
@@ -322,9 +325,6 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 		} else if err != nil {
 			return spend.Plan{}, err
 		}
-	}
-	if payeePaysFee && payees[0].Amount != outputs[0].Amount-built.Fee {
-		return spend.Plan{}, errors.New("the fee the refund bears does not settle")
 	}
 	return planOf(built, outputs, payees, rate), nil
 }
@@ -918,7 +918,7 @@ func (e *Engine) commitWith(ctx context.Context, s *spend.Spend, sub subjectEven
 			if sub.refund == nil || s.Kind != spend.KindRefund {
 				return nil
 			}
-			return e.refundChange(ctx, u, s.SubjectID, sub)
+			return e.refundChange(ctx, u, s, sub)
 		})
 		if !errors.Is(err, store.ErrConflict) || attempt >= 3 {
 			return err
@@ -937,10 +937,17 @@ func (e *Engine) commitWith(ctx context.Context, s *spend.Spend, sub subjectEven
 
 // refundChange applies a spend's consequence to its refund and, for a
 // paid one, announces it on the invoice (1016).
-func (e *Engine) refundChange(ctx context.Context, u *store.Unit, refundID string, sub subjectEvent) error {
-	r, err := e.cfg.Store.GetRefund(ctx, refundID)
+func (e *Engine) refundChange(ctx context.Context, u *store.Unit, s *spend.Spend, sub subjectEvent) error {
+	r, err := e.cfg.Store.GetRefund(ctx, s.SubjectID)
 	if err != nil {
 		return err
+	}
+	if b, ok := sub.refund.(refund.Broadcast); ok && r.BuyerPaysFee && len(s.Outputs) == 1 {
+		// The refund's fee is the share the buyer bore: what the refund
+		// owed less what its output pays (a spend without change leaves
+		// the rest of its coin to the network fee, at the merchant's cost).
+		b.Fee = r.Sats - s.Outputs[0].Amount
+		sub.refund = b
 	}
 	var notes []refund.Notification
 	if sub.paidBy != "" && sub.paidBy != r.TxID {

@@ -76,6 +76,21 @@ type Spend struct {
 	ChangeIndex  uint32
 }
 
+// VSize returns the spend's virtual size as fees are estimated (the
+// inputs' and outputs' sizes by script kind, and the fixed part): the
+// network fee at a rate is rate × VSize, whatever a spend without change
+// leaves to the fee on top.
+func (s *Spend) VSize() int64 {
+	n := int64(txOverheadVBytes)
+	for _, c := range s.Inputs {
+		n += InputVBytes(c.Script)
+	}
+	for _, o := range s.Outputs {
+		n += OutputVBytes(o.Script)
+	}
+	return n
+}
+
 // Base64 returns the PSBT in base64, the form wallets import and export.
 func (s *Spend) Base64() string { return base64.StdEncoding.EncodeToString(s.PSBT) }
 
