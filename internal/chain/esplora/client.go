@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -102,33 +101,7 @@ func (c *Client) BaseURL() string { return c.base }
 
 // get fetches base+path and returns the body of a 2xx answer.
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", path, err)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("GET %s: %w", path, ctx.Err())
-		}
-		return nil, fmt.Errorf("GET %s: %w: %w", path, ErrUnreachable, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: read: %w: %w", path, ErrUnreachable, err)
-	}
-	if int64(len(body)) > c.maxBody {
-		return nil, fmt.Errorf("GET %s: response over %d bytes", path, c.maxBody)
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		he := &HTTPError{StatusCode: resp.StatusCode, Body: snippet(body)}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			he.RetryAfter = time.Duration(s) * time.Second
-		}
-		return nil, fmt.Errorf("GET %s: %w", path, he)
-	}
-	return body, nil
+	return c.do(ctx, http.MethodGet, path, "")
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, out any) error {

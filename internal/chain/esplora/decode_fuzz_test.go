@@ -20,11 +20,14 @@ import (
 // the hex the body says; a transaction, a transaction list or a status is
 // what the body's JSON says, with every output amount between 0 and 21
 // million BTC, a decodable output script, and a confirmed status naming a
-// block; the network is one of the five kassa knows or an error. The seed
+// block; the network is one of the five kassa knows or an error; a fee
+// rate is a whole sat/vB between 1 and 1,000,000, or no estimate; a spent
+// output names its spender and a status no server would send is refused. The seed
 // corpus includes the recorded answers in testdata.
 func FuzzEsploraAnswers(f *testing.F) {
 	for mode, file := range map[uint8]string{0: "tip-height.txt", 1: "tip-hash.txt", 2: "address-txs.json",
-		3: "tx-status-confirmed.json", 4: "address-txs-mempool.json", 5: "block-height-0.txt"} {
+		3: "tx-status-confirmed.json", 4: "address-txs-mempool.json", 5: "block-height-0.txt",
+		6: "fee-estimates.json", 7: "tx-outspends.json"} {
 		raw, err := os.ReadFile(filepath.Join("testdata", file))
 		if err != nil {
 			f.Fatal(err)
@@ -48,7 +51,7 @@ func FuzzEsploraAnswers(f *testing.F) {
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		body.Store(&data)
 		text := strings.TrimSpace(string(data))
-		switch mode % 6 {
+		switch mode % 8 {
 		case 0:
 			h, err := c.TipHeight(ctx)
 			if err != nil {
@@ -71,7 +74,7 @@ func FuzzEsploraAnswers(f *testing.F) {
 			}
 		case 2, 4:
 			var txs []Tx
-			if mode%6 == 2 {
+			if mode%8 == 2 {
 				txs, err = c.AddressTxs(ctx, "bc1qexample")
 			} else {
 				txs, err = c.AddressMempoolTxs(ctx, "bc1qexample")
@@ -101,6 +104,28 @@ func FuzzEsploraAnswers(f *testing.F) {
 			case "mainnet", "testnet", "testnet4", "signet", "regtest":
 			default:
 				t.Fatalf("Network = %q from %q", n, data)
+			}
+		case 6:
+			rate, ok, err := c.FeeRate(ctx, 6)
+			if err != nil || !ok {
+				if rate != 0 {
+					t.Fatalf("FeeRate = %d without an estimate from %q", rate, data)
+				}
+				return
+			}
+			if rate < 1 || rate > maxFeeRate {
+				t.Fatalf("FeeRate = %d from %q", rate, data)
+			}
+		case 7:
+			outs, err := c.Outspends(ctx, "ab")
+			if err != nil {
+				return
+			}
+			for _, o := range outs {
+				if o.Spent && len(o.TxID) != 64 {
+					t.Fatalf("spent by %q from %q", o.TxID, data)
+				}
+				checkStatus(t, o.Status)
 			}
 		}
 	})
