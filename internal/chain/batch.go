@@ -93,12 +93,7 @@ func (bb *batchBuilder) seen(op outpoint, invoiceID string, amount int64, height
 		BlockHash: blockHash,
 		SeenAt:    bb.now,
 	}}
-	if i, ok := bb.idx[op]; ok {
-		bb.b.Seen[i] = s
-	} else {
-		bb.idx[op] = len(bb.b.Seen)
-		bb.b.Seen = append(bb.b.Seen, s)
-	}
+	upsert(bb.idx, &bb.b.Seen, op, s)
 	delete(bb.del, op)
 	bb.set[op] = tracked{invoiceID: invoiceID, height: height, amount: amount}
 }
@@ -112,4 +107,15 @@ func (bb *batchBuilder) remove(op outpoint, invoiceID string) {
 	bb.b.Removed = append(bb.b.Removed, Removed{InvoiceID: invoiceID, TxID: op.txid.String(), Vout: op.vout})
 	delete(bb.set, op)
 	bb.del[op] = struct{}{}
+}
+
+// upsert puts v in list at the index idx records for k, or appends it:
+// a batch reports each outpoint once, as it is last.
+func upsert[K comparable, V any](idx map[K]int, list *[]V, k K, v V) {
+	if i, ok := idx[k]; ok {
+		(*list)[i] = v
+		return
+	}
+	idx[k] = len(*list)
+	*list = append(*list, v)
 }

@@ -271,12 +271,7 @@ func (bb *batchBuilder) coinSeen(op outpoint, st coinState, height int32) {
 		TxID: op.txid.String(), Vout: op.vout, Amount: money.Sats(st.amount), Script: []byte(st.script),
 		Branch: branch, Index: index, Height: height,
 	}}
-	if i, ok := bb.coinIdx[op]; ok {
-		bb.b.Coins[i] = c
-	} else {
-		bb.coinIdx[op] = len(bb.b.Coins)
-		bb.b.Coins = append(bb.b.Coins, c)
-	}
+	upsert(bb.coinIdx, &bb.b.Coins, op, c)
 	delete(bb.coinDel, op)
 	bb.coinSet[op] = st
 }
@@ -291,12 +286,7 @@ func (bb *batchBuilder) spend(op outpoint, st coinState, by chainhash.Hash, heig
 	} else {
 		st.spentHeight, sp.Height = 0, 0
 	}
-	if i, ok := bb.spentIdx[op]; ok {
-		bb.b.Spent[i] = sp
-	} else {
-		bb.spentIdx[op] = len(bb.b.Spent)
-		bb.b.Spent = append(bb.b.Spent, sp)
-	}
+	upsert(bb.spentIdx, &bb.b.Spent, op, sp)
 	bb.coinSet[op] = st
 }
 

@@ -39,8 +39,13 @@
 // watched for good in a second watch set; an output paying one is a
 // CoinSeen, and any transaction spending a coin the watcher follows (in a
 // block or the mempool, whoever made it) is a Spent. Reorgs and removals
-// undo both as they undo payments (coins.go). The Esplora watcher does not
-// report coins yet.
+// undo both as they undo payments (coins.go). The Esplora watcher reports
+// coins too, within a request budget (esplora_coins.go): outputs to store
+// scripts in the transactions its invoice polls list, each other store
+// script polled by address every ScriptInterval (10 min), each followed
+// coin's transaction's outspends every SpendInterval (5 min) and after
+// each block while a spend is unconfirmed, all of it at most
+// MaxCoinRequests (30) a minute.
 //
 // Resuming after a restart: the sink's RecentBlocks gives the processed
 // blocks and the caller restores known payments with WatchPayment, then

@@ -16,7 +16,6 @@ func (w *EsploraWatcher) apply(ctx context.Context, bb *esBatch) error {
 		return fmt.Errorf("apply chain batch at %d: %w", bb.b.Tip.Height, err)
 	}
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	for k, p := range bb.set {
 		w.reported[k] = p
 	}
@@ -26,6 +25,14 @@ func (w *EsploraWatcher) apply(ctx context.Context, bb *esBatch) error {
 	// Payments stay recorded while their invoice is watched, so an address
 	// poll that lists them again reports nothing; pollTip re-checks only
 	// the shallow ones.
+	for k, c := range bb.coinSet {
+		w.coins[k] = c
+	}
+	for k := range bb.coinDel {
+		delete(w.coins, k)
+	}
+	w.mu.Unlock()
+	w.reschedule(bb)
 	return nil
 }
 
@@ -34,6 +41,9 @@ func (w *EsploraWatcher) newBatch() *esBatch {
 	return &esBatch{
 		w: w, b: Batch{DisconnectedAbove: -1}, now: w.cfg.Clock.Now(),
 		idx: map[esKey]int{}, set: map[esKey]esPayment{}, del: map[esKey]struct{}{},
+		coinIdx: map[esKey]int{}, spentIdx: map[esKey]int{}, coinSet: map[esKey]esCoin{}, coinDel: map[esKey]struct{}{},
+		scriptNext: map[string]scriptSchedule{}, txNext: map[string]time.Time{},
+		dueScript: map[string]struct{}{}, dueTx: map[string]struct{}{},
 	}
 }
 
@@ -45,6 +55,15 @@ type esBatch struct {
 	idx map[esKey]int
 	set map[esKey]esPayment
 	del map[esKey]struct{}
+
+	// The coins the batch changes, and the schedules it sets once it
+	// commits (esplora_coins.go).
+	coinIdx, spentIdx map[esKey]int
+	coinSet           map[esKey]esCoin
+	coinDel           map[esKey]struct{}
+	scriptNext        map[string]scriptSchedule
+	txNext            map[string]time.Time
+	dueScript, dueTx  map[string]struct{}
 }
 
 func (bb *esBatch) lookup(k esKey) (esPayment, bool) {
@@ -65,14 +84,10 @@ func (bb *esBatch) seen(k esKey, invoiceID string, amount int64, height int32, b
 		TxID: k.txid, Vout: k.vout, Amount: money.Sats(amount),
 		Height: height, BlockHash: blockHash, SeenAt: bb.now,
 	}}
-	if i, ok := bb.idx[k]; ok {
-		bb.b.Seen[i] = s
-	} else {
-		bb.idx[k] = len(bb.b.Seen)
-		bb.b.Seen = append(bb.b.Seen, s)
-	}
+	upsert(bb.idx, &bb.b.Seen, k, s)
 	delete(bb.del, k)
 	bb.set[k] = esPayment{invoiceID: invoiceID, height: height, blockHash: blockHash, amount: amount}
+	bb.coinsMoved(k, height)
 }
 
 func (bb *esBatch) remove(k esKey, invoiceID string) {
@@ -82,4 +97,5 @@ func (bb *esBatch) remove(k esKey, invoiceID string) {
 	bb.b.Removed = append(bb.b.Removed, Removed{InvoiceID: invoiceID, TxID: k.txid, Vout: k.vout})
 	delete(bb.set, k)
 	bb.del[k] = struct{}{}
+	bb.coinsMoved(k, -1)
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/kassa-pay/kassa/internal/chain/esplora"
 )
@@ -35,6 +36,9 @@ type AddressSource interface {
 	// TxStatus returns a transaction's status, or an error matching
 	// esplora.ErrNotFound when it is neither confirmed nor in the mempool.
 	TxStatus(ctx context.Context, txid string) (esplora.Status, error)
+	// Outspends returns the spend status of each of a transaction's
+	// outputs, or an error matching esplora.ErrNotFound.
+	Outspends(ctx context.Context, txid string) ([]esplora.Outspend, error)
 }
 
 var _ AddressSource = (*esplora.Client)(nil)
@@ -62,8 +66,22 @@ type EsploraConfig struct {
 	// MaxPerTick bounds the address polls of one round (20 by default).
 	MaxPerTick int
 	// ReorgDepth is how many confirmations a payment needs before its
-	// status is no longer re-checked when the tip changes (6 by default).
+	// status is no longer re-checked when the tip changes, and a coin's
+	// spend before the coin is forgotten (6 by default).
 	ReorgDepth int32
+	// Params is the network, to poll store scripts by address (mainnet
+	// if nil).
+	Params *chaincfg.Params
+	// ScriptInterval is how often a store script that no open invoice
+	// watches is polled for coins (10 min by default).
+	ScriptInterval time.Duration
+	// SpendInterval is how often a transaction with followed coins has its
+	// outspends checked (5 min by default).
+	SpendInterval time.Duration
+	// MaxCoinRequests bounds the requests of script polls and outspend
+	// checks together, per minute (30 by default); the intervals stretch
+	// when there are more scripts and coins than that allows.
+	MaxCoinRequests int
 	// Logger logs backoffs (slog.Default() if nil).
 	Logger *slog.Logger
 	// Clock schedules polls and stamps SeenAt (the system clock if nil).
@@ -103,6 +121,9 @@ type EsploraWatcher struct {
 	mu       sync.Mutex
 	addrs    map[string]*esAddr // by invoice ID; guarded by mu
 	reported map[esKey]esPayment
+	scripts  map[string]*esScript // store scripts by hex
+	coins    map[esKey]esCoin
+	checks   map[string]time.Time // next outspends check by txid
 
 	// Owned by Run.
 	started     bool
@@ -110,6 +131,8 @@ type EsploraWatcher struct {
 	haveTip     bool
 	pausedUntil time.Time
 	pause       time.Duration
+	budget      int // coin requests left
+	budgetAt    time.Time
 }
 
 var _ Backend = (*EsploraWatcher)(nil)
@@ -135,6 +158,14 @@ func NewEsploraWatcher(cfg EsploraConfig) (*EsploraWatcher, error) {
 	if cfg.ReorgDepth <= 0 {
 		cfg.ReorgDepth = 6
 	}
+	if cfg.Params == nil {
+		cfg.Params = &chaincfg.MainNetParams
+	}
+	def(&cfg.ScriptInterval, 10*time.Minute)
+	def(&cfg.SpendInterval, 5*time.Minute)
+	if cfg.MaxCoinRequests <= 0 {
+		cfg.MaxCoinRequests = 30
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -146,6 +177,9 @@ func NewEsploraWatcher(cfg EsploraConfig) (*EsploraWatcher, error) {
 		log:      cfg.Logger.With("component", "chain", "backend", "esplora"),
 		addrs:    make(map[string]*esAddr),
 		reported: make(map[esKey]esPayment),
+		scripts:  make(map[string]*esScript),
+		coins:    make(map[esKey]esCoin),
+		checks:   make(map[string]time.Time),
 	}, nil
 }
 
@@ -176,14 +210,6 @@ func (w *EsploraWatcher) Unwatch(invoiceID string) {
 		}
 	}
 }
-
-// WatchScript does nothing yet: the Esplora watcher does not report
-// coins (it would poll every store script's address and each unspent
-// coin's outspend). Stores on Esplora have no coins table to spend from.
-func (w *EsploraWatcher) WatchScript(StoreScript) {}
-
-// WatchCoin does nothing yet, as WatchScript.
-func (w *EsploraWatcher) WatchCoin(CoinSeen, string, int32) {}
 
 // WatchPayment restores a payment the store knows.
 func (w *EsploraWatcher) WatchPayment(invoiceID, txid string, vout uint32, height int32) {
@@ -241,6 +267,9 @@ func (w *EsploraWatcher) cycle(ctx context.Context) error {
 	if err == nil {
 		err = w.pollAddresses(ctx, now)
 	}
+	if err == nil {
+		err = w.pollCoins(ctx, now)
+	}
 	if ok, after := esplora.RateLimited(err); ok {
 		w.pause = min(max(2*w.pause, after, w.cfg.FastInterval), w.cfg.MaxBackoff)
 		w.pausedUntil = now.Add(w.pause)
@@ -287,8 +316,10 @@ func (w *EsploraWatcher) pollTip(ctx context.Context) error {
 		}
 		if prev != w.tip.Hash || tip.Height <= w.tip.Height {
 			bb.b.DisconnectedAbove = min(w.tip.Height, tip.Height) - 1
+			w.unconfirmCoins(bb, bb.b.DisconnectedAbove)
 		}
 	}
+	w.dueAfterBlock(bb)
 
 	w.mu.Lock()
 	var recheck []esKey
@@ -354,7 +385,7 @@ func (w *EsploraWatcher) recheck(ctx context.Context, bb *esBatch, k esKey) erro
 // dropRemovalsIfTipMoved keeps removals only if the tip is still hash, so
 // a transaction that just confirmed is not reported gone.
 func (w *EsploraWatcher) dropRemovalsIfTipMoved(ctx context.Context, bb *esBatch, hash chainhash.Hash) error {
-	if len(bb.b.Removed) == 0 {
+	if len(bb.b.Removed) == 0 && len(bb.b.CoinsRemoved) == 0 {
 		return nil
 	}
 	now, err := w.cfg.Source.TipHash(ctx)
@@ -366,6 +397,10 @@ func (w *EsploraWatcher) dropRemovalsIfTipMoved(ctx context.Context, bb *esBatch
 			delete(bb.del, esKey{r.TxID, r.Vout})
 		}
 		bb.b.Removed = nil
+		for _, r := range bb.b.CoinsRemoved {
+			delete(bb.coinDel, esKey{r.TxID, r.Vout})
+		}
+		bb.b.CoinsRemoved = nil
 	}
 	return nil
 }
@@ -421,7 +456,7 @@ func (w *EsploraWatcher) pollAddresses(ctx context.Context, now time.Time) error
 	if err := w.dropRemovalsIfTipMoved(ctx, bb, w.tip.Hash); err != nil && roundErr == nil {
 		roundErr = err
 	}
-	if len(bb.b.Seen) > 0 || len(bb.b.Removed) > 0 {
+	if len(bb.b.Seen) > 0 || len(bb.b.Removed) > 0 || bb.b.coinNews() {
 		if err := w.apply(ctx, bb); err != nil {
 			return err // schedules untouched: the same addresses are polled again
 		}
@@ -445,6 +480,7 @@ func (w *EsploraWatcher) pollAddress(ctx context.Context, bb *esBatch, a *esAddr
 	present := make(map[string]bool, len(txs))
 	for _, tx := range txs {
 		present[tx.TxID] = true
+		w.matchCoinOutputs(bb, tx)
 		height, hash := int32(0), ""
 		if tx.Status.Confirmed {
 			height, hash = tx.Status.BlockHeight, tx.Status.BlockHash

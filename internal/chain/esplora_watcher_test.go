@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/v2"
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/kassa-pay/kassa/internal/chain/esplora"
 )
@@ -23,11 +24,16 @@ type fakeEsplora struct {
 	calls   map[string]int        // address polls by address
 	failing map[string]error      // address -> error to answer
 	limited bool
+	// spentBy names the transactions spending each output (txid:vout);
+	// a spender missing from txs does not count.
+	spentBy map[esKey]string
+	// requests counts every request but the tip's.
+	requests int
 }
 
 func newFakeEsplora(height int32) *fakeEsplora {
 	f := &fakeEsplora{hashes: map[int32]chainhash.Hash{}, txs: map[string]esplora.Tx{},
-		calls: map[string]int{}, failing: map[string]error{}}
+		calls: map[string]int{}, failing: map[string]error{}, spentBy: map[esKey]string{}}
 	for h := int32(0); h <= height; h++ {
 		f.setBlock(h, 0)
 	}
@@ -98,6 +104,7 @@ func (f *fakeEsplora) AddressTxs(_ context.Context, addr string) ([]esplora.Tx, 
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls[addr]++
+	f.requests++
 	if err := f.err(); err != nil {
 		return nil, err
 	}
@@ -119,11 +126,32 @@ func (f *fakeEsplora) AddressTxs(_ context.Context, addr string) ([]esplora.Tx, 
 func (f *fakeEsplora) Tx(_ context.Context, txid string) (esplora.Tx, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.requests++
 	tx, ok := f.txs[txid]
 	if !ok {
 		return tx, &esplora.HTTPError{StatusCode: 404, Body: "Transaction not found"}
 	}
 	return tx, nil
+}
+
+func (f *fakeEsplora) Outspends(_ context.Context, txid string) ([]esplora.Outspend, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests++
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	tx, ok := f.txs[txid]
+	if !ok {
+		return nil, &esplora.HTTPError{StatusCode: 404, Body: "Transaction not found"}
+	}
+	out := make([]esplora.Outspend, len(tx.Vout))
+	for i := range out {
+		if by, ok := f.txs[f.spentBy[esKey{txid, uint32(i)}]]; ok {
+			out[i] = esplora.Outspend{Spent: true, TxID: by.TxID, Status: by.Status}
+		}
+	}
+	return out, nil
 }
 
 func (f *fakeEsplora) TxStatus(ctx context.Context, txid string) (esplora.Status, error) {
@@ -148,6 +176,7 @@ func newTestEsplora(t *testing.T, f AddressSource, sink Sink, clock Clock) *Espl
 	w, err := NewEsploraWatcher(EsploraConfig{
 		Source: f, Sink: sink, Clock: clock,
 		FastInterval: 10 * time.Second, SlowInterval: 2 * time.Minute, FreshFor: time.Hour,
+		Params: &chaincfg.RegressionNetParams,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {

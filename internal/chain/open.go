@@ -12,6 +12,7 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/chain/esplora"
 	"github.com/kassa-pay/kassa/internal/chain/rpc"
+	"github.com/kassa-pay/kassa/internal/wallet"
 )
 
 // ErrWrongNetwork means the backend serves another network than the one
@@ -86,8 +87,13 @@ func Open(ctx context.Context, opts Options) (Backend, error) {
 		if err := checkNetwork(ctx, client, client.BaseURL(), want); err != nil {
 			return nil, err
 		}
+		params, err := wallet.NetworkParams(want)
+		if err != nil {
+			return nil, fmt.Errorf("open chain backend: %w", err)
+		}
 		return NewEsploraWatcher(EsploraConfig{
 			Source: client, Sink: opts.Sink, Tick: opts.PollInterval, Logger: opts.Log, Clock: opts.Clock,
+			Params: params,
 		})
 	}
 	return nil, fmt.Errorf("chain url scheme %q: want rpc, http(s) or esplora+http(s)", scheme)

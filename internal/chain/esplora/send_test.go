@@ -162,7 +162,7 @@ func TestOutspends(t *testing.T) {
 		t.Errorf("path %q", last[1])
 	}
 	if o := out[0]; !o.Spent || o.TxID != "94df788c683d81bb7d41ff51e422243e5ca0622a30b4f1445d73340beab56f1b" ||
-		!o.Status.Confirmed || o.Status.BlockHeight != 936617 {
+		!o.Status.Confirmed || o.Status.BlockHeight != 936614 {
 		t.Errorf("spent output %+v", o)
 	}
 	if out[1].Spent {
