@@ -26,7 +26,7 @@ import (
 //     cost; the payment's status re-checks move the coin with it.
 //   - Each store script no open invoice watches (a closed invoice's
 //     address, a change address) is polled by address every
-//     ScriptInterval, failures backing off up to MaxBackoff.
+//     ScriptInterval, each failure doubling it up to 16 times.
 //   - Each transaction with followed coins gets GET /tx/:txid/outspends
 //     every SpendInterval (one request for all its coins), and at once
 //     after a new block while one of its coins has an unconfirmed spend. A
@@ -289,7 +289,7 @@ func (w *EsploraWatcher) pollScript(ctx context.Context, bb *esBatch, key string
 			return err
 		}
 		failures++
-		next = now.Add(min(w.cfg.ScriptInterval<<min(failures, 16), w.cfg.MaxBackoff))
+		next = now.Add(w.cfg.ScriptInterval << min(failures, 4)) // up to 16 intervals
 		w.log.Warn("esplora script poll failed", "address", addr, "err", err, "failures", failures, "next", next)
 	} else {
 		failures = 0

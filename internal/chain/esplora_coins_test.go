@@ -224,3 +224,39 @@ func TestEsploraCoinsRequestBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestEsploraCoinsScriptBackoff: a store script whose polls fail is polled
+// less and less often, up to 16 intervals apart, and back on schedule
+// once it answers.
+func TestEsploraCoinsScriptBackoff(t *testing.T) {
+	f, clock := newFakeEsplora(100), &stepClock{t: testNow}
+	w := newTestEsplora(t, f, &fakeSink{}, clock)
+	script := p2wpkh(1)
+	addr := regtestAddr(t, script)
+	w.WatchScript(StoreScript{StoreID: "s1", Script: script, Index: 1})
+	f.set(func() { f.failing[addr] = &esplora.HTTPError{StatusCode: 400, Body: "Invalid Bitcoin address"} })
+	polls := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.calls[addr] }
+	// Fails at 0, then is polled 20, 40, 80, 160, 160 minutes later.
+	for i, gap := range []int{0, 20, 40, 80, 160, 160} {
+		if gap > 0 {
+			clock.advance(time.Duration(gap-1) * time.Minute)
+			esCycle(t, w)
+			if polls() != i {
+				t.Fatalf("poll %d came before its %d minutes", i+1, gap)
+			}
+			clock.advance(time.Minute)
+		}
+		esCycle(t, w)
+		if polls() != i+1 {
+			t.Fatalf("poll %d not made after %d minutes: %d polls", i+1, gap, polls())
+		}
+	}
+	f.set(func() { delete(f.failing, addr) })
+	clock.advance(160 * time.Minute)
+	esCycle(t, w) // answers: next in 10 minutes
+	clock.advance(10 * time.Minute)
+	esCycle(t, w)
+	if polls() != 8 {
+		t.Fatalf("after recovery: %d polls, want 8", polls())
+	}
+}

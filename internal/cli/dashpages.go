@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kassa-pay/kassa/internal/chain/rpc"
 	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/dashboard/invoices"
@@ -79,18 +78,15 @@ func mountInvoicePages(dash *dashboard.Server, db *store.DB, g *gateway.Gateway,
 
 // dashboardSpends is the spend engine behind the dashboard's PSBT download
 // and signed upload, fee bumps and the hot signer's button (hot, nil
-// without a passphrase): on every node, sending to the configured node (the
-// leader's engine follows what it sends, and registers the change of the
-// spends it rebuilds with the watcher on its next round). With Esplora
-// kassa cannot send transactions: nil, and the spend pages say so.
+// without a passphrase): on every node, sending to the configured node or
+// Esplora server (the leader's engine follows what it sends, and registers
+// the change of the spends it rebuilds with the watcher on its next
+// round).
 func dashboardSpends(cfg *config.Config, db *store.DB, g *gateway.Gateway, hot spender.HotSigner, log *slog.Logger) (dashboard.Spends, error) {
-	if !strings.HasPrefix(cfg.Chain, "rpc") {
-		return nil, nil
-	}
-	client, err := rpc.New(cfg.Chain)
+	client, rejected, err := spendChain(cfg.Chain)
 	if err != nil {
 		return nil, fmt.Errorf("dashboard spend engine: %w", err)
 	}
-	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(),
+	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rejected, Policy: g.Policy(),
 		Hot: hot, Logger: log.With("component", "dashboard")}), nil
 }

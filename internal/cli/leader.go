@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/chain"
-	"github.com/kassa-pay/kassa/internal/chain/rpc"
 	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/leader"
@@ -126,15 +124,10 @@ func runChainWork(ctx context.Context, cfg *config.Config, log *slog.Logger, h *
 }
 
 // spendEngine starts the spend engine beside the watcher: it pays refunds
-// from the stores' coins and follows what it sent. It needs a node to
-// send transactions to; with an Esplora backend kassa cannot spend yet
-// (said in the log and the README).
+// from the stores' coins and follows what it sent, through the node or
+// the Esplora server the watcher follows.
 func spendEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, g *gateway.Gateway, db *store.DB, backend chain.Backend) (*spender.Engine, error) {
-	if !strings.HasPrefix(cfg.Chain, "rpc") {
-		log.Warn("refunds and payouts need a node (rpc://) to send transactions; with Esplora they wait")
-		return nil, nil
-	}
-	client, err := rpc.New(cfg.Chain)
+	client, rejected, err := spendChain(cfg.Chain)
 	if err != nil {
 		return nil, fmt.Errorf("spend engine: %w", err)
 	}
@@ -142,7 +135,7 @@ func spendEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, g *g
 	if err != nil {
 		return nil, err
 	}
-	eng := spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Policy: g.Policy(), Logger: log, Hot: hot,
+	eng := spender.New(spender.Config{Store: db, Chain: client, Rejected: rejected, Policy: g.Policy(), Logger: log, Hot: hot,
 		WatchChange: func(storeID string, script []byte, index uint32) {
 			backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
 		}})

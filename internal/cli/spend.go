@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/kassa-pay/kassa/internal/chain/esplora"
 	"github.com/kassa-pay/kassa/internal/chain/rpc"
 	"github.com/kassa-pay/kassa/internal/config"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -122,13 +123,10 @@ func runSpend(ctx context.Context, env Env, args []string) error {
 const FaultKillEnv = "KASSA_FAULT_KILL"
 
 // cliEngine is a spend engine for one command: it sends to the configured
-// node. The serving node's engine registers new change addresses with its
-// watcher on its next round. killAt is FaultKillEnv's value.
+// backend. The serving node's engine registers new change addresses with
+// its watcher on its next round. killAt is FaultKillEnv's value.
 func cliEngine(cfg *config.Config, db *store.DB, killAt string) (*spender.Engine, error) {
-	if !strings.HasPrefix(cfg.Chain, "rpc") {
-		return nil, errors.New("spending needs a node (KASSA_CHAIN=rpc://…); Esplora cannot send transactions yet")
-	}
-	client, err := rpc.New(cfg.Chain)
+	client, rejected, err := spendChain(cfg.Chain)
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +140,7 @@ func cliEngine(cfg *config.Config, db *store.DB, killAt string) (*spender.Engine
 			}
 		}
 	}
-	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rpc.ErrTxRejected, Fault: fault}), nil
+	return spender.New(spender.Config{Store: db, Chain: client, Rejected: rejected, Fault: fault}), nil
 }
 
 func spendErr(id string, err error) error {
@@ -168,4 +166,27 @@ func listSpends(ctx context.Context, env Env, db *store.DB, storeID string, all 
 			Failed: s.FailReason})
 	}
 	return printJSON(env, out)
+}
+
+// spendChain returns what the spend engine sends transactions to and asks
+// fee rates of for the backend KASSA_CHAIN names (a node's RPC or an
+// Esplora server), and the error its SendTx wraps when the backend refuses
+// a transaction (spender.Config.Rejected).
+func spendChain(raw string) (client spender.Chain, rejected error, err error) {
+	scheme, rest, _ := strings.Cut(raw, "://")
+	switch scheme {
+	case "rpc", "rpcs", "http", "https":
+		c, err := rpc.New(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("KASSA_CHAIN: %w", err)
+		}
+		return c, rpc.ErrTxRejected, nil
+	case "esplora+http", "esplora+https":
+		c, err := esplora.New(strings.TrimPrefix(scheme, "esplora+") + "://" + rest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("KASSA_CHAIN: %w", err)
+		}
+		return c, esplora.ErrTxRejected, nil
+	}
+	return nil, nil, fmt.Errorf("KASSA_CHAIN %q: want rpc://user:pass@host:port or esplora+https://host/api", scheme+"://…")
 }

@@ -60,8 +60,8 @@ type Config struct {
 	SpendLookup SpendLookup
 	// Spends gives spends' PSBTs to sign and takes them back signed,
 	// bumps their fees and signs with the hot signer (*spender.Engine).
-	// It may be nil when kassa cannot send transactions (an Esplora
-	// backend): the spend pages say spending needs a node.
+	// It may be nil when kassa cannot send transactions: the spend pages
+	// say spending needs a chain backend.
 	Spends Spends
 	// Refunds is the refund service (*gateway.Refunds) behind the create,
 	// confirm and cancel forms; RefundLookup reads the refund pages.

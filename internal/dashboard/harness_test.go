@@ -88,8 +88,7 @@ type options struct {
 	// are of the real time), checkout adds the hosted checkout pages.
 	realTime bool
 	checkout bool
-	// noNode leaves the dashboard without a spend engine, as with an
-	// Esplora backend.
+	// noNode leaves the dashboard without a spend engine.
 	noNode bool
 	// hot gives the spend engine a hot signer with hotPassphrase.
 	hot bool

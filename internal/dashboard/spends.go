@@ -179,8 +179,7 @@ type spendData struct {
 	// Hot is the hot signer's button, for an owner, on an unsigned
 	// refund spend of a store with a hot key.
 	Hot *hotButton
-	// NoNode: kassa cannot send transactions (no Spends: an Esplora
-	// backend).
+	// NoNode: kassa cannot send transactions (no Spends).
 	NoNode bool
 	// PSBT is the unsigned PSBT in base64; Rebuilt says it is a new one
 	// (the coins of the one before were spent elsewhere).
@@ -283,7 +282,7 @@ func (s *Server) spendPSBT(w http.ResponseWriter, r *http.Request, v Viewer) {
 		return
 	}
 	if s.cfg.Spends == nil {
-		s.message(w, r, http.StatusConflict, "Spending needs a node", noNode)
+		s.message(w, r, http.StatusConflict, "Spending needs a chain backend", noNode)
 		return
 	}
 	sp, err := s.cfg.Spends.PSBT(r.Context(), sp.ID)
@@ -314,8 +313,8 @@ func (s *Server) spendPSBT(w http.ResponseWriter, r *http.Request, v Viewer) {
 }
 
 // noNode says why there is no download or upload.
-const noNode = "Spending needs a node: kassa sends transactions through Bitcoin Core or btcd (KASSA_CHAIN=rpc://…), " +
-	"and this kassa watches the chain through Esplora."
+const noNode = "Spending needs a chain backend to send transactions through (KASSA_CHAIN: a node's RPC or an Esplora server), " +
+	"and this dashboard runs without one."
 
 // spendSigned takes the signed PSBT or transaction back, as a file
 // (field "file") or pasted (field "signed"): POST …/spends/{spend}/signed.

@@ -395,9 +395,8 @@ func TestSpendRebuilt(t *testing.T) {
 	}
 }
 
-// TestSpendWithoutNode: without a spend engine (an Esplora backend) the
-// spend page says spending needs a node and offers neither download nor
-// upload.
+// TestSpendWithoutNode: without a spend engine the spend page says
+// spending needs a chain backend and offers neither download nor upload.
 func TestSpendWithoutNode(t *testing.T) {
 	h := newHarness(t, options{noNode: true})
 	ctx := context.Background()
@@ -410,13 +409,13 @@ func TestSpendWithoutNode(t *testing.T) {
 	}
 	page := "/dashboard/stores/" + m.storeID + "/spends/" + sp.ID
 	r := m.owner.get(page)
-	mustContain(t, "spend page without a node", r.body, `id="no-node"`, "Spending needs a node")
+	mustContain(t, "spend page without a node", r.body, `id="no-node"`, "Spending needs a chain backend")
 	mustNotContain(t, "spend page without a node", r.body, `id="upload-form"`, `id="download-psbt"`)
 	if r := m.owner.get(page + "/psbt"); r.status != http.StatusConflict {
 		t.Fatalf("download without a node: %d", r.status)
 	}
 	r = m.owner.postFile(page+"/signed", url.Values{"csrf": {m.owner.csrf(page)}, "signed": {"cHNidP8B"}}, nil)
-	if r.status != http.StatusConflict || !strings.Contains(r.body, "Spending needs a node") {
+	if r.status != http.StatusConflict || !strings.Contains(r.body, "Spending needs a chain backend") {
 		t.Fatalf("upload without a node: %d", r.status)
 	}
 	if got, _ := h.db.GetSpend(ctx, sp.ID); got.Version != sp.Version {
