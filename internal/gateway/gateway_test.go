@@ -17,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/chainhash/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/chain/esplora"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/kassatest"
@@ -48,6 +49,10 @@ type harness struct {
 	poll time.Duration
 
 	backend chain.Backend // the running watcher, while started
+	// esplora, when set, is the base URL of an Esplora server on the
+	// node (regtest.ServeEsplora): the watcher and the spend engine use
+	// it instead of the node's RPC.
+	esplora string
 
 	cancel  context.CancelFunc
 	done    sync.WaitGroup
@@ -61,8 +66,15 @@ func newHarness(t testing.TB, node *regtest.Node, speed invoice.Speed) *harness 
 
 func newHarnessPoll(t testing.TB, node *regtest.Node, speed invoice.Speed, poll time.Duration) *harness {
 	t.Helper()
+	return newHarnessOn(t, node, speed, poll, "")
+}
+
+// newHarnessOn is newHarnessPoll watching through the Esplora server at
+// esploraURL when it is not "".
+func newHarnessOn(t testing.TB, node *regtest.Node, speed invoice.Speed, poll time.Duration, esploraURL string) *harness {
+	t.Helper()
 	h := &harness{t: t, node: node, clock: &clock{}, dbPath: kassatest.Current().URL(t),
-		log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: poll}
+		log: slog.New(slog.NewTextHandler(io.Discard, nil)), poll: poll, esplora: esploraURL}
 	if testing.Verbose() {
 		h.log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -106,8 +118,7 @@ func (h *harness) start() {
 		default:
 		}
 	}})
-	backend, err := chain.Open(ctx, chain.Options{URL: h.node.RPCURL(), Network: "regtest", Sink: proc,
-		PollInterval: h.poll, Log: h.log})
+	backend, err := h.openBackend(ctx, proc)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -119,6 +130,22 @@ func (h *harness) start() {
 	h.done.Add(2)
 	go func() { defer h.done.Done(); _ = backend.Run(ctx) }()
 	go func() { defer h.done.Done(); _ = proc.Run(ctx, h.poll) }()
+}
+
+// openBackend opens the node's watcher, or with h.esplora an Esplora
+// watcher polling at test speed (its default intervals are minutes).
+func (h *harness) openBackend(ctx context.Context, proc *gateway.Processor) (chain.Backend, error) {
+	if h.esplora == "" {
+		return chain.Open(ctx, chain.Options{URL: h.node.RPCURL(), Network: "regtest", Sink: proc,
+			PollInterval: h.poll, Log: h.log})
+	}
+	client, err := esplora.New(h.esplora)
+	if err != nil {
+		return nil, err
+	}
+	return chain.NewEsploraWatcher(chain.EsploraConfig{Source: client, Sink: proc, Tick: h.poll,
+		FastInterval: 100 * time.Millisecond, SlowInterval: 100 * time.Millisecond, ScriptInterval: 200 * time.Millisecond,
+		SpendInterval: 200 * time.Millisecond, MaxCoinRequests: 6000, Params: h.node.Params(), Logger: h.log})
 }
 
 func (h *harness) stop() {

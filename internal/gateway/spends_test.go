@@ -3,6 +3,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -12,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/wire/v2"
 	"github.com/kassa-pay/kassa/internal/auth"
 	"github.com/kassa-pay/kassa/internal/chain"
+	"github.com/kassa-pay/kassa/internal/chain/esplora"
 	"github.com/kassa-pay/kassa/internal/chain/rpc"
 	"github.com/kassa-pay/kassa/internal/gateway"
 	"github.com/kassa-pay/kassa/internal/invoice"
@@ -41,11 +44,19 @@ func (h *harness) engine() *spender.Engine { return h.engineWith(nil, h.log) }
 // engineWith is engine with a hot signer and a logger of the test's.
 func (h *harness) engineWith(hot spender.HotSigner, log *slog.Logger) *spender.Engine {
 	h.t.Helper()
-	client, err := rpc.New(h.node.RPCURL())
+	var client spender.Chain
+	rejected := rpc.ErrTxRejected
+	var err error
+	if h.esplora != "" {
+		client, err = esplora.New(h.esplora)
+		rejected = esplora.ErrTxRejected
+	} else {
+		client, err = rpc.New(h.node.RPCURL())
+	}
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return spender.New(spender.Config{Store: h.db, Chain: client, Rejected: rpc.ErrTxRejected, Clock: h.clock.Now,
+	return spender.New(spender.Config{Store: h.db, Chain: client, Rejected: rejected, Clock: h.clock.Now,
 		Hot: hot, Logger: log, WatchChange: func(storeID string, script []byte, index uint32) {
 			h.backend.WatchScript(chain.StoreScript{StoreID: storeID, Script: script, Branch: 1, Index: index})
 		}})
@@ -568,5 +579,81 @@ func TestAutoRefundsOnChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.refundNow(rs[0].ID, "paid", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	}
+}
+
+// TestRefundSpendEsplora pays a refund with no node in kassa's reach: the
+// watcher and the spend engine talk to an Esplora server (here one served
+// on loopback from a real btcd node, regtest.ServeEsplora). The invoice's
+// payment becomes a coin, the engine's PSBT is signed by the test wallet,
+// submitted and sent through POST /tx (again: already known, success),
+// the coin is seen spent through its outspends, in the mempool and then
+// in a block, the refund succeeds and the change is a coin; a transaction
+// the node refuses is the client's ErrTxRejected.
+func TestRefundSpendEsplora(t *testing.T) {
+	ctx := context.Background()
+	node := regtest.MustStart(t, regtest.EsploraOptions(regtest.Options{Mature: true}))
+	url := regtest.ServeEsplora(t, node)
+	h := newHarnessOn(t, node, invoice.SpeedMedium, 50*time.Millisecond, url)
+	eng := h.engine()
+
+	invs, buyer := h.paidInvoices(1)
+	m := invs[0].Method(invoice.MethodBTC)
+	paid := h.coinWhere("the payment's coin", func(c store.Coin) bool {
+		return c.InvoiceID == invs[0].ID && c.Height > 0 && c.Index == m.KeyIndex && c.Branch == 0
+	})
+	r := h.refundTo(invs[0], buyer, 15_000, false)
+	s, err := eng.PrepareRefund(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Inputs) != 1 || s.Inputs[0].TxID != paid.TxID || s.FeeRate <= 0 {
+		t.Fatalf("spend %+v", s)
+	}
+	signed := signPSBT(t, s.PSBT)
+	out, err := eng.Submit(ctx, s.ID, signed)
+	if err != nil || out.Status != spend.StatusBroadcast {
+		t.Fatalf("submitted: %+v, %v", out, err)
+	}
+	h.refundNow(r.ID, "pending", func(r refund.Refund) bool { return r.Status == refund.StatusPending })
+	txHash, err := chainHash(out.TxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mem, err := node.InMempool(ctx, txHash); err != nil || !mem {
+		t.Fatalf("the refund's transaction is not in the node's mempool: %v", err)
+	}
+
+	// Sent again (a retry after a crash): the server's node has it,
+	// success.
+	client, err := esplora.New(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := wire.NewMsgTx(2)
+	if err := tx.Deserialize(bytes.NewReader(out.Tx)); err != nil {
+		t.Fatal(err)
+	}
+	if txid, err := client.SendTx(ctx, tx); err != nil || txid.String() != out.TxID {
+		t.Fatalf("sent again: %s, %v", txid, err)
+	}
+	// A transaction spending the same coin otherwise: refused.
+	other := tx.Copy()
+	other.TxOut[0].Value--
+	if _, err := client.SendTx(ctx, other); !errors.Is(err, esplora.ErrTxRejected) {
+		t.Fatalf("a conflicting transaction: %v, want ErrTxRejected", err)
+	}
+	// Regtest has no fee estimates: none, and the engine used the floor.
+	if _, ok, err := client.FeeRate(ctx, 6); err != nil || ok {
+		t.Fatalf("FeeRate on regtest: ok %v, %v", ok, err)
+	}
+
+	h.confirmRefund(eng, out, r.ID)
+	if codes := h.codes(invs[0].ID); !slices.Contains(codes, invoice.CodeRefundComplete) {
+		t.Fatalf("invoice events %v: no 1016", codes)
+	}
+	change := h.coinWhere("the change", func(c store.Coin) bool { return c.TxID == out.TxID && c.Branch == 1 })
+	if change.Amount != s.Change || change.Index != s.ChangeIndex {
+		t.Fatalf("change coin %+v, want %d sats at index %d", change, s.Change, s.ChangeIndex)
 	}
 }

@@ -108,14 +108,16 @@ func (c *Client) SendTx(ctx context.Context, tx *wire.MsgTx) (chainhash.Hash, er
 // -27 (RPC_VERIFY_ALREADY_IN_CHAIN: "Transaction already in block chain",
 // "Transaction outputs already in utxo set"), txn-already-in-mempool,
 // txn-already-known and txn-same-nonwitness-data-in-mempool (the same
-// txid with another witness: the spend's transaction all the same).
+// txid with another witness: the spend's transaction all the same), and
+// btcd's "already have transaction" and "transaction already exists" for
+// a server on btcd.
 func alreadyHas(body string) bool {
 	m := strings.ToLower(body)
 	if strings.Contains(strings.ReplaceAll(m, " ", ""), `"code":-27`) {
 		return true
 	}
 	for _, s := range []string{"txn-already-in-mempool", "txn-already-known", "txn-same-nonwitness-data-in-mempool",
-		"transaction already in block chain", "already in utxo set"} {
+		"transaction already in block chain", "already in utxo set", "already have transaction", "transaction already exists"} {
 		if strings.Contains(m, s) {
 			return true
 		}

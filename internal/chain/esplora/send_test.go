@@ -76,6 +76,7 @@ func TestSendTx(t *testing.T) {
 		{"accepted", 200, "tx-broadcast-ok.txt", false, true},
 		{"already in the chain", 400, "tx-broadcast-in-chain.txt", false, true},
 		{"already in the mempool", 400, "tx-broadcast-in-mempool.txt", false, true},
+		{"already in btcd's mempool", 400, "tx-broadcast-btcd-known.txt", false, true},
 		{"fee too low", 400, "tx-broadcast-rejected.txt", true, false},
 		{"inputs spent", 400, "tx-broadcast-missing-inputs.txt", true, false},
 		{"rate limited", 429, "rate-limited.txt", false, false},
