@@ -96,7 +96,10 @@ func (w *EsploraWatcher) WatchCoin(c CoinSeen, spentBy string, spentHeight int32
 }
 
 // takeRequest spends one of the coin requests' budget: MaxCoinRequests a
-// minute, refilled evenly. It reports false when the budget is spent.
+// minute, refilled evenly. It reports false when the budget is spent. The
+// follow-up requests a job makes (a missing coin's status, a new
+// spender) are taken from the budget as they are made, so it may go below
+// zero, and the next jobs wait for it.
 func (w *EsploraWatcher) takeRequest(now time.Time) bool {
 	per := time.Minute / time.Duration(w.cfg.MaxCoinRequests)
 	if w.budgetAt.IsZero() {
@@ -321,6 +324,7 @@ func (w *EsploraWatcher) scriptTxs(ctx context.Context, bb *esBatch, key, addr s
 	w.mu.Unlock()
 	sortKeys(missing)
 	for _, k := range missing {
+		w.budget-- // a request of the round's: the budget may go below 0 and wait
 		st, err := w.cfg.Source.TxStatus(ctx, k.txid)
 		switch {
 		case errors.Is(err, esplora.ErrNotFound):
@@ -384,6 +388,7 @@ func (w *EsploraWatcher) checkOutspends(ctx context.Context, bb *esBatch, txid s
 			continue
 		}
 		if by != "" && by != c.spentBy {
+			w.budget--
 			tx, err := w.cfg.Source.Tx(ctx, by)
 			if err != nil && serverFault(ctx, err) {
 				return err
