@@ -657,3 +657,40 @@ func TestRefundSpendEsplora(t *testing.T) {
 		t.Fatalf("change coin %+v, want %d sats at index %d", change, s.Change, s.ChangeIndex)
 	}
 }
+
+// TestRefundSpendLegacy pays a refund from a legacy (P2PKH) store, whose
+// PSBT inputs carry their whole previous transactions (non_witness_utxo),
+// which the engine takes from the coins' blocks.
+func TestRefundSpendLegacy(t *testing.T) {
+	ctx := context.Background()
+	node := regtest.MustStart(t, regtest.Options{Mature: true})
+	h := newHarness(t, node, invoice.SpeedMedium)
+	st, err := h.db.GetStore(ctx, h.storeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Key = "pkh(" + strings.TrimPrefix(st.Key, "wpkh(")
+	if i := strings.Index(st.Key, "#"); i > 0 {
+		st.Key = st.Key[:i]
+	}
+	if err := h.db.UpdateStoreSettings(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.g.ReloadStore(ctx, h.storeID); err != nil {
+		t.Fatal(err)
+	}
+	invs, buyer := h.paidInvoices(1)
+	if m := invs[0].Method(invoice.MethodBTC); len(m.Script) != 25 {
+		t.Fatalf("not a P2PKH address: %x", m.Script)
+	}
+	eng := h.engine()
+	r := h.refundTo(invs[0], buyer, 11_000, false)
+	s := h.submitRefund(eng, r)
+	h.mine(1)
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent by the refund in a block", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h.refundNow(r.ID, "paid", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess && r.TxID == s.TxID })
+}

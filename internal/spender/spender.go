@@ -302,6 +302,9 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 		if req.Coins, err = k.Candidates(ctx, src, req); err != nil {
 			return nil, err
 		}
+		if req.PrevTxs, err = e.prevTxs(ctx, k, req.Coins); err != nil {
+			return nil, err
+		}
 		return k.BuildSpend(req)
 	}
 	built, err := build()
@@ -327,6 +330,37 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 		}
 	}
 	return planOf(built, outputs, payees, rate), nil
+}
+
+// PrevTxSource gives the whole previous transaction of a coin, which a
+// legacy (P2PKH) input needs in its PSBT (non_witness_utxo): the node
+// client (from the coin's block) and the Esplora client implement it.
+type PrevTxSource interface {
+	PrevTx(ctx context.Context, txid string, height int32) ([]byte, error)
+}
+
+// prevTxs fetches the previous transactions of a legacy key's coins
+// (none for segwit and taproot keys, whose inputs carry their amounts).
+func (e *Engine) prevTxs(ctx context.Context, k *wallet.Key, coins []wallet.Coin) (map[string][]byte, error) {
+	if k.ScriptType() != wallet.P2PKH || len(coins) == 0 {
+		return nil, nil
+	}
+	src, ok := e.cfg.Chain.(PrevTxSource)
+	if !ok {
+		return nil, errors.New("the chain backend cannot give the previous transactions a legacy (P2PKH) key's spend needs")
+	}
+	out := make(map[string][]byte, len(coins))
+	for _, c := range coins {
+		if _, done := out[c.TxID]; done {
+			continue
+		}
+		raw, err := src.PrevTx(ctx, c.TxID, c.Height)
+		if err != nil {
+			return nil, fmt.Errorf("previous transaction of coin %s:%d: %w", c.TxID, c.Vout, err)
+		}
+		out[c.TxID] = raw
+	}
+	return out, nil
 }
 
 // planOf records a built spend: the outputs with what they receive.
@@ -635,7 +669,12 @@ func (e *Engine) Bump(ctx context.Context, spendID string, rate money.Sats) (spe
 		}
 		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
 	}
-	built, err := k.BuildSpend(wallet.SpendRequest{Coins: w.Inputs, Payees: payees, ChangeIndex: s.ChangeIndex, FeeRate: rate})
+	prev, err := e.prevTxs(ctx, k, w.Inputs)
+	if err != nil {
+		return s, err
+	}
+	built, err := k.BuildSpend(wallet.SpendRequest{Coins: w.Inputs, Payees: payees, ChangeIndex: s.ChangeIndex, FeeRate: rate,
+		PrevTxs: prev})
 	if err != nil {
 		return s, fmt.Errorf("spend %s: the spend's coins cannot pay that fee: %w", s.ID, err)
 	}

@@ -295,3 +295,17 @@ func snippet(b []byte) string {
 	}
 	return s
 }
+
+// PrevTx returns the raw transaction txid (GET /tx/:txid/hex), which a
+// legacy (P2PKH) input's signer needs whole; height is not needed here.
+func (c *Client) PrevTx(ctx context.Context, txid string, _ int32) ([]byte, error) {
+	body, err := c.get(ctx, "/tx/"+url.PathEscape(txid)+"/hex")
+	if err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(body)))
+	if err != nil {
+		return nil, fmt.Errorf("GET /tx/%s/hex: %w", txid, err)
+	}
+	return raw, nil
+}

@@ -115,3 +115,41 @@ func perVByte(n json.Number) (money.Sats, bool, error) {
 	}
 	return money.Sats(sats.IntPart()), true, nil
 }
+
+// PrevTx returns the raw transaction txid, which a legacy (P2PKH) input's
+// signer needs whole: from the block at height when it is confirmed
+// (getblockhash, getblock: no transaction index needed, on Bitcoin Core or
+// btcd), from the mempool when height is 0.
+func (c *Client) PrevTx(ctx context.Context, txid string, height int32) ([]byte, error) {
+	h, err := chainhash.NewHashFromStr(txid)
+	if err != nil {
+		return nil, fmt.Errorf("previous transaction %q: %w", txid, err)
+	}
+	var tx *wire.MsgTx
+	if height > 0 {
+		bh, err := c.BlockHash(ctx, height)
+		if err != nil {
+			return nil, err
+		}
+		b, err := c.Block(ctx, bh)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range b.Transactions {
+			if t.TxHash() == *h {
+				tx = t
+				break
+			}
+		}
+		if tx == nil {
+			return nil, fmt.Errorf("previous transaction %s is not in block %d: %w", txid, height, ErrTxNotFound)
+		}
+	} else if tx, err = c.MempoolTx(ctx, *h); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return nil, fmt.Errorf("previous transaction %s: %w", txid, err)
+	}
+	return buf.Bytes(), nil
+}
