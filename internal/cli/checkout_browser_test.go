@@ -1,6 +1,6 @@
 //go:build node
 
-package cli_test
+package cli
 
 import (
 	"context"

@@ -1,6 +1,6 @@
 //go:build node
 
-package cli_test
+package cli
 
 import (
 	"context"
@@ -60,16 +60,8 @@ func TestRefundPageInBrowser(t *testing.T) {
 	srv.Start()
 	t.Cleanup(srv.Close)
 
-	inbox := &inbox{}
-	smtpSrv := smtp.NewServer(inbox)
-	smtpSrv.Domain = "localhost"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = smtpSrv.Serve(ln) }()
-	t.Cleanup(func() { smtpSrv.Close() })
-	mc, err := email.ParseURL("smtp://" + ln.Addr().String() + "?from=kassa@shop.example&tls=none")
+	inbox, smtpURL := startInbox(t)
+	mc, err := email.ParseURL(smtpURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +116,22 @@ func TestRefundPageInBrowser(t *testing.T) {
 	if err != nil || got.Address != buyer || got.Status != "created" {
 		t.Fatalf("the refund after the page: %+v, %v", got, err)
 	}
+}
+
+// startInbox starts an SMTP server on loopback for the test and returns
+// what it receives and kassa's KASSA_SMTP_URL for it.
+func startInbox(t *testing.T) (*inbox, string) {
+	t.Helper()
+	in := &inbox{}
+	srv := smtp.NewServer(in)
+	srv.Domain = "localhost"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return in, "smtp://" + ln.Addr().String() + "?from=kassa@shop.example&tls=none"
 }
 
 // inbox is an SMTP server's backend that keeps every mail by recipient.
