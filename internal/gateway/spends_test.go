@@ -526,6 +526,9 @@ func TestAutoRefundsOnChain(t *testing.T) {
 	h.pay(partial, partial.Due()/2)
 	over := h.create("20")
 	h.pay(over, over.Due()+15_000)
+	for _, inv := range []*invoice.Invoice{partial, over} { // seen in the mempool first, as a buyer's payment is
+		h.waitFor(inv.ID, "its payment seen", func(inv invoice.Invoice) bool { return len(inv.Payments) == 1 })
+	}
 	h.mine(6)
 	h.wait(over.ID, invoice.StatusComplete, invoice.ExceptionPaidOver)
 	h.clock.Advance(16 * time.Minute)
