@@ -110,6 +110,14 @@ func TestHotSignedRefund(t *testing.T) {
 		t.Fatalf("with a wrong passphrase: %+v, %v", s3, err)
 	}
 
+	// An automatic refund (an invoice's exception) is the hot signer's
+	// too, within the limit.
+	r4 := h.refundTo(invs[1], buyer, 3_000, true, func(r *refund.Refund) { r.GUID = refund.AutoPrefix + invs[1].ID })
+	s4, err := eng.PrepareRefund(ctx, r4.ID)
+	if err != nil || s4.Status != spend.StatusBroadcast {
+		t.Fatalf("the automatic refund's spend: %+v, %v", s4, err)
+	}
+
 	text := logs.String()
 	for _, want := range []string{"spend signed by the hot signer", "over the hot signer's daily limit", "cannot open the store's key"} {
 		if !strings.Contains(text, want) {

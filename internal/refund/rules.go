@@ -2,6 +2,7 @@ package refund
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/kassa-pay/kassa/internal/invoice"
 	"github.com/kassa-pay/kassa/internal/money"
@@ -80,6 +81,10 @@ func Automatic(inv *invoice.Invoice) (sats money.Sats, guid string, ok bool) {
 	}
 	return sats, AutoPrefix + inv.ID, true
 }
+
+// Automatic reports whether kassa made the refund by itself for its
+// invoice's exception (its guid starts with AutoPrefix).
+func (r *Refund) Automatic() bool { return strings.HasPrefix(r.GUID, AutoPrefix) }
 
 // AutomaticStale reports whether an automatic refund of inv no longer has
 // its reason: the merchant credited the partial or over payment

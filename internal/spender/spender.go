@@ -256,7 +256,9 @@ func (e *Engine) PrepareRefund(ctx context.Context, refundID string) (spend.Spen
 		return spend.Spend{}, err
 	}
 	e.log.Info("spend built", "spend", s.ID, "refund", r.ID, "inputs", len(plan.Inputs), "fee", int64(plan.Fee))
-	if r.Immediate {
+	if r.Immediate || r.Automatic() {
+		// Immediate and automatic refunds are the hot signer's, within
+		// its daily limit, when the store has one; else they wait.
 		return e.signHot(ctx, s), nil
 	}
 	return s, nil
