@@ -3,6 +3,9 @@ package dashboard_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"github.com/btcsuite/btcd/btcutil/v2/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg/v2"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -550,6 +553,31 @@ func TestStoreSettings(t *testing.T) {
 	st, _ = h.db.GetStore(context.Background(), storeID)
 	if st.Name != "Third name" || !strings.Contains(st.Key, newKey) {
 		t.Fatalf("a locked key changed, or the name did not: %+v", st)
+	}
+	// The owner may still give the locked key its origin (not one
+	// address changes); one that does not fit it is refused.
+	mustContain(t, "origin asked", owner.get(root+"/settings").body, `name="key_origin"`, "This key has none yet")
+	master, err := hdkeychain.NewMaster([]byte("kassa dashboard test seed: replacement"), &chaincfg.RegressionNetParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := master.Derive(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Set("key_origin", "[d34db33f/84h/1h/0h]")
+	if r := owner.submit(root+"/settings", root+"/settings", form); r.status != http.StatusUnprocessableEntity ||
+		!strings.Contains(r.body, "Key origin") {
+		t.Fatalf("an origin that does not fit the key: %d", r.status)
+	}
+	origin := fmt.Sprintf("[%08x]", child.ParentFingerprint())
+	form.Set("key_origin", origin)
+	if r := owner.submit(root+"/settings", root+"/settings", form); r.status != http.StatusSeeOther {
+		t.Fatalf("save the key's origin: %d\n%s", r.status, r.body)
+	}
+	st, _ = h.db.GetStore(context.Background(), storeID)
+	if !strings.Contains(st.Key, origin+newKey) {
+		t.Fatalf("the key's origin was not stored: %s", st.Key)
 	}
 }
 

@@ -169,7 +169,15 @@ type storeForm struct {
 	Name     string
 	Currency string
 	Key      string
-	Speed    string
+	// KeyOrigin is the key's origin as the wallet shows it
+	// ([fingerprint/84h/0h/0h]), which hardware wallets need to sign
+	// refunds; OriginAllowed: the viewer may give it (an owner, even once
+	// the key is locked: not one address changes); NoOrigin: the key has
+	// none yet.
+	KeyOrigin     string
+	OriginAllowed bool
+	NoOrigin      bool
+	Speed         string
 	Expiry   string // minutes
 	GapLimit string
 	// InvoiceLimits is the store's own limits ("100/h,60/m,10/s", "off"),
@@ -196,7 +204,7 @@ type keyPreview struct {
 func (s *Server) defaultStoreForm(action string) storeForm {
 	return storeForm{Action: action, Currency: "USD", Speed: string(invoice.SpeedMedium),
 		Expiry: strconv.Itoa(int(merchant.DefaultExpiry / time.Minute)), GapLimit: strconv.Itoa(merchant.DefaultGapLimit),
-		Network: s.cfg.Network, Currencies: currencyCodes()}
+		Network: s.cfg.Network, Currencies: currencyCodes(), OriginAllowed: true}
 }
 
 func currencyCodes() []string {
@@ -217,6 +225,9 @@ func (s *Server) readStoreForm(r *http.Request, f storeForm) storeForm {
 	f.Expiry = strings.TrimSpace(r.PostFormValue("expiry"))
 	f.GapLimit = strings.TrimSpace(r.PostFormValue("gap_limit"))
 	f.InvoiceLimits = strings.TrimSpace(r.PostFormValue("invoice_limits"))
+	if f.OriginAllowed {
+		f.KeyOrigin = strings.TrimSpace(r.PostFormValue("key_origin"))
+	}
 	return f
 }
 
@@ -236,6 +247,12 @@ func (s *Server) previewKey(key string) keyPreview {
 		p.Addresses = append(p.Addresses, a.Address)
 	}
 	return p
+}
+
+// keyHasOrigin reports whether a stored key carries its key origin.
+func keyHasOrigin(key, network string) bool {
+	k, err := wallet.ParseKey(key, network)
+	return err == nil && k.HasOrigin()
 }
 
 // keyError words a refused key for the merchant; it never repeats the
@@ -279,6 +296,16 @@ func (s *Server) checkStore(f storeForm, st *merchant.Store, withKey bool) strin
 	}
 	if withKey {
 		next.Key, next.Network = f.Key, s.cfg.Network
+	}
+	if f.OriginAllowed && f.KeyOrigin != "" {
+		k, err := wallet.ParseKey(next.Key, next.Network)
+		if err != nil {
+			return keyError(err, s.cfg.Network)
+		}
+		if k, err = k.WithOrigin(f.KeyOrigin); err != nil {
+			return "Key origin: " + err.Error() + ". Copy it as your wallet shows it, such as [d34db33f/84h/0h/0h]."
+		}
+		next.Key = k.String()
 	}
 	next.Name, next.DefaultCurrency, next.Speed = f.Name, f.Currency, invoice.Speed(f.Speed)
 	next.Expiry, next.GapLimit = time.Duration(mins)*time.Minute, gap
@@ -394,7 +421,8 @@ func (s *Server) settingsForm(r *http.Request, v Viewer) (storeForm, error) {
 	}
 	return storeForm{InvoiceLimits: limits, Action: storePath(st.ID, "/settings"), Name: st.Name, Currency: st.DefaultCurrency, Key: st.Key,
 		Speed: string(st.Speed), Expiry: strconv.Itoa(int(st.Expiry / time.Minute)), GapLimit: strconv.Itoa(st.GapLimit),
-		Network: st.Network, KeyLocked: has || !v.Can(account.RoleOwner), Currencies: currencyCodes()}, nil
+		Network: st.Network, KeyLocked: has || !v.Can(account.RoleOwner), Currencies: currencyCodes(),
+		OriginAllowed: v.Can(account.RoleOwner), NoOrigin: !keyHasOrigin(st.Key, st.Network)}, nil
 }
 
 func (s *Server) settingsPost(w http.ResponseWriter, r *http.Request, v Viewer) {
