@@ -178,8 +178,8 @@ type storeForm struct {
 	OriginAllowed bool
 	NoOrigin      bool
 	Speed         string
-	Expiry   string // minutes
-	GapLimit string
+	Expiry        string // minutes
+	GapLimit      string
 	// InvoiceLimits is the store's own limits ("100/h,60/m,10/s", "off"),
 	// empty for the server's default.
 	InvoiceLimits string
