@@ -55,6 +55,9 @@ type Processor struct {
 }
 
 type tracked struct {
+	// version is the invoice's stored version this state is of: an older
+	// read (a poll racing a chain batch) never replaces a newer one.
+	version  int64
 	status   invoice.Status
 	deadline time.Time // when a Tick is due (expiry, invalid window, end of watch)
 	// confirming is set while new blocks can change the invoice (it has
@@ -159,8 +162,10 @@ func (p *Processor) loadCoins(ctx context.Context) (scripts, coins int, err erro
 // watch adds or refreshes an invoice in the watch set.
 func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
 	p.mu.Lock()
-	_, known := p.tracked[inv.ID]
-	p.tracked[inv.ID] = p.trackState(inv)
+	old, known := p.tracked[inv.ID]
+	if !known || old.version <= inv.Version {
+		p.tracked[inv.ID] = p.trackState(inv)
+	}
 	p.mu.Unlock()
 	if m := inv.Method(invoice.MethodBTC); m != nil && !known {
 		p.backend.Watch(inv.ID, m.Script, m.Destination)
@@ -178,7 +183,7 @@ func (p *Processor) watch(inv *invoice.Invoice, restorePayments bool) {
 }
 
 func (p *Processor) trackState(inv *invoice.Invoice) *tracked {
-	t := &tracked{status: inv.Status}
+	t := &tracked{version: inv.Version, status: inv.Status}
 	// The invoice's own deadline, else the end of the watch for late
 	// payments.
 	var ok bool
