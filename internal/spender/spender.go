@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chainhash/v2"
@@ -159,6 +160,13 @@ const HotWindow = 24 * time.Hour
 type Engine struct {
 	cfg Config
 	log *slog.Logger
+
+	mu sync.Mutex
+	// watching holds the spends whose change address this engine has
+	// registered with the watcher (WatchChange), by spend id: the change
+	// index registered, plus one. Track would register every open spend's
+	// every round otherwise.
+	watching map[string]uint32
 }
 
 // New returns an engine.
@@ -173,7 +181,7 @@ func New(cfg Config) *Engine {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{cfg: cfg, log: log}
+	return &Engine{cfg: cfg, log: log, watching: map[string]uint32{}}
 }
 
 // The engine's errors, for the API and the CLI to speak of.
@@ -268,11 +276,7 @@ func (e *Engine) PrepareRefund(ctx context.Context, refundID string) (spend.Spen
 // open spend holds (except is the spend being rebuilt). When the payee
 // bears the fee (one output), its amount is reduced by the fee.
 func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Output, payeePaysFee bool, except *spend.Spend) (spend.Plan, error) {
-	st, err := e.cfg.Store.GetStore(ctx, storeID)
-	if err != nil {
-		return spend.Plan{}, err
-	}
-	k, err := key(st)
+	st, k, err := e.storeKey(ctx, storeID)
 	if err != nil {
 		return spend.Plan{}, err
 	}
@@ -291,13 +295,9 @@ func (e *Engine) plan(ctx context.Context, storeID string, outputs []spend.Outpu
 	if except != nil && except.Change > 0 {
 		changeIndex = except.ChangeIndex // a rebuild keeps its change address
 	}
-	payees := make([]wallet.Payee, len(outputs))
-	for i, o := range outputs {
-		script, err := wallet.ScriptForAddress(o.Address, st.Network)
-		if err != nil {
-			return spend.Plan{}, fmt.Errorf("output %d: %w", i+1, err)
-		}
-		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
+	payees, err := payeesOf(outputs, st.Network)
+	if err != nil {
+		return spend.Plan{}, err
 	}
 	req := wallet.SpendRequest{Payees: payees, ChangeIndex: changeIndex, FeeRate: rate}
 	build := func() (*wallet.Spend, error) {
@@ -363,6 +363,20 @@ func (e *Engine) prevTxs(ctx context.Context, k *wallet.Key, coins []wallet.Coin
 		out[c.TxID] = raw
 	}
 	return out, nil
+}
+
+// payeesOf turns a spend's outputs into the wallet's payees (the
+// addresses' scripts on network).
+func payeesOf(outputs []spend.Output, network string) ([]wallet.Payee, error) {
+	payees := make([]wallet.Payee, len(outputs))
+	for i, o := range outputs {
+		script, err := wallet.ScriptForAddress(o.Address, network)
+		if err != nil {
+			return nil, fmt.Errorf("output %d: %w", i+1, err)
+		}
+		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
+	}
+	return payees, nil
 }
 
 // planOf records a built spend: the outputs with what they receive.
@@ -463,11 +477,13 @@ func (e *Engine) watchChange(ctx context.Context, s spend.Spend) error {
 	if s.Change == 0 || e.cfg.WatchChange == nil {
 		return nil
 	}
-	st, err := e.cfg.Store.GetStore(ctx, s.StoreID)
-	if err != nil {
-		return err
+	e.mu.Lock()
+	done := e.watching[s.ID] == s.ChangeIndex+1
+	e.mu.Unlock()
+	if done {
+		return nil
 	}
-	k, err := key(st)
+	_, k, err := e.storeKey(ctx, s.StoreID)
 	if err != nil {
 		return err
 	}
@@ -476,6 +492,9 @@ func (e *Engine) watchChange(ctx context.Context, s spend.Spend) error {
 		return fmt.Errorf("spend %s: change address: %w", s.ID, err)
 	}
 	e.cfg.WatchChange(s.StoreID, addr.Script, s.ChangeIndex)
+	e.mu.Lock()
+	e.watching[s.ID] = s.ChangeIndex + 1
+	e.mu.Unlock()
 	return nil
 }
 
@@ -663,13 +682,9 @@ func (e *Engine) Bump(ctx context.Context, spendID string, rate money.Sats) (spe
 		return s, fmt.Errorf("%w: %d sat/vB asked, the spend pays %d, the ceiling is %d", ErrBumpRate, rate, s.FeeRate, ceiling)
 	}
 	w := approved(s.Plan)
-	payees := make([]wallet.Payee, len(s.Outputs))
-	for i, o := range s.Outputs {
-		script, err := wallet.ScriptForAddress(o.Address, st.Network)
-		if err != nil {
-			return s, fmt.Errorf("spend %s output %d: %w", s.ID, i+1, err)
-		}
-		payees[i] = wallet.Payee{Script: script, Amount: o.Amount}
+	payees, err := payeesOf(s.Outputs, st.Network)
+	if err != nil {
+		return s, fmt.Errorf("spend %s: %w", s.ID, err)
 	}
 	prev, err := e.prevTxs(ctx, k, w.Inputs)
 	if err != nil {
