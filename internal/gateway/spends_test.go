@@ -282,6 +282,29 @@ func (h *harness) submitRefund(eng *spender.Engine, r refund.Refund) spend.Spend
 	return out
 }
 
+// refundPaidAlone has a, cut off from b, pay a refund of inv and mine it:
+// the refund succeeds on a's chain, which b does not have.
+func (h *harness) refundPaidAlone(eng *spender.Engine, a, b *regtest.Node, inv *invoice.Invoice, buyer string, sats money.Sats) (refund.Refund, spend.Spend) {
+	h.t.Helper()
+	ctx := context.Background()
+	if err := regtest.WaitSynced(ctx, a, b); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := a.Disconnect(ctx, b); err != nil {
+		h.t.Fatal(err)
+	}
+	r := h.refundTo(inv, buyer, sats, false)
+	s := h.submitRefund(eng, r)
+	h.mine(1)
+	in := s.Inputs[0]
+	h.coin(in.TxID, in.Vout, "spent in a's block", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight > 0 })
+	if err := eng.Track(ctx); err != nil {
+		h.t.Fatal(err)
+	}
+	h.refundNow(r.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
+	return r, s
+}
+
 // TestRefundSpendReorg: a reorg that takes the refund's block away puts the
 // refund back to pending (its transaction returns to the mempool) and it
 // succeeds again when mined; another transaction spending the refund's
@@ -292,23 +315,10 @@ func TestRefundSpendReorg(t *testing.T) {
 	h := newHarness(t, a, invoice.SpeedMedium)
 	eng := h.engine()
 	invs, buyer := h.paidInvoices(3)
-	if err := regtest.WaitSynced(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
 
 	// a alone sees and mines the refund; b's longer chain without it wins.
-	if err := a.Disconnect(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	r := h.refundTo(invs[0], buyer, 12_000, false)
-	s := h.submitRefund(eng, r)
-	h.mine(1)
+	r, s := h.refundPaidAlone(eng, a, b, invs[0], buyer, 12_000)
 	in := s.Inputs[0]
-	h.coin(in.TxID, in.Vout, "spent in a's block", func(c store.Coin) bool { return c.SpentBy == s.TxID && c.SpentHeight > 0 })
-	if err := eng.Track(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.refundNow(r.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
 	if _, err := regtest.Overtake(ctx, a, b); err != nil {
 		t.Fatal(err)
 	}
@@ -366,21 +376,8 @@ func TestRefundSpendReorg(t *testing.T) {
 	// and fails. (The chaos harness found it stuck in success: the engine
 	// applied refund.Fail to a refund in success, an illegal move, every
 	// round.)
-	if err := regtest.WaitSynced(ctx, a, b); err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Disconnect(ctx, b); err != nil {
-		t.Fatal(err)
-	}
-	r3 := h.refundTo(invs[2], buyer, 7_000, false)
-	s3 := h.submitRefund(eng, r3)
-	h.mine(1)
+	r3, s3 := h.refundPaidAlone(eng, a, b, invs[2], buyer, 7_000)
 	in3 := s3.Inputs[0]
-	h.coin(in3.TxID, in3.Vout, "spent in a's block", func(c store.Coin) bool { return c.SpentBy == s3.TxID && c.SpentHeight > 0 })
-	if err := eng.Track(ctx); err != nil {
-		t.Fatal(err)
-	}
-	h.refundNow(r3.ID, "success", func(r refund.Refund) bool { return r.Status == refund.StatusSuccess })
 	coins, err = h.db.CoinsAt(ctx, []store.Outpoint{{TxID: in3.TxID, Vout: in3.Vout}})
 	if err != nil {
 		t.Fatal(err)
