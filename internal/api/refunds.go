@@ -93,6 +93,15 @@ func (s *Server) refundsOn(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// refundMerchant authenticates a refund call without a body (GET): the
+// refunds must be on and the caller a merchant token of the store.
+func (s *Server) refundMerchant(w http.ResponseWriter, r *http.Request) (caller, bool) {
+	if !s.refundsOn(w, r) {
+		return caller{}, false
+	}
+	return s.merchant(w, r)
+}
+
 // refundBody reads a refund request whose body carries a merchant token
 // and authenticates it, signature included.
 func (s *Server) refundBody(w http.ResponseWriter, r *http.Request) (refundRequest, caller, bool) {
@@ -141,10 +150,7 @@ func writeRefund(w http.ResponseWriter, ref *refund.Refund) {
 
 // getRefund serves GET /refunds/:id and GET /refunds/guid/:guid.
 func (s *Server) getRefund(w http.ResponseWriter, r *http.Request) {
-	if !s.refundsOn(w, r) {
-		return
-	}
-	c, ok := s.merchant(w, r)
+	c, ok := s.refundMerchant(w, r)
 	if !ok {
 		return
 	}
@@ -166,10 +172,7 @@ func (s *Server) findRefund(r *http.Request, c caller) (*refund.Refund, error) {
 
 // listRefundsV2 serves GET /refunds?invoiceId=.
 func (s *Server) listRefundsV2(w http.ResponseWriter, r *http.Request) {
-	if !s.refundsOn(w, r) {
-		return
-	}
-	c, ok := s.merchant(w, r)
+	c, ok := s.refundMerchant(w, r)
 	if !ok {
 		return
 	}
@@ -211,10 +214,7 @@ func (s *Server) updateRefund(w http.ResponseWriter, r *http.Request) {
 // cancelRefund serves DELETE /refunds/:id and /refunds/guid/:guid: the
 // cancelled refund, as BitPay answers (the SDK's cancelRefund returns it).
 func (s *Server) cancelRefund(w http.ResponseWriter, r *http.Request) {
-	if !s.refundsOn(w, r) {
-		return
-	}
-	c, ok := s.merchant(w, r)
+	c, ok := s.refundMerchant(w, r)
 	if !ok {
 		return
 	}
